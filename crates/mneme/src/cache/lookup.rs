@@ -1,0 +1,292 @@
+//! `get`: Layer 1 (exact hash), then Layer 2 (top-3 semantic candidates, each checked in turn).
+
+use super::SemanticCache;
+use crate::counters::Counter;
+use crate::error::Result;
+use crate::index::Candidate;
+use crate::metrics::{MetricEvent, MissReason};
+use crate::normalize::{cache_key, hash_query};
+use crate::quant;
+use crate::scoring::CONFIDENCE_FLOOR;
+use crate::store::StoredEntry;
+use crate::types::{Hit, HitLayer};
+
+/// Candidates examined per semantic lookup (compat: a 4th is never considered).
+const TOP_K: usize = 3;
+
+/// Options of one `get`. `Get::default()` looks in `"default"`.
+#[derive(Debug, Clone, Copy)]
+pub struct Get<'a> {
+    namespace: &'a str,
+    embedding: Option<&'a [f32]>,
+    bypass: bool,
+}
+
+impl Default for Get<'_> {
+    fn default() -> Self {
+        Get {
+            namespace: "default",
+            embedding: None,
+            bypass: false,
+        }
+    }
+}
+
+impl<'a> Get<'a> {
+    /// Looks in `namespace` instead of `"default"`.
+    pub fn namespace(mut self, namespace: &'a str) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// Uses this vector for Layer 2 instead of calling the embedder.
+    pub fn embedding(mut self, embedding: &'a [f32]) -> Self {
+        self.embedding = Some(embedding);
+        self
+    }
+
+    /// Skips the cache entirely: records a `bypass` miss and returns `None`.
+    pub fn bypass(mut self, bypass: bool) -> Self {
+        self.bypass = bypass;
+        self
+    }
+}
+
+/// The outcome of checking one semantic candidate.
+enum Verdict {
+    Accept(Hit),
+    Next,
+    BelowThreshold,
+}
+
+impl SemanticCache {
+    /// Looks `query` up in the default namespace.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`](crate::Error::CacheClosed), [`Error::Reentrant`](crate::Error::Reentrant)
+    /// or a store failure. An embedder failure or a bad vector is a miss, not an error.
+    pub fn get(&self, query: &str) -> Result<Option<Hit>> {
+        self.get_with(query, Get::default())
+    }
+
+    /// Looks `query` up with options (namespace, precomputed embedding, bypass).
+    ///
+    /// # Errors
+    /// As [`SemanticCache::get`].
+    pub fn get_with(&self, query: &str, options: Get<'_>) -> Result<Option<Hit>> {
+        self.with_events(|events| self.lookup(query, options, events))
+    }
+
+    fn lookup(
+        &self,
+        query: &str,
+        o: Get<'_>,
+        events: &mut Vec<MetricEvent>,
+    ) -> Result<Option<Hit>> {
+        self.enter()?;
+        let ns = o.namespace;
+        if o.bypass {
+            return Ok(self.miss(ns, MissReason::Bypass, events));
+        }
+        let key = cache_key(query, self.config.normalize);
+        let now = self.config.clock.now();
+        if let Some(entry) = self.store.get_by_hash(ns, &hash_query(&key))? {
+            if entry.is_expired(now) {
+                self.expire(&entry, events)?;
+            } else {
+                self.record_access(entry.id, now);
+                let age = now - entry.created_at;
+                let confidence = self
+                    .confidence(1.0, age, &entry.metadata)
+                    .unwrap_or_else(|| crate::default_confidence(1.0, age, &entry.metadata));
+                return Ok(Some(self.hit(
+                    entry,
+                    HitLayer::Exact,
+                    1.0,
+                    confidence,
+                    now,
+                    ns,
+                    events,
+                )));
+            }
+        }
+        let vector = match o.embedding {
+            Some(v) => v.to_vec(),
+            None => match self.embed(&key) {
+                Ok(v) => v,
+                Err(e) => {
+                    log::warn!(target: "mneme.cache", "Embedder failed during get; treating as a miss: {e}");
+                    return Ok(self.miss(ns, MissReason::EmbedderFailure, events));
+                }
+            },
+        };
+        if quant::validate_vector(&vector, self.dim).is_err() {
+            return Ok(self.miss(ns, MissReason::DimMismatch, events));
+        }
+        let mut q = vector;
+        quant::l2_normalize(&mut q);
+        self.ensure_open()?;
+        let threshold = self.similarity_threshold();
+        let candidates = self.index.read().search(&q, ns, TOP_K);
+        for candidate in candidates {
+            match self.check_candidate(candidate, &q, ns, threshold, now, events)? {
+                Verdict::Accept(hit) => return Ok(Some(hit)),
+                Verdict::Next => {}
+                Verdict::BelowThreshold => {
+                    return Ok(self.miss(ns, MissReason::BelowThreshold, events))
+                }
+            }
+        }
+        Ok(self.miss(ns, MissReason::NoMatch, events))
+    }
+
+    /// One step of the candidate walk (behaviour spec §6.5).
+    fn check_candidate(
+        &self,
+        c: Candidate,
+        q: &[f32],
+        ns: &str,
+        threshold: f64,
+        now: i64,
+        events: &mut Vec<MetricEvent>,
+    ) -> Result<Verdict> {
+        if (c.score as f64) < threshold {
+            return Ok(Verdict::BelowThreshold);
+        }
+        let Some(entry) = self.store.get_by_id(c.id)? else {
+            let _w = self.writer.lock();
+            self.index.write().remove(c.id);
+            return Ok(Verdict::Next);
+        };
+        let Some(score) = self.verified_score(&entry, c, q, ns)? else {
+            return Ok(Verdict::Next);
+        };
+        if (score as f64) < threshold {
+            return Ok(Verdict::Next);
+        }
+        if entry.is_expired(now) {
+            self.expire(&entry, events)?;
+            return Ok(Verdict::Next);
+        }
+        match self.validate(&entry.response) {
+            Some(true) => {}
+            Some(false) => {
+                self.remove_row(entry.id)?;
+                return Ok(Verdict::Next);
+            }
+            None => return Ok(Verdict::Next),
+        }
+        let age = now - entry.created_at;
+        match self.confidence(score as f64, age, &entry.metadata) {
+            Some(conf) if conf >= CONFIDENCE_FLOOR => {
+                self.record_access(entry.id, now);
+                Ok(Verdict::Accept(self.hit(
+                    entry,
+                    HitLayer::Semantic,
+                    score as f64,
+                    conf,
+                    now,
+                    ns,
+                    events,
+                )))
+            }
+            _ => Ok(Verdict::Next),
+        }
+    }
+
+    /// Candidate verification: the index row must be the store's vector, in the asked namespace.
+    ///
+    /// A mismatch means another process overwrote the row; the index is repaired from the store
+    /// and the candidate re-scored. Returns `None` when the candidate must be skipped.
+    fn verified_score(
+        &self,
+        entry: &StoredEntry,
+        c: Candidate,
+        q: &[f32],
+        ns: &str,
+    ) -> Result<Option<f32>> {
+        let stored = quant::f32_from_le_bytes(&entry.embedding).filter(|v| v.len() == self.dim);
+        let Some(stored) = stored else {
+            let _w = self.writer.lock();
+            self.index.write().remove(c.id);
+            return Ok(None);
+        };
+        if self.index.read().row_matches(c.id, &stored, ns) == Some(true) {
+            return Ok(Some(c.score));
+        }
+        let _w = self.writer.lock();
+        let mut index = self.index.write();
+        index.append(c.id, &stored, &entry.namespace);
+        if entry.namespace != ns {
+            return Ok(None);
+        }
+        Ok(index.score(c.id, q))
+    }
+
+    /// Deletes an expired row from the store and the index and counts it.
+    pub(super) fn expire(&self, entry: &StoredEntry, events: &mut Vec<MetricEvent>) -> Result<()> {
+        if self.remove_row(entry.id)? {
+            self.counters
+                .lock()
+                .incr(&entry.namespace, Counter::Expirations, 1);
+            events.push(MetricEvent::Expired {
+                namespace: entry.namespace.clone(),
+                count: 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes one row from the store and the index; true if the store had it.
+    pub(super) fn remove_row(&self, id: i64) -> Result<bool> {
+        let _w = self.writer.lock();
+        let removed = self.store.delete_by_id(id)?;
+        self.index.write().remove(id);
+        self.forget_access(id);
+        Ok(removed)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hit(
+        &self,
+        entry: StoredEntry,
+        layer: HitLayer,
+        similarity: f64,
+        confidence: f64,
+        now: i64,
+        ns: &str,
+        events: &mut Vec<MetricEvent>,
+    ) -> Hit {
+        let counter = match layer {
+            HitLayer::Exact => Counter::HitsExact,
+            HitLayer::Semantic => Counter::HitsSemantic,
+        };
+        self.counters.lock().incr(ns, counter, 1);
+        let age_seconds = now - entry.created_at;
+        events.push(MetricEvent::Hit {
+            namespace: ns.to_owned(),
+            layer,
+            similarity,
+            confidence,
+            age_seconds,
+        });
+        Hit {
+            response: entry.response,
+            similarity,
+            confidence,
+            age_seconds,
+            layer,
+            namespace: ns.to_owned(),
+            metadata: entry.metadata,
+        }
+    }
+
+    fn miss(&self, ns: &str, reason: MissReason, events: &mut Vec<MetricEvent>) -> Option<Hit> {
+        self.counters.lock().incr(ns, Counter::Misses, 1);
+        events.push(MetricEvent::Miss {
+            namespace: ns.to_owned(),
+            reason,
+        });
+        None
+    }
+}

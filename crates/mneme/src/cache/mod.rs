@@ -1,0 +1,442 @@
+//! `SemanticCache`: the layered get/put pipeline over a [`Store`] and a [`VectorIndex`].
+//!
+//! Locking: reads run concurrently. Layer 1 reads the store, Layer 2 searches the index under a
+//! read lock. Every mutation (put, delete, expiry, eviction, clear) takes one writer mutex, so the
+//! store and the index change together; no lock is held while the embedder runs. Metrics events
+//! are queued and delivered after the locks are released.
+
+mod access;
+mod callbacks;
+mod lookup;
+mod options;
+mod write;
+
+pub use lookup::Get;
+pub use options::{CacheBuilder, IndexOptions};
+pub use write::Put;
+
+use crate::counters::Counters;
+use crate::embedder::Embedder;
+use crate::error::{Error, Result};
+use crate::index::{FlatIndex, VectorIndex};
+use crate::metrics::{self, MetricEvent};
+use crate::store::{SqliteStore, Store};
+use crate::types::{Health, IndexBackend, MultiProcessMode, Stats, VectorDtype};
+use access::AccessBatch;
+use options::{Config, StoreChoice};
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Row count from which `auto` would pick HNSW.
+const AUTO_HNSW_ROWS: u64 = 500_000;
+
+/// A layered semantic cache. `Send + Sync`: share it between threads with an `Arc`.
+///
+/// ```
+/// # fn main() -> mneme::Result<()> {
+/// use mneme::{LexicalEmbedder, SemanticCache, HitLayer};
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = SemanticCache::open(dir.path().join("cache.db"), LexicalEmbedder::new(256))?;
+/// cache.put("How do I reset my password?", "Settings → Security → Reset.")?;
+/// let hit = cache.get("  how do i reset my PASSWORD? ")?.expect("exact hit");
+/// assert_eq!(hit.layer, HitLayer::Exact);
+/// let near = cache.get("how do I reset my password")?.expect("semantic hit");
+/// assert_eq!(near.layer, HitLayer::Semantic);
+/// cache.close()?;
+/// # Ok(()) }
+/// ```
+pub struct SemanticCache {
+    id: usize,
+    store: Arc<dyn Store>,
+    embedder: Arc<dyn Embedder>,
+    dim: usize,
+    fingerprint: String,
+    config: Config,
+    threshold_bits: AtomicU64,
+    closed: AtomicBool,
+    /// Serialises mutations so the store and the index change together.
+    writer: Mutex<()>,
+    index: RwLock<Box<dyn VectorIndex>>,
+    counters: Mutex<Counters>,
+    access: Mutex<AccessBatch>,
+}
+
+static NEXT_CACHE_ID: AtomicUsize = AtomicUsize::new(1);
+
+impl SemanticCache {
+    /// Starts a builder; see [`CacheBuilder`] for every option and its default.
+    pub fn builder(embedder: impl Embedder + 'static) -> CacheBuilder {
+        CacheBuilder::new(Arc::new(embedder))
+    }
+
+    /// Starts a builder with an embedder the caller also holds.
+    pub fn builder_shared(embedder: Arc<dyn Embedder>) -> CacheBuilder {
+        CacheBuilder::new(embedder)
+    }
+
+    /// Opens (or creates) a cache in a SQLite file with default options.
+    ///
+    /// # Errors
+    /// As [`CacheBuilder::open`].
+    pub fn open(
+        path: impl Into<std::path::PathBuf>,
+        embedder: impl Embedder + 'static,
+    ) -> Result<Self> {
+        Self::builder(embedder).path(path).open()
+    }
+
+    fn open_with(builder: CacheBuilder, choice: StoreChoice) -> Result<Self> {
+        let embedder = builder.embedder.clone();
+        let threshold = builder.similarity_threshold;
+        let dtype = builder.vector_dtype;
+        let config = builder.into_config();
+        if config.multi_process_mode != MultiProcessMode::Single {
+            return Err(Error::invalid_argument(
+                format!(
+                    "multi_process_mode {:?} is not available in this build",
+                    config.multi_process_mode.as_str()
+                ),
+                "use multi_process_mode single (each process reopens to see others' semantic rows; \
+                 exact hits are always shared)",
+            ));
+        }
+        let store: Arc<dyn Store> = match choice {
+            StoreChoice::Path(path, options) => Arc::new(SqliteStore::with_options(path, options)),
+            StoreChoice::Store(store) => store,
+        };
+        let dim = embedder.dim();
+        let fingerprint = embedder.fingerprint().to_owned();
+        store.open(&fingerprint, dim)?;
+        let built = Self::attach(
+            store.clone(),
+            embedder,
+            dim,
+            fingerprint,
+            config,
+            threshold,
+            dtype,
+        );
+        if built.is_err() {
+            // Do not leak the connection of a cache that failed to open (fix of 1.0).
+            let _ = store.close();
+        }
+        built
+    }
+
+    fn attach(
+        store: Arc<dyn Store>,
+        embedder: Arc<dyn Embedder>,
+        dim: usize,
+        fingerprint: String,
+        config: Config,
+        threshold: f64,
+        dtype: VectorDtype,
+    ) -> Result<Self> {
+        let mut counters = Counters::default();
+        if let Ok(Some(text)) = store.read_meta("counters") {
+            if !counters.restore(&text) {
+                log::warn!(target: "mneme.cache", "stored counters are not valid JSON; starting from zero");
+            }
+        }
+        for (ns, cap) in &config.namespace_quotas {
+            store.set_namespace_quota(ns, *cap)?;
+        }
+        let index = build_index(store.as_ref(), &config, dim, dtype)?;
+        Ok(SemanticCache {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            store,
+            embedder,
+            dim,
+            fingerprint,
+            config,
+            threshold_bits: AtomicU64::new(threshold.to_bits()),
+            closed: AtomicBool::new(false),
+            writer: Mutex::new(()),
+            index: RwLock::new(index),
+            counters: Mutex::new(counters),
+            access: Mutex::new(AccessBatch::default()),
+        })
+    }
+
+    /// The embedder's dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The store behind the cache.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current similarity threshold (lock-free).
+    pub fn similarity_threshold(&self) -> f64 {
+        f64::from_bits(self.threshold_bits.load(Ordering::Relaxed))
+    }
+
+    /// Changes the threshold for later gets.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] unless finite and in [-1, 1] (checked before the closed check).
+    pub fn set_similarity_threshold(&self, value: f64) -> Result<()> {
+        options::check_threshold(value)?;
+        self.enter()?;
+        self.threshold_bits
+            .store(value.to_bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether `close()` has run.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Fails with [`Error::Reentrant`] inside this cache's callbacks, [`Error::CacheClosed`]
+    /// after close.
+    fn enter(&self) -> Result<()> {
+        callbacks::check_not_reentrant(self.id)?;
+        self.ensure_open()
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::closed("cache"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` and delivers the events it queued once every lock is released.
+    fn with_events<T>(&self, f: impl FnOnce(&mut Vec<MetricEvent>) -> Result<T>) -> Result<T> {
+        let mut events = Vec::new();
+        let out = f(&mut events);
+        metrics::dispatch(self.config.metrics_hook.as_ref(), events);
+        out
+    }
+
+    /// Counters and sizes for one namespace, or aggregated when `namespace` is `None`.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`], or the store's read error.
+    pub fn stats(&self, namespace: Option<&str>) -> Result<Stats> {
+        self.enter()?;
+        let entries = self.store.count(namespace)?;
+        let c = self.counters.lock().values(namespace);
+        let index = self.index.read();
+        let dtype = index.dtype();
+        Ok(Stats {
+            namespace: namespace.map(str::to_owned),
+            entries,
+            hits_exact: c.hits_exact,
+            hits_semantic: c.hits_semantic,
+            misses: c.misses,
+            evictions: c.evictions,
+            expirations: c.expirations,
+            embedder_fingerprint: self.fingerprint.clone(),
+            vector_dtype: dtype,
+            memory_bytes_estimate: crate::quant::memory_bytes_estimate(entries, self.dim, dtype),
+            index_memory_bytes: Some(index.memory_bytes()),
+            index_tombstone_count: Some(index.tombstone_count() as u64),
+        })
+    }
+
+    /// A health report. Integrity problems are reported, not raised.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`], or a store read error other than the integrity check.
+    pub fn health(&self) -> Result<Health> {
+        self.enter()?;
+        let integrity_ok = self.store.integrity_check().unwrap_or(false);
+        let schema_version = self
+            .store
+            .read_meta("schema_version")?
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1);
+        let stored_fp = self
+            .store
+            .read_meta("embedder_fingerprint")?
+            .unwrap_or_default();
+        let now = self.config.clock.now();
+        let index = self.index.read();
+        Ok(Health {
+            healthy: integrity_ok,
+            schema_version,
+            integrity_ok,
+            embedder_fingerprint_match: stored_fp == self.fingerprint,
+            entries: self.store.count(None)?,
+            namespaces: self.store.list_namespaces()?.len() as u64,
+            oldest_entry_age_seconds: self.store.oldest_created_at()?.map(|t| now - t),
+            index_backend: index.backend_name().to_owned(),
+            store_backend: self.store.label(),
+            vector_dtype: index.dtype(),
+            multi_process_mode: self.config.multi_process_mode,
+        })
+    }
+
+    /// Namespaces holding at least one entry, sorted.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`], or the store's read error.
+    pub fn list_namespaces(&self) -> Result<Vec<String>> {
+        self.enter()?;
+        self.store.list_namespaces()
+    }
+
+    /// Deletes every entry of `namespace` and resets its counters; returns how many.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`], or the store's write error.
+    pub fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        self.enter()?;
+        let _w = self.writer.lock();
+        let n = self.store.clear_namespace(namespace)?;
+        self.index.write().remove_namespace(namespace);
+        self.counters.lock().clear_namespace(namespace);
+        Ok(n)
+    }
+
+    /// Deletes every entry; counters of the cleared namespaces reset. Returns how many.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`], or the store's write error.
+    pub fn clear(&self) -> Result<u64> {
+        self.enter()?;
+        let _w = self.writer.lock();
+        let mut total = 0;
+        for ns in self.store.list_namespaces()? {
+            total += self.store.clear_namespace(&ns)?;
+            self.counters.lock().clear_namespace(&ns);
+        }
+        let mut index = self.index.write();
+        *index = new_index(&self.config, self.dim, index.dtype(), 0)?;
+        Ok(total)
+    }
+
+    /// Rebuilds the index at `dtype` from the store's float32 vectors (so float32 again restores
+    /// full precision). The store is not modified.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`], or the store's read error.
+    pub fn requantize(&self, dtype: VectorDtype) -> Result<()> {
+        self.enter()?;
+        let _w = self.writer.lock();
+        if self.index.read().dtype() == dtype {
+            return Ok(());
+        }
+        let rebuilt = build_index(self.store.as_ref(), &self.config, self.dim, dtype)?;
+        *self.index.write() = rebuilt;
+        Ok(())
+    }
+
+    /// Reclaims index memory held by tombstones; returns how many were reclaimed.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`].
+    pub fn compact(&self) -> Result<u64> {
+        self.enter()?;
+        let _w = self.writer.lock();
+        Ok(self.index.write().compact() as u64)
+    }
+
+    /// Persists counters and pending access times, then closes the store (even a caller's
+    /// store, compat). A second call is a no-op.
+    ///
+    /// # Errors
+    /// [`Error::Reentrant`] when called from this cache's confidence function or validator.
+    pub fn close(&self) -> Result<()> {
+        callbacks::check_not_reentrant(self.id)?;
+        let _w = self.writer.lock();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Err(e) = self.flush_access() {
+            log::warn!(target: "mneme.cache", "could not flush access times on close: {e}");
+        }
+        if let Err(e) = self.persist_counters() {
+            log::warn!(target: "mneme.cache", "could not persist counters on close: {e}");
+        }
+        let _ = self.store.close();
+        Ok(())
+    }
+
+    /// Writes the counters into store meta, merged with what other processes wrote.
+    fn persist_counters(&self) -> Result<()> {
+        let mut counters = self.counters.lock();
+        self.store.merge_meta("counters", &mut |stored| {
+            counters.merge_into(stored.as_deref())
+        })
+    }
+}
+
+impl Drop for SemanticCache {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl std::fmt::Debug for SemanticCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SemanticCache")
+            .field("store", &self.store.label())
+            .field("fingerprint", &self.fingerprint)
+            .field("dim", &self.dim)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+fn new_index(
+    config: &Config,
+    dim: usize,
+    dtype: VectorDtype,
+    rows: usize,
+) -> Result<Box<dyn VectorIndex>> {
+    let initial = config
+        .index_options
+        .initial_capacity
+        .unwrap_or(crate::index::flat::DEFAULT_INITIAL_CAPACITY);
+    let mut flat = FlatIndex::with_capacity(dim, dtype, initial)?;
+    flat.reset(initial.max(rows));
+    Ok(Box::new(flat))
+}
+
+/// Chooses the backend and bulk-loads every store row in ascending id order.
+fn build_index(
+    store: &dyn Store,
+    config: &Config,
+    dim: usize,
+    dtype: VectorDtype,
+) -> Result<Box<dyn VectorIndex>> {
+    let rows = store.count(None)?;
+    match config.index_backend {
+        IndexBackend::Hnsw => {
+            return Err(Error::index_backend_unavailable(
+                "index_backend hnsw is not compiled into this build",
+                "use index_backend auto or numpy (flat, exact)",
+            ))
+        }
+        IndexBackend::Auto if rows >= AUTO_HNSW_ROWS => {
+            log::warn!(target: "mneme.cache", "{rows} rows would select hnsw, which this build lacks; using the flat index");
+        }
+        _ => {}
+    }
+    let mut index = new_index(config, dim, dtype, rows as usize)?;
+    let mut buf = vec![0f32; dim];
+    let mut skipped = 0u64;
+    store.scan_index_rows(&mut |id, bytes, ns| {
+        if bytes.len() != dim * 4 {
+            skipped += 1;
+            log::warn!(target: "mneme.cache", "entry {id} has a {}-byte embedding, expected {}; Layer 1 still serves it", bytes.len(), dim * 4);
+            return Ok(());
+        }
+        for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
+            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        index.append(id, &buf, ns);
+        Ok(())
+    })?;
+    if index.len() as u64 + skipped != rows {
+        log::info!(target: "mneme.cache", "index holds {} rows, store counted {rows}", index.len());
+    }
+    Ok(index)
+}

@@ -1,0 +1,261 @@
+//! One error type for the whole crate.
+//!
+//! Each variant mirrors one exception class of mneme-cache 1.0 (see [`Error::python_class`]),
+//! so the Python binding maps errors in one place. Every message names the problem and ends with
+//! `Remediation: …`, the next thing the caller should do.
+
+use std::fmt;
+
+/// The boxed error an embedder or a backend client returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Shorthand for `std::result::Result<T, mneme::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A message that already carries its remediation hint.
+///
+/// Kept as a separate type so that every variant prints `problem. Remediation: fix.` the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    problem: String,
+    remediation: String,
+}
+
+impl Message {
+    /// Builds a message from what went wrong and what to do about it.
+    pub fn new(problem: impl Into<String>, remediation: impl Into<String>) -> Self {
+        Self {
+            problem: problem.into(),
+            remediation: remediation.into(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+
+    /// What to do next.
+    pub fn remediation(&self) -> &str {
+        &self.remediation
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let problem = self.problem.trim_end_matches('.');
+        write!(f, "{problem}. Remediation: {}", self.remediation)
+    }
+}
+
+/// Every failure the cache, its stores and its tools can report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store was created with a different embedder fingerprint.
+    #[error("{0}")]
+    EmbedderMismatch(Message),
+    /// A vector or a store has a different dimension than the embedder.
+    #[error("{0}")]
+    EmbedderDimension(Message),
+    /// The store failed its integrity check, or the check itself failed.
+    #[error("{message}")]
+    CorruptCache {
+        /// What happened and what to do.
+        message: Message,
+        /// The backend error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The stored schema is newer than this library, or a migration failed.
+    #[error("{message}")]
+    SchemaMigration {
+        /// What happened and what to do.
+        message: Message,
+        /// The backend error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The cache or store was used after `close()`.
+    #[error("{0}")]
+    CacheClosed(Message),
+    /// A checkpoint could not be written, read or committed.
+    #[error("{message}")]
+    Checkpoint {
+        /// What happened and what to do.
+        message: Message,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The requested index backend is not compiled into this build.
+    #[error("{0}")]
+    IndexBackendUnavailable(Message),
+    /// A store backend failed: connect, read, write, full, missing table…
+    #[error("{message}")]
+    StoreBackend {
+        /// What happened and what to do.
+        message: Message,
+        /// The backend error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Kept for compatibility with mneme-cache 1.0, which never raises it either.
+    #[error("{0}")]
+    NamespaceQuotaExceeded(Message),
+    /// A multi-process lock or sidecar file failed.
+    #[error("{0}")]
+    MultiProcessLock(Message),
+    /// An unknown or mismatched vector dtype.
+    #[error("{0}")]
+    Quantization(Message),
+    /// A caller passed an invalid argument (Python `ValueError`).
+    #[error("{0}")]
+    InvalidArgument(Message),
+    /// Metadata cannot be encoded as JSON (Python `TypeError`).
+    #[error("{0}")]
+    InvalidMetadata(Message),
+    /// The embedder's own error, passed through unchanged from `put`.
+    #[error("embedder failed: {0}")]
+    Embedder(#[source] BoxError),
+    /// A confidence function or validator called back into the cache that is running it.
+    #[error("{0}")]
+    Reentrant(Message),
+}
+
+macro_rules! plain_ctor {
+    ($(#[$doc:meta])* $name:ident => $variant:ident) => {
+        $(#[$doc])*
+        pub fn $name(problem: impl Into<String>, remediation: impl Into<String>) -> Self {
+            Error::$variant(Message::new(problem, remediation))
+        }
+    };
+}
+
+macro_rules! sourced_ctor {
+    ($(#[$doc:meta])* $name:ident, $with:ident => $variant:ident) => {
+        $(#[$doc])*
+        pub fn $name(problem: impl Into<String>, remediation: impl Into<String>) -> Self {
+            Error::$variant { message: Message::new(problem, remediation), source: None }
+        }
+
+        /// Same, chaining the underlying cause.
+        pub fn $with(
+            problem: impl Into<String>,
+            remediation: impl Into<String>,
+            source: impl Into<BoxError>,
+        ) -> Self {
+            Error::$variant { message: Message::new(problem, remediation), source: Some(source.into()) }
+        }
+    };
+}
+
+impl Error {
+    plain_ctor!(
+        /// An [`Error::EmbedderMismatch`].
+        embedder_mismatch => EmbedderMismatch
+    );
+    plain_ctor!(
+        /// An [`Error::EmbedderDimension`].
+        embedder_dimension => EmbedderDimension
+    );
+    plain_ctor!(
+        /// An [`Error::CacheClosed`].
+        cache_closed => CacheClosed
+    );
+    plain_ctor!(
+        /// An [`Error::IndexBackendUnavailable`].
+        index_backend_unavailable => IndexBackendUnavailable
+    );
+    plain_ctor!(
+        /// An [`Error::MultiProcessLock`].
+        multi_process_lock => MultiProcessLock
+    );
+    plain_ctor!(
+        /// An [`Error::Quantization`].
+        quantization => Quantization
+    );
+    plain_ctor!(
+        /// An [`Error::InvalidArgument`].
+        invalid_argument => InvalidArgument
+    );
+    plain_ctor!(
+        /// An [`Error::InvalidMetadata`].
+        invalid_metadata => InvalidMetadata
+    );
+    plain_ctor!(
+        /// An [`Error::Reentrant`].
+        reentrant => Reentrant
+    );
+    sourced_ctor!(
+        /// An [`Error::StoreBackend`].
+        store_backend, store_backend_with => StoreBackend
+    );
+    sourced_ctor!(
+        /// An [`Error::Checkpoint`].
+        checkpoint, checkpoint_with => Checkpoint
+    );
+    sourced_ctor!(
+        /// An [`Error::CorruptCache`].
+        corrupt_cache, corrupt_cache_with => CorruptCache
+    );
+    sourced_ctor!(
+        /// An [`Error::SchemaMigration`].
+        schema_migration, schema_migration_with => SchemaMigration
+    );
+
+    /// The standard error for any use after `close()`.
+    pub fn closed(what: &str) -> Self {
+        Error::cache_closed(
+            format!("the {what} is closed"),
+            "open a new cache (or store) instance; a closed one cannot be reused",
+        )
+    }
+
+    /// The mneme-cache 1.0 Python exception class this error maps to.
+    ///
+    /// `ValueError`, `TypeError` and `RuntimeError` are Python built-ins; `Embedder` maps to the
+    /// embedder's own exception, which the binding re-raises unchanged.
+    pub fn python_class(&self) -> &'static str {
+        match self {
+            Error::EmbedderMismatch(_) => "EmbedderMismatchError",
+            Error::EmbedderDimension(_) => "EmbedderDimensionError",
+            Error::CorruptCache { .. } => "CorruptCacheError",
+            Error::SchemaMigration { .. } => "SchemaMigrationError",
+            Error::CacheClosed(_) => "CacheClosedError",
+            Error::Checkpoint { .. } => "CheckpointError",
+            Error::IndexBackendUnavailable(_) => "IndexBackendUnavailableError",
+            Error::StoreBackend { .. } => "StoreBackendError",
+            Error::NamespaceQuotaExceeded(_) => "NamespaceQuotaExceededError",
+            Error::MultiProcessLock(_) => "MultiProcessLockError",
+            Error::Quantization(_) => "QuantizationError",
+            Error::InvalidArgument(_) => "ValueError",
+            Error::InvalidMetadata(_) => "TypeError",
+            Error::Embedder(_) => "EmbedderError",
+            Error::Reentrant(_) => "RuntimeError",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_ends_with_a_remediation() {
+        let e = Error::invalid_argument("threshold is NaN.", "pass a finite value in [-1, 1]");
+        assert_eq!(
+            e.to_string(),
+            "threshold is NaN. Remediation: pass a finite value in [-1, 1]"
+        );
+        assert_eq!(e.python_class(), "ValueError");
+    }
+
+    #[test]
+    fn sourced_errors_chain_their_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::store_backend_with("write failed", "free disk", io);
+        let src = std::error::Error::source(&e).expect("a source");
+        assert_eq!(src.to_string(), "disk on fire");
+    }
+}

@@ -1,0 +1,631 @@
+//! The flat index: an exact brute-force scan over one contiguous arena per dtype.
+//!
+//! Rows live at offsets `0..used` of a `capacity × dim` matrix. Each namespace keeps its offsets
+//! in insertion order, so a search scans only its tenant's rows. Removal is a tombstone (the row's
+//! memory stays until [`FlatIndex::compact`]), which keeps deletes O(1) and offsets stable.
+//! Capacity numbers follow mneme-cache 1.0 because users observe them through `Stats`.
+
+use super::kernels::Kernels;
+use super::{Candidate, IndexRow, VectorIndex};
+use crate::error::{Error, Result};
+use crate::quant;
+use crate::types::VectorDtype;
+use std::collections::HashMap;
+
+/// Default starting capacity, in rows.
+pub const DEFAULT_INITIAL_CAPACITY: usize = 256;
+
+/// Scans smaller than this many elements run on the calling thread only.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 21;
+
+enum Arena {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+    I8(Vec<i8>),
+}
+
+impl Arena {
+    fn new(dtype: VectorDtype, elements: usize) -> Self {
+        match dtype {
+            VectorDtype::Float32 => Arena::F32(Vec::with_capacity(elements)),
+            VectorDtype::Float16 => Arena::F16(Vec::with_capacity(elements)),
+            VectorDtype::Int8 => Arena::I8(Vec::with_capacity(elements)),
+        }
+    }
+
+    fn reserve_total(&mut self, elements: usize) {
+        match self {
+            Arena::F32(v) => v.reserve_exact(elements.saturating_sub(v.len())),
+            Arena::F16(v) => v.reserve_exact(elements.saturating_sub(v.len())),
+            Arena::I8(v) => v.reserve_exact(elements.saturating_sub(v.len())),
+        }
+    }
+
+    /// Writes `vector` (quantised) at row `offset`; `offset` is either an existing row or the
+    /// next one.
+    fn put(&mut self, offset: usize, dim: usize, vector: &[f32]) {
+        fn put_row<T: Copy>(
+            v: &mut Vec<T>,
+            offset: usize,
+            dim: usize,
+            row: impl Iterator<Item = T>,
+        ) {
+            let start = offset * dim;
+            if start == v.len() {
+                v.extend(row);
+            } else {
+                for (slot, x) in v[start..start + dim].iter_mut().zip(row) {
+                    *slot = x;
+                }
+            }
+        }
+        match self {
+            Arena::F32(v) => put_row(v, offset, dim, vector.iter().copied()),
+            Arena::F16(v) => put_row(
+                v,
+                offset,
+                dim,
+                vector.iter().map(|&x| half::f16::from_f32(x).to_bits()),
+            ),
+            Arena::I8(v) => put_row(
+                v,
+                offset,
+                dim,
+                vector.iter().map(|&x| quant::quantize_int8_scalar(x)),
+            ),
+        }
+    }
+
+    fn row_equals(&self, offset: usize, dim: usize, vector: &[f32]) -> bool {
+        let r = offset * dim..(offset + 1) * dim;
+        match self {
+            Arena::F32(v) => v[r]
+                .iter()
+                .zip(vector)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            Arena::F16(v) => v[r]
+                .iter()
+                .zip(vector)
+                .all(|(a, &b)| *a == half::f16::from_f32(b).to_bits()),
+            Arena::I8(v) => v[r]
+                .iter()
+                .zip(vector)
+                .all(|(a, &b)| *a == quant::quantize_int8_scalar(b)),
+        }
+    }
+
+    fn row_f32(&self, offset: usize, dim: usize) -> Vec<f32> {
+        let r = offset * dim..(offset + 1) * dim;
+        match self {
+            Arena::F32(v) => v[r].to_vec(),
+            Arena::F16(v) => quant::dequantize_float16(&v[r]),
+            Arena::I8(v) => quant::dequantize_int8(&v[r]),
+        }
+    }
+}
+
+/// A query prepared for one dtype: int8 folds the 1/127 scale into the query (compat).
+struct PreparedQuery(Vec<f32>);
+
+/// Keeps the best `k` candidates, best first; ties go to the lower offset.
+struct TopK {
+    k: usize,
+    best: Vec<(f32, u32)>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            best: Vec::with_capacity(k + 1),
+        }
+    }
+
+    #[inline]
+    fn better(a: (f32, u32), b: (f32, u32)) -> bool {
+        a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+    }
+
+    #[inline]
+    fn offer(&mut self, score: f32, offset: u32) {
+        if self.k == 0 || score.is_nan() {
+            return;
+        }
+        let cand = (score, offset);
+        if self.best.len() == self.k && !Self::better(cand, self.best[self.k - 1]) {
+            return;
+        }
+        let pos = self
+            .best
+            .iter()
+            .position(|&b| Self::better(cand, b))
+            .unwrap_or(self.best.len());
+        self.best.insert(pos, cand);
+        self.best.truncate(self.k);
+    }
+
+    fn merge(mut self, other: TopK) -> TopK {
+        for (s, o) in other.best {
+            self.offer(s, o);
+        }
+        self
+    }
+}
+
+/// The exact brute-force index.
+///
+/// ```
+/// use mneme::index::{FlatIndex, VectorIndex};
+/// use mneme::VectorDtype;
+/// let mut idx = FlatIndex::new(2, VectorDtype::Float32).unwrap();
+/// idx.append(1, &[1.0, 0.0], "default");
+/// idx.append(2, &[0.0, 1.0], "default");
+/// let top = idx.search(&[0.8, 0.6], "default", 3);
+/// assert_eq!(top[0].id, 1);
+/// assert_eq!(top.len(), 2);
+/// ```
+pub struct FlatIndex {
+    dim: usize,
+    dtype: VectorDtype,
+    initial_capacity: usize,
+    capacity: usize,
+    arena: Arena,
+    /// Row id of each used offset.
+    ids: Vec<i64>,
+    /// Namespace slot of each used offset.
+    row_ns: Vec<u32>,
+    /// Tombstone flag of each used offset.
+    dead: Vec<bool>,
+    tombstones: usize,
+    /// Live id → offset.
+    by_id: HashMap<i64, u32>,
+    ns_slots: HashMap<String, u32>,
+    ns_names: Vec<String>,
+    /// Offsets of each namespace slot, in insertion order (tombstoned ones included).
+    ns_rows: Vec<Vec<u32>>,
+    kernels: Kernels,
+    threads: usize,
+}
+
+impl FlatIndex {
+    /// An empty index with the default initial capacity (256 rows).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `dim` is 0.
+    pub fn new(dim: usize, dtype: VectorDtype) -> Result<Self> {
+        Self::with_capacity(dim, dtype, DEFAULT_INITIAL_CAPACITY)
+    }
+
+    /// An empty index that starts with room for `initial_capacity` rows.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `dim` or `initial_capacity` is 0.
+    pub fn with_capacity(dim: usize, dtype: VectorDtype, initial_capacity: usize) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::invalid_argument(
+                "index dim must be > 0",
+                "pass the embedder's dimension",
+            ));
+        }
+        if initial_capacity == 0 {
+            return Err(Error::invalid_argument(
+                "initial_capacity must be > 0",
+                "pass a positive initial_capacity in index_options, or omit it (default 256)",
+            ));
+        }
+        Ok(FlatIndex {
+            dim,
+            dtype,
+            initial_capacity,
+            capacity: initial_capacity,
+            arena: Arena::new(dtype, initial_capacity * dim),
+            ids: Vec::new(),
+            row_ns: Vec::new(),
+            dead: Vec::new(),
+            tombstones: 0,
+            by_id: HashMap::new(),
+            ns_slots: HashMap::new(),
+            ns_names: Vec::new(),
+            ns_rows: Vec::new(),
+            kernels: Kernels::detect(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    }
+
+    /// Replaces the contents with `rows`; capacity becomes `max(initial_capacity, rows)`.
+    pub fn rebuild_from<'a>(&mut self, rows: impl ExactSizeIterator<Item = IndexRow<'a>>) {
+        let n = rows.len();
+        self.reset(self.initial_capacity.max(n));
+        for (id, v, ns) in rows {
+            self.append(id, v, ns);
+        }
+    }
+
+    /// Empties the index and sets its capacity in rows.
+    pub fn reset(&mut self, capacity: usize) {
+        let capacity = capacity.max(1);
+        self.capacity = capacity;
+        self.arena = Arena::new(self.dtype, capacity * self.dim);
+        self.ids = Vec::with_capacity(capacity);
+        self.row_ns = Vec::with_capacity(capacity);
+        self.dead = Vec::with_capacity(capacity);
+        self.tombstones = 0;
+        self.by_id = HashMap::with_capacity(capacity);
+        self.ns_slots.clear();
+        self.ns_names.clear();
+        self.ns_rows.clear();
+    }
+
+    /// Uses the given kernels instead of the detected ones (benchmarks and tests).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
+    /// Caps the threads one search may use (default: all cores).
+    pub fn set_search_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Capacity in rows.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether `id` is a live row.
+    pub fn contains(&self, id: i64) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
+    /// The stored copy of `id`, dequantised to f32.
+    pub fn vector(&self, id: i64) -> Option<Vec<f32>> {
+        let off = *self.by_id.get(&id)? as usize;
+        Some(self.arena.row_f32(off, self.dim))
+    }
+
+    /// Converts the stored copies to `dtype` in memory (lossy when narrowing).
+    ///
+    /// The cache does not use this: it rebuilds from the store's float32 instead, so going back to
+    /// float32 restores the originals. It exists for direct index users.
+    pub fn requantize(&mut self, dtype: VectorDtype) {
+        if dtype == self.dtype {
+            return;
+        }
+        let live: Vec<(i64, Vec<f32>, String)> = self.live_rows();
+        self.dtype = dtype;
+        self.rebuild_owned(live, self.capacity);
+    }
+
+    fn live_rows(&self) -> Vec<(i64, Vec<f32>, String)> {
+        (0..self.ids.len())
+            .filter(|&o| !self.dead[o])
+            .map(|o| {
+                (
+                    self.ids[o],
+                    self.arena.row_f32(o, self.dim),
+                    self.ns_names[self.row_ns[o] as usize].clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn rebuild_owned(&mut self, rows: Vec<(i64, Vec<f32>, String)>, capacity: usize) {
+        self.reset(capacity);
+        for (id, v, ns) in &rows {
+            self.append(*id, v, ns);
+        }
+    }
+
+    fn ns_slot(&mut self, namespace: &str) -> u32 {
+        if let Some(&slot) = self.ns_slots.get(namespace) {
+            return slot;
+        }
+        let slot = self.ns_names.len() as u32;
+        self.ns_slots.insert(namespace.to_owned(), slot);
+        self.ns_names.push(namespace.to_owned());
+        self.ns_rows.push(Vec::new());
+        slot
+    }
+
+    fn prepare(&self, query: &[f32]) -> PreparedQuery {
+        match self.dtype {
+            VectorDtype::Int8 => PreparedQuery(query.iter().map(|x| x / 127.0).collect()),
+            _ => PreparedQuery(query.to_vec()),
+        }
+    }
+
+    #[inline]
+    fn score_offset(&self, offset: usize, q: &PreparedQuery) -> f32 {
+        let r = offset * self.dim..(offset + 1) * self.dim;
+        match &self.arena {
+            Arena::F32(v) => (self.kernels.dot_f32)(&v[r], &q.0),
+            Arena::F16(v) => (self.kernels.dot_f16)(&v[r], &q.0),
+            Arena::I8(v) => (self.kernels.dot_i8)(&v[r], &q.0),
+        }
+    }
+
+    fn scan(&self, offsets: &[u32], q: &PreparedQuery, k: usize) -> TopK {
+        let mut top = TopK::new(k);
+        for &off in offsets {
+            if !self.dead[off as usize] {
+                top.offer(self.score_offset(off as usize, q), off);
+            }
+        }
+        top
+    }
+}
+
+impl VectorIndex for FlatIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn dtype(&self) -> VectorDtype {
+        self.dtype
+    }
+
+    fn append(&mut self, id: i64, vector: &[f32], namespace: &str) {
+        debug_assert_eq!(vector.len(), self.dim);
+        let slot = self.ns_slot(namespace);
+        if let Some(&off) = self.by_id.get(&id) {
+            let off_us = off as usize;
+            self.arena.put(off_us, self.dim, vector);
+            let old = self.row_ns[off_us];
+            if old != slot {
+                self.ns_rows[old as usize].retain(|&o| o != off);
+                self.ns_rows[slot as usize].push(off);
+                self.row_ns[off_us] = slot;
+            }
+            return;
+        }
+        let off = self.ids.len();
+        if off == self.capacity {
+            self.capacity = (2 * self.capacity).max(off + 1);
+            self.arena.reserve_total(self.capacity * self.dim);
+        }
+        self.arena.put(off, self.dim, vector);
+        self.ids.push(id);
+        self.row_ns.push(slot);
+        self.dead.push(false);
+        self.by_id.insert(id, off as u32);
+        self.ns_rows[slot as usize].push(off as u32);
+    }
+
+    fn remove(&mut self, id: i64) -> bool {
+        match self.by_id.remove(&id) {
+            Some(off) => {
+                self.dead[off as usize] = true;
+                self.tombstones += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_namespace(&mut self, namespace: &str) -> usize {
+        let Some(&slot) = self.ns_slots.get(namespace) else {
+            return 0;
+        };
+        let offsets = std::mem::take(&mut self.ns_rows[slot as usize]);
+        let mut removed = 0;
+        for off in offsets {
+            if !self.dead[off as usize] {
+                self.dead[off as usize] = true;
+                self.by_id.remove(&self.ids[off as usize]);
+                self.tombstones += 1;
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
+        let Some(&slot) = self.ns_slots.get(namespace) else {
+            return Vec::new();
+        };
+        if k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let offsets = &self.ns_rows[slot as usize];
+        let q = self.prepare(query);
+        let threads = self
+            .threads
+            .min(offsets.len() * self.dim / PARALLEL_MIN_ELEMENTS + 1);
+        let top = if threads <= 1 {
+            self.scan(offsets, &q, k)
+        } else {
+            let chunk = offsets.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let mut parts = offsets.chunks(chunk);
+                let first = parts.next().unwrap_or(&[]);
+                let handles: Vec<_> = parts.map(|p| s.spawn(|| self.scan(p, &q, k))).collect();
+                let mut top = self.scan(first, &q, k);
+                for h in handles {
+                    // A scan cannot panic short of a bug; fall back to a local rescan if it did.
+                    top = match h.join() {
+                        Ok(part) => top.merge(part),
+                        Err(_) => return self.scan(offsets, &q, k),
+                    };
+                }
+                top
+            })
+        };
+        top.best
+            .into_iter()
+            .map(|(score, off)| Candidate {
+                id: self.ids[off as usize],
+                score,
+            })
+            .collect()
+    }
+
+    fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
+        let off = *self.by_id.get(&id)? as usize;
+        Some(self.score_offset(off, &self.prepare(query)))
+    }
+
+    fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {
+        let off = *self.by_id.get(&id)? as usize;
+        let same_ns = self.ns_names[self.row_ns[off] as usize] == namespace;
+        Some(same_ns && vector.len() == self.dim && self.arena.row_equals(off, self.dim, vector))
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len() - self.tombstones
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        (self.capacity * self.dim * self.dtype.bytes_per_element()) as u64
+    }
+
+    fn tombstone_count(&self) -> usize {
+        self.tombstones
+    }
+
+    fn compact(&mut self) -> usize {
+        if self.tombstones == 0 {
+            return 0;
+        }
+        let before = self.tombstones;
+        let live = self.live_rows();
+        let capacity = self.initial_capacity.max(live.len());
+        self.rebuild_owned(live, capacity);
+        before
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "numpy"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(dim: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut v: Vec<f32> = (0..dim)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect();
+        quant::l2_normalize(&mut v);
+        v
+    }
+
+    #[test]
+    fn capacity_follows_the_1_0_numbers() {
+        let mut idx = FlatIndex::new(8, VectorDtype::Float32).unwrap();
+        for id in 1..=600 {
+            idx.append(id, &unit(8, id as u64), "default");
+        }
+        assert_eq!(idx.memory_bytes(), 32_768);
+        for id in 1..=590 {
+            assert!(idx.remove(id));
+        }
+        assert_eq!(idx.tombstone_count(), 590);
+        assert_eq!(idx.compact(), 590);
+        assert_eq!(idx.memory_bytes(), 8_192);
+        assert_eq!(idx.len(), 10);
+        assert_eq!(idx.search(&unit(8, 595), "default", 1)[0].id, 595);
+    }
+
+    #[test]
+    fn namespaces_are_isolated_and_overwrites_move_rows() {
+        let mut idx = FlatIndex::new(4, VectorDtype::Float32).unwrap();
+        idx.append(1, &[1.0, 0.0, 0.0, 0.0], "a");
+        idx.append(2, &[0.0, 1.0, 0.0, 0.0], "b");
+        assert_eq!(idx.search(&[1.0, 0.0, 0.0, 0.0], "b", 3)[0].id, 2);
+        assert!(idx.search(&[1.0, 0.0, 0.0, 0.0], "c", 3).is_empty());
+        idx.append(1, &[0.0, 0.0, 1.0, 0.0], "b");
+        assert!(idx.search(&[1.0, 0.0, 0.0, 0.0], "a", 3).is_empty());
+        let b = idx.search(&[0.0, 0.0, 1.0, 0.0], "b", 3);
+        assert_eq!((b[0].id, b.len()), (1, 2));
+        assert_eq!(idx.len(), 2);
+    }
+
+    #[test]
+    fn ties_break_by_insertion_offset_and_k_caps_results() {
+        let mut idx = FlatIndex::new(2, VectorDtype::Float32).unwrap();
+        for id in [30, 10, 20, 40] {
+            idx.append(id, &[1.0, 0.0], "n");
+        }
+        let ids: Vec<i64> = idx
+            .search(&[1.0, 0.0], "n", 3)
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, [30, 10, 20]);
+        assert!(idx.search(&[1.0, 0.0], "n", 0).is_empty());
+    }
+
+    #[test]
+    fn every_dtype_keeps_self_match_top_1() {
+        for dtype in [
+            VectorDtype::Float32,
+            VectorDtype::Float16,
+            VectorDtype::Int8,
+        ] {
+            let mut idx = FlatIndex::new(64, dtype).unwrap();
+            for id in 1..=300 {
+                idx.append(id, &unit(64, id as u64), "default");
+            }
+            let tol = match dtype {
+                VectorDtype::Float32 => 1e-5,
+                VectorDtype::Float16 => 5e-3,
+                VectorDtype::Int8 => 2e-2,
+            };
+            for id in [1, 150, 300] {
+                let top = idx.search(&unit(64, id as u64), "default", 3);
+                assert_eq!(top[0].id, id, "{dtype}");
+                assert!(
+                    (top[0].score - 1.0).abs() < tol,
+                    "{dtype}: {}",
+                    top[0].score
+                );
+                let v = unit(64, id as u64);
+                assert_eq!(idx.row_matches(id, &v, "default"), Some(true));
+                assert_eq!(idx.row_matches(id, &v, "other"), Some(false));
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_scan_equals_serial_scan() {
+        let dim = 256;
+        let mut idx = FlatIndex::new(dim, VectorDtype::Float32).unwrap();
+        for id in 1..=9000 {
+            idx.append(id, &unit(dim, id as u64), "default");
+        }
+        for id in (1..9000).step_by(7) {
+            idx.remove(id);
+        }
+        let q = unit(dim, 424242);
+        idx.set_search_threads(1);
+        let serial = idx.search(&q, "default", 3);
+        idx.set_search_threads(4);
+        assert_eq!(idx.search(&q, "default", 3), serial);
+    }
+
+    #[test]
+    fn requantize_in_memory_is_lossy_but_keeps_rows() {
+        let mut idx = FlatIndex::new(16, VectorDtype::Float32).unwrap();
+        for id in 1..=10 {
+            idx.append(id, &unit(16, id as u64), "x");
+        }
+        idx.requantize(VectorDtype::Int8);
+        assert_eq!(idx.dtype(), VectorDtype::Int8);
+        assert_eq!(idx.len(), 10);
+        assert_eq!(idx.search(&unit(16, 3), "x", 1)[0].id, 3);
+    }
+
+    #[test]
+    fn bad_construction_is_an_error() {
+        assert!(FlatIndex::new(0, VectorDtype::Float32).is_err());
+        assert!(FlatIndex::with_capacity(4, VectorDtype::Float32, 0).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! AVX2 + FMA + F16C kernels for x86-64.
+//!
+//! Each kernel keeps four independent 8-lane accumulators so the FMA latency is hidden, and
+//! finishes the tail with the scalar loop. Callers must check CPU support first
+//! ([`super::Kernels::detect`] does); the functions are `unsafe` for that reason only.
+
+use std::arch::x86_64::*;
+
+#[inline(always)]
+unsafe fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `row.len() == q.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_f32(row: &[f32], q: &[f32]) -> f32 {
+    let n = row.len().min(q.len());
+    let (a, b) = (row.as_ptr(), q.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, acc_k) in acc.iter_mut().enumerate() {
+            let x = _mm256_loadu_ps(a.add(i + 8 * k));
+            let y = _mm256_loadu_ps(b.add(i + 8 * k));
+            *acc_k = _mm256_fmadd_ps(x, y, *acc_k);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc[0]);
+        i += 8;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum(sum) + super::scalar::dot_f32(&row[i..n], &q[i..n])
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `row.len() == q.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_f16(row: &[u16], q: &[f32]) -> f32 {
+    let n = row.len().min(q.len());
+    let (a, b) = (row.as_ptr(), q.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, acc_k) in acc.iter_mut().enumerate() {
+            let h = _mm_loadu_si128(a.add(i + 8 * k) as *const __m128i);
+            let x = _mm256_cvtph_ps(h);
+            let y = _mm256_loadu_ps(b.add(i + 8 * k));
+            *acc_k = _mm256_fmadd_ps(x, y, *acc_k);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let x = _mm256_cvtph_ps(_mm_loadu_si128(a.add(i) as *const __m128i));
+        acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i)), acc[0]);
+        i += 8;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum(sum) + super::scalar::dot_f16(&row[i..n], &q[i..n])
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `row.len() == q.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
+    let n = row.len().min(q.len());
+    let (a, b) = (row.as_ptr(), q.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        let bytes = _mm256_loadu_si256(a.add(i) as *const __m256i);
+        let lo = _mm256_castsi256_si128(bytes);
+        let hi = _mm256_extracti128_si256(bytes, 1);
+        let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
+        for (k, (acc_k, part)) in acc.iter_mut().zip(parts).enumerate() {
+            let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part));
+            *acc_k = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i + 8 * k)), *acc_k);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let part = _mm_loadl_epi64(a.add(i) as *const __m128i);
+        let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part));
+        acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i)), acc[0]);
+        i += 8;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum(sum) + super::scalar::dot_i8(&row[i..n], &q[i..n])
+}

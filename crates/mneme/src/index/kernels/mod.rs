@@ -1,0 +1,123 @@
+//! Dot-product kernels of an f32 query against f32, f16 and int8 rows.
+//!
+//! The instruction set is detected once ([`Kernels::detect`]) and the index keeps plain function
+//! pointers, so the scan loop never branches on CPU features. The scalar kernels are the oracle
+//! of the property tests below, over every length (tails included) and dtype.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub mod scalar;
+
+/// A chosen set of kernels.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// f32 row · f32 query.
+    pub dot_f32: fn(&[f32], &[f32]) -> f32,
+    /// f16 row (raw bits) · f32 query.
+    pub dot_f16: fn(&[u16], &[f32]) -> f32,
+    /// int8 row · f32 query (scale folded into the query).
+    pub dot_i8: fn(&[i8], &[f32]) -> f32,
+    /// Which instruction set was chosen, for benchmarks and logs.
+    pub name: &'static str,
+}
+
+impl std::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod safe_avx2 {
+    // SAFETY (all three): only reachable through `Kernels::detect`, which checks the features.
+    pub fn dot_f32(r: &[f32], q: &[f32]) -> f32 {
+        unsafe { super::avx2::dot_f32(r, q) }
+    }
+    pub fn dot_f16(r: &[u16], q: &[f32]) -> f32 {
+        unsafe { super::avx2::dot_f16(r, q) }
+    }
+    pub fn dot_i8(r: &[i8], q: &[f32]) -> f32 {
+        unsafe { super::avx2::dot_i8(r, q) }
+    }
+}
+
+impl Kernels {
+    /// The portable kernels.
+    pub fn scalar() -> Self {
+        Kernels {
+            dot_f32: scalar::dot_f32,
+            dot_f16: scalar::dot_f16,
+            dot_i8: scalar::dot_i8,
+            name: "scalar",
+        }
+    }
+
+    /// The fastest kernels this CPU supports (set `MNEME_FORCE_SCALAR=1` to compare).
+    pub fn detect() -> Self {
+        static CHOSEN: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            if std::env::var_os("MNEME_FORCE_SCALAR").is_some() {
+                return Kernels::scalar();
+            }
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
+                return Kernels {
+                    dot_f32: safe_avx2::dot_f32,
+                    dot_f16: safe_avx2::dot_f16,
+                    dot_i8: safe_avx2::dot_i8,
+                    name: "avx2+fma+f16c",
+                };
+            }
+            Kernels::scalar()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn close(a: f32, b: f32, scale: f32) -> bool {
+        (a - b).abs() <= 1e-5 * scale.max(1.0)
+    }
+
+    proptest! {
+        #[test]
+        fn detected_kernels_agree_with_the_scalar_oracle(
+            pairs in proptest::collection::vec((-1.0f32..1.0, -1.0f32..1.0), 0..300),
+        ) {
+            let (row, q): (Vec<f32>, Vec<f32>) = pairs.into_iter().unzip();
+            let k = Kernels::detect();
+            let scale: f32 = row.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum();
+            prop_assert!(close((k.dot_f32)(&row, &q), scalar::dot_f32(&row, &q), scale));
+
+            let h = crate::quant::quantize_float16(&row);
+            prop_assert!(close((k.dot_f16)(&h, &q), scalar::dot_f16(&h, &q), scale));
+
+            let i = crate::quant::quantize_int8(&row);
+            let scale_i: f32 = i.iter().zip(&q).map(|(a, b)| (*a as f32 * b).abs()).sum();
+            prop_assert!(close((k.dot_i8)(&i, &q), scalar::dot_i8(&i, &q), scale_i));
+        }
+    }
+
+    #[test]
+    fn every_tail_length_is_covered() {
+        let k = Kernels::detect();
+        for n in 0..80 {
+            let row: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin()).collect();
+            let q: Vec<f32> = (0..n).map(|i| (i as f32 * 1.3).cos()).collect();
+            let want = scalar::dot_f32(&row, &q);
+            assert!(close((k.dot_f32)(&row, &q), want, n as f32), "n={n}");
+            let i8s = crate::quant::quantize_int8(&row);
+            assert!(close(
+                (k.dot_i8)(&i8s, &q),
+                scalar::dot_i8(&i8s, &q),
+                127.0 * n as f32
+            ));
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Portable kernels. They are the fallback on CPUs without AVX2 and the oracle the SIMD kernels
+//! are tested against.
+
+/// `Σ row_j × q_j` over f32 rows.
+pub fn dot_f32(row: &[f32], q: &[f32]) -> f32 {
+    row.iter().zip(q).map(|(a, b)| a * b).sum()
+}
+
+/// `Σ f32(row_j) × q_j` over binary16 rows (given as raw bits).
+pub fn dot_f16(row: &[u16], q: &[f32]) -> f32 {
+    row.iter()
+        .zip(q)
+        .map(|(&a, b)| half::f16::from_bits(a).to_f32() * b)
+        .sum()
+}
+
+/// `Σ f32(row_j) × q_j` over int8 rows; the caller folds the 1/127 scale into `q`.
+pub fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
+    row.iter().zip(q).map(|(&a, b)| a as f32 * b).sum()
+}

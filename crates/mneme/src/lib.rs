@@ -1,0 +1,60 @@
+//! # mneme: a layered semantic cache
+//!
+//! A lookup first tries an **exact** match on the hash of the normalised query, then a
+//! **semantic** match: cosine similarity of the query's embedding against stored embeddings. A hit
+//! returns the cached response in microseconds instead of a multi-second model call.
+//!
+//! ```
+//! # fn main() -> mneme::Result<()> {
+//! use mneme::{HitLayer, LexicalEmbedder, Put, SemanticCache, Metadata};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let cache = SemanticCache::builder(LexicalEmbedder::new(256))
+//!     .path(dir.path().join("cache.db")) // the embedded SQLite default: one file
+//!     .similarity_threshold(0.8)
+//!     .open()?;
+//!
+//! let mut meta = Metadata::new();
+//! meta.insert("model", "gpt-x");
+//! cache.put_with("What is the capital of France?", "Paris.", Put::default().metadata(meta))?;
+//!
+//! let exact = cache.get("what is the capital of france?")?.unwrap();
+//! assert_eq!((exact.layer, exact.response.as_str()), (HitLayer::Exact, "Paris."));
+//!
+//! let near = cache.get("What's the capital of France")?.unwrap();
+//! assert_eq!(near.layer, HitLayer::Semantic);
+//! assert!(cache.get("How tall is Everest?")?.is_none());
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`SemanticCache`] owns the policy (layers, thresholds, TTL, eviction, counters); a
+//! [`store::Store`] persists entries ([`MemoryStore`], [`SqliteStore`]); an
+//! [`index::VectorIndex`] answers "top-k rows of this namespace for this vector" with SIMD
+//! kernels chosen once at start-up. Files are byte-compatible with the Python `mneme-cache` 1.0.
+
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod clock;
+pub mod counters;
+pub mod embedder;
+pub mod error;
+pub mod index;
+pub mod metadata;
+pub mod metrics;
+pub mod normalize;
+pub mod quant;
+pub mod scoring;
+pub mod store;
+pub mod types;
+
+pub use cache::{CacheBuilder, Get, IndexOptions, Put, SemanticCache};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use embedder::{Embedder, LexicalEmbedder};
+pub use error::{BoxError, Error, Result};
+pub use metadata::{Metadata, Value};
+pub use metrics::{MetricEvent, MetricsHook, MissReason};
+pub use normalize::{hash_query, normalize};
+pub use scoring::{default_confidence, default_validator};
+pub use store::{MemoryStore, SqliteOptions, SqliteStore, Store, StoredEntry};
+pub use types::{Health, Hit, HitLayer, IndexBackend, MultiProcessMode, Stats, VectorDtype};

@@ -1,0 +1,777 @@
+//! `SqliteStore`: the embedded default, one file, shareable with mneme-cache 1.0 processes.
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction that also bumps `version_counter`, so other
+//! processes (Rust or Python) can detect change cheaply and never hit busy-snapshot errors. One
+//! connection serves the process behind a mutex; snapshots use a second connection so readers and
+//! writers keep going while a backup runs.
+
+use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, LATEST_VERSION, V1};
+use super::{
+    check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, Store,
+    StoredEntry,
+};
+use crate::error::{Error, Result};
+use crate::metadata::Metadata;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const BUMP_VERSION: &str = "UPDATE multi_process_state SET value = CAST(value AS INTEGER) + 1 \
+                            WHERE key = 'version_counter'";
+
+/// Connection settings for [`SqliteStore`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqliteOptions {
+    /// Busy timeout: how long a write waits for another process's lock (default 5 s).
+    pub timeout: Duration,
+    /// SQLite page cache size in KiB (default 10 000).
+    pub cache_size_kb: i64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            timeout: Duration::from_secs(5),
+            cache_size_kb: 10_000,
+        }
+    }
+}
+
+enum Conn {
+    NotOpen,
+    Open(Connection),
+    Closed,
+}
+
+/// A store in one SQLite file (or `":memory:"`), in mneme-cache 1.0's schema v1.
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    conn: Mutex<Conn>,
+}
+
+/// Maps a SQLite error to [`Error::StoreBackend`], with the disk-full hint when it applies.
+fn backend(what: &str, e: rusqlite::Error) -> Error {
+    let text = e.to_string().to_lowercase();
+    let hint = if text.contains("disk") || text.contains("full") {
+        "free disk, set max_entries, run vacuum()"
+    } else if text.contains("locked") || text.contains("busy") {
+        "another process holds the write lock; raise the store timeout or reduce write contention"
+    } else if text.contains("readonly") || text.contains("read-only") {
+        "make the cache file and its directory writable"
+    } else {
+        "check the cache file, its permissions and disk space; restore from a dumps() archive if it is damaged"
+    };
+    Error::store_backend_with(format!("SQLite {what} failed: {e}"), hint, e)
+}
+
+fn not_a_database(path: &Path, e: rusqlite::Error) -> Error {
+    Error::corrupt_cache_with(
+        format!("{} is not a SQLite database, or is damaged", path.display()),
+        "point the cache at a mneme cache file (or a new path), or restore it from a dumps() archive",
+        e,
+    )
+}
+
+fn read_entry(row: &Row<'_>) -> rusqlite::Result<(StoredEntry, String)> {
+    let metadata_text: String = row.get(6)?;
+    Ok((
+        StoredEntry {
+            id: row.get(0)?,
+            namespace: row.get(1)?,
+            query_hash: row.get(2)?,
+            query: row.get(3)?,
+            response: row.get(4)?,
+            embedding: row.get(5)?,
+            metadata: Metadata::new(),
+            created_at: row.get(7)?,
+            last_accessed_at: row.get(8)?,
+            ttl: row.get(9)?,
+            access_count: row.get(10)?,
+        },
+        metadata_text,
+    ))
+}
+
+fn with_metadata((mut entry, text): (StoredEntry, String)) -> Result<StoredEntry> {
+    entry.metadata = Metadata::from_json(&text).map_err(|e| {
+        Error::corrupt_cache_with(
+            format!("entry {} has unreadable metadata JSON", entry.id),
+            "delete the entry, or restore the cache from a dumps() archive",
+            e,
+        )
+    })?;
+    Ok(entry)
+}
+
+#[cfg(unix)]
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .open(path)
+        .map(|_| ())
+}
+
+/// Sets owner-only permissions (a no-op off Unix).
+pub(crate) fn chmod_owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// A store for `path` with default options. Nothing is touched until [`Store::open`].
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_options(path, SqliteOptions::default())
+    }
+
+    /// A store for `path` with explicit options.
+    pub fn with_options(path: impl Into<PathBuf>, options: SqliteOptions) -> Self {
+        SqliteStore {
+            path: path.into(),
+            options,
+            conn: Mutex::new(Conn::NotOpen),
+        }
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn is_in_memory(&self) -> bool {
+        self.path.as_os_str() == ":memory:"
+    }
+
+    /// Copies `src` over `dest` with owner-only permissions and returns an unopened store there.
+    ///
+    /// # Errors
+    /// [`Error::StoreBackend`] when `src` is missing or the copy fails.
+    pub fn restore_from(src: &Path, dest: impl Into<PathBuf>) -> Result<SqliteStore> {
+        let dest = dest.into();
+        if !src.is_file() {
+            return Err(Error::store_backend(
+                format!("snapshot {} does not exist", src.display()),
+                "pass the path of a file written by snapshot_to()",
+            ));
+        }
+        let io = |e: std::io::Error| {
+            Error::store_backend_with(
+                format!("copying {} to {} failed", src.display(), dest.display()),
+                "check permissions and free disk space",
+                e,
+            )
+        };
+        std::fs::copy(src, &dest).map_err(io)?;
+        chmod_owner_only(&dest).map_err(io)?;
+        Ok(SqliteStore::new(dest))
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self.conn.lock();
+        match &mut *guard {
+            Conn::Open(c) => f(c),
+            Conn::Closed => Err(Error::closed("SQLiteStore")),
+            Conn::NotOpen => Err(Error::store_backend(
+                format!("SQLiteStore {} is not open", self.path.display()),
+                "call open(fingerprint, dim) first (SemanticCache does this for you)",
+            )),
+        }
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction.
+    fn write<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.with_conn(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| backend(what, e))?;
+            let out = f(&tx).map_err(|e| backend(what, e))?;
+            tx.commit().map_err(|e| backend(what, e))?;
+            Ok(out)
+        })
+    }
+
+    fn read<T>(&self, what: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.with_conn(|c| f(c).map_err(|e| backend(what, e)))
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let open_failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+            Error::store_backend_with(
+                format!(
+                    "failed to open SQLite database at {:?}",
+                    self.path.display().to_string()
+                ),
+                "check file permissions and disk space",
+                e,
+            )
+        };
+        if !self.is_in_memory() {
+            create_owner_only(&self.path).map_err(|e| open_failed(e.into()))?;
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| open_failed(e.into()))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.busy_timeout(self.options.timeout)
+            .map_err(|e| backend("busy_timeout", e))?;
+        let pragmas = format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-{}; \
+             PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+            self.options.cache_size_kb
+        );
+        conn.execute_batch(&pragmas)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(&self.path, e),
+                _ => backend("pragma setup", e),
+            })?;
+        Ok(conn)
+    }
+
+    fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+        let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(path, e),
+            _ => Error::schema_migration_with(
+                "migrating the cache schema to v1 failed",
+                "check that the file is a mneme cache and is writable",
+                e,
+            ),
+        };
+        conn.execute_batch(BOOTSTRAP).map_err(failed)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let version = read_schema_version(&tx).map_err(failed)?;
+        if version > LATEST_VERSION {
+            return Err(Error::schema_migration(
+                format!(
+                    "the cache schema is v{version}, newer than this library's v{LATEST_VERSION}"
+                ),
+                "upgrade the library (mneme) to a version that knows this schema",
+            ));
+        }
+        if version < 1 {
+            for stmt in V1 {
+                tx.execute_batch(stmt).map_err(failed)?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO schema_meta (key, value) VALUES ('schema_version', '1')",
+                [],
+            )
+            .map_err(failed)?;
+        }
+        tx.commit().map_err(failed)
+    }
+
+    fn stamp(conn: &mut Connection, fingerprint: &str, dim: usize) -> Result<()> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend("stamping the embedder", e))?;
+        let meta = |k: &str| -> Result<Option<String>> {
+            tx.query_row("SELECT value FROM schema_meta WHERE key = ?1", [k], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| backend("reading meta", e))
+        };
+        let (fp, d) = (meta("embedder_fingerprint")?, meta("embedder_dim")?);
+        check_stamp(fp.as_deref(), d.as_deref(), fingerprint, dim)?;
+        let stamp = || -> rusqlite::Result<()> {
+            let mut insert =
+                tx.prepare("INSERT OR IGNORE INTO schema_meta (key, value) VALUES (?1, ?2)")?;
+            insert.execute(params!["embedder_fingerprint", fingerprint])?;
+            insert.execute(params!["embedder_dim", dim.to_string()])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO multi_process_state (key, value) VALUES ('version_counter', '0')",
+                [],
+            )?;
+            Ok(())
+        };
+        stamp().map_err(|e| backend("stamping the embedder", e))?;
+        tx.commit().map_err(|e| backend("stamping the embedder", e))
+    }
+}
+
+fn read_schema_version(c: &Connection) -> rusqlite::Result<i64> {
+    let v: Option<String> = c
+        .query_row(
+            "SELECT value FROM schema_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.and_then(|s| s.trim().parse().ok()).unwrap_or(0))
+}
+
+impl Store for SqliteStore {
+    fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
+        let mut guard = self.conn.lock();
+        match &*guard {
+            Conn::Closed => return Err(Error::closed("SQLiteStore")),
+            Conn::Open(_) => return Ok(()),
+            Conn::NotOpen => {}
+        }
+        let mut conn = self.connect()?;
+        Self::migrate(&mut conn, &self.path)?;
+        Self::stamp(&mut conn, fingerprint, dim)?;
+        *guard = Conn::Open(conn);
+        Ok(())
+    }
+
+    fn close(&self) -> Result<()> {
+        let mut guard = self.conn.lock();
+        if let Conn::Open(c) = std::mem::replace(&mut *guard, Conn::Closed) {
+            let _ = c.execute_batch("PRAGMA wal_checkpoint(FULL)");
+            let _ = c.close();
+        }
+        Ok(())
+    }
+
+    fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
+        let row = self.read("get_by_hash", |c| {
+            let sql = format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE namespace = ?1 AND query_hash = ?2"
+            );
+            c.prepare_cached(&sql)?
+                .query_row(params![namespace, query_hash], read_entry)
+                .optional()
+        })?;
+        row.map(with_metadata).transpose()
+    }
+
+    fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
+        if id <= 0 {
+            return Ok(None);
+        }
+        let row = self.read("get_by_id", |c| {
+            let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1");
+            c.prepare_cached(&sql)?
+                .query_row([id], read_entry)
+                .optional()
+        })?;
+        row.map(with_metadata).transpose()
+    }
+
+    fn count(&self, namespace: Option<&str>) -> Result<u64> {
+        self.read("count", |c| {
+            let n: i64 = match namespace {
+                None => c
+                    .prepare_cached("SELECT COUNT(*) FROM entries")?
+                    .query_row([], |r| r.get(0))?,
+                Some(ns) => c
+                    .prepare_cached("SELECT COUNT(*) FROM entries WHERE namespace = ?1")?
+                    .query_row([ns], |r| r.get(0))?,
+            };
+            Ok(n as u64)
+        })
+    }
+
+    fn list_namespaces(&self) -> Result<Vec<String>> {
+        self.read("list_namespaces", |c| {
+            let mut st =
+                c.prepare_cached("SELECT DISTINCT namespace FROM entries ORDER BY namespace")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn iter_lru_ids(&self, n: usize, namespace: Option<&str>) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.read("iter_lru_ids", |c| match namespace {
+            None => c
+                .prepare_cached(
+                    "SELECT id FROM entries ORDER BY last_accessed_at ASC, id ASC LIMIT ?1",
+                )?
+                .query_map([n], |r| r.get(0))?
+                .collect(),
+            Some(ns) => c
+                .prepare_cached(
+                    "SELECT id FROM entries WHERE namespace = ?1 \
+                     ORDER BY last_accessed_at ASC, id ASC LIMIT ?2",
+                )?
+                .query_map(params![ns, n], |r| r.get(0))?
+                .collect(),
+        })
+    }
+
+    fn scan_since(&self, last_id: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        // Read in pages so a visitor may call back into the store between pages and memory
+        // stays bounded for large caches.
+        const PAGE: i64 = 512;
+        let mut cursor = last_id;
+        loop {
+            let rows = self.read("iter_since", |c| {
+                let sql = format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries WHERE id > ?1 ORDER BY id LIMIT ?2"
+                );
+                c.prepare_cached(&sql)?
+                    .query_map(params![cursor, PAGE], read_entry)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })?;
+            let done = (rows.len() as i64) < PAGE;
+            for row in rows {
+                let entry = with_metadata(row)?;
+                cursor = entry.id;
+                visit(entry)?;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn insert(&self, e: &StoredEntry) -> Result<i64> {
+        let metadata = e.metadata.to_json();
+        self.write("insert", |tx| {
+            let existing: Option<i64> = tx
+                .prepare_cached("SELECT id FROM entries WHERE namespace = ?1 AND query_hash = ?2")?
+                .query_row(params![e.namespace, e.query_hash], |r| r.get(0))
+                .optional()?;
+            let id = match existing {
+                Some(id) => {
+                    tx.prepare_cached(
+                        "UPDATE entries SET query = ?1, response = ?2, embedding = ?3, metadata = ?4, \
+                         created_at = ?5, last_accessed_at = ?6, ttl = ?7, access_count = ?8 WHERE id = ?9",
+                    )?
+                    .execute(params![
+                        e.query, e.response, e.embedding, metadata, e.created_at,
+                        e.last_accessed_at, e.ttl, e.access_count, id
+                    ])?;
+                    id
+                }
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO entries (namespace, query_hash, query, response, embedding, metadata, \
+                         created_at, last_accessed_at, ttl, access_count) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    )?
+                    .execute(params![
+                        e.namespace, e.query_hash, e.query, e.response, e.embedding, metadata,
+                        e.created_at, e.last_accessed_at, e.ttl, e.access_count
+                    ])?;
+                    tx.last_insert_rowid()
+                }
+            };
+            tx.prepare_cached(BUMP_VERSION)?.execute([])?;
+            Ok(id)
+        })
+    }
+
+    fn update_access(&self, id: i64, now: i64) -> Result<()> {
+        self.update_access_batch(&[AccessUpdate {
+            id,
+            last_accessed_at: now,
+            hits: 1,
+        }])
+    }
+
+    fn update_access_batch(&self, updates: &[AccessUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.write("update_access", |tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE entries SET last_accessed_at = ?1, access_count = access_count + ?2 WHERE id = ?3",
+            )?;
+            for u in updates {
+                st.execute(params![u.last_accessed_at, u.hits, u.id])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_by_id(&self, id: i64) -> Result<bool> {
+        self.write("delete_by_id", |tx| {
+            let n = tx
+                .prepare_cached("DELETE FROM entries WHERE id = ?1")?
+                .execute([id])?;
+            if n > 0 {
+                tx.prepare_cached(BUMP_VERSION)?.execute([])?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn delete_expired(&self, now: i64, namespace: Option<&str>) -> Result<u64> {
+        self.write("delete_expired", |tx| {
+            let n = match namespace {
+                None => tx.execute(
+                    "DELETE FROM entries WHERE ttl IS NOT NULL AND created_at + ttl <= ?1",
+                    [now],
+                )?,
+                Some(ns) => tx.execute(
+                    "DELETE FROM entries WHERE ttl IS NOT NULL AND created_at + ttl <= ?1 AND namespace = ?2",
+                    params![now, ns],
+                )?,
+            };
+            if n > 0 {
+                tx.execute(BUMP_VERSION, [])?;
+            }
+            Ok(n as u64)
+        })
+    }
+
+    fn delete_by_ids(&self, ids: &[i64]) -> Result<Vec<i64>> {
+        self.write("delete_by_ids", |tx| {
+            let mut removed = Vec::with_capacity(ids.len());
+            let mut st = tx.prepare_cached("DELETE FROM entries WHERE id = ?1")?;
+            for &id in ids {
+                if st.execute([id])? > 0 {
+                    removed.push(id);
+                }
+            }
+            if !removed.is_empty() {
+                tx.execute(
+                    "UPDATE multi_process_state SET value = CAST(value AS INTEGER) + ?1 \
+                     WHERE key = 'version_counter'",
+                    [removed.len() as i64],
+                )?;
+            }
+            Ok(removed)
+        })
+    }
+
+    fn delete_expired_ids(&self, now: i64, namespace: Option<&str>) -> Result<Vec<(i64, String)>> {
+        self.write("delete_expired", |tx| {
+            let removed: Vec<(i64, String)> = {
+                let mut st = tx.prepare(
+                    "DELETE FROM entries WHERE ttl IS NOT NULL AND created_at + ttl <= ?1 \
+                     AND (?2 IS NULL OR namespace = ?2) RETURNING id, namespace",
+                )?;
+                let rows = st.query_map(params![now, namespace], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            if !removed.is_empty() {
+                tx.execute(BUMP_VERSION, [])?;
+            }
+            Ok(removed)
+        })
+    }
+
+    fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        self.write("clear_namespace", |tx| {
+            let n = tx.execute("DELETE FROM entries WHERE namespace = ?1", [namespace])?;
+            if n > 0 {
+                tx.execute(BUMP_VERSION, [])?;
+            }
+            Ok(n as u64)
+        })
+    }
+
+    fn set_namespace_quota(&self, namespace: &str, max_entries: u64) -> Result<()> {
+        let q = quota_to_i64(max_entries)?;
+        self.write("set_namespace_quota", |tx| {
+            tx.execute(
+                "INSERT INTO namespace_quotas (namespace, max_entries) VALUES (?1, ?2) \
+                 ON CONFLICT(namespace) DO UPDATE SET max_entries = excluded.max_entries",
+                params![namespace, q],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get_namespace_quota(&self, namespace: &str) -> Result<Option<u64>> {
+        self.read("get_namespace_quota", |c| {
+            c.query_row(
+                "SELECT max_entries FROM namespace_quotas WHERE namespace = ?1",
+                [namespace],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|q| q.map(|q| q.max(0) as u64))
+        })
+    }
+
+    fn read_version_counter(&self) -> Result<u64> {
+        self.read("read_version_counter", |c| {
+            let v: Option<String> = c
+                .prepare_cached(
+                    "SELECT value FROM multi_process_state WHERE key = 'version_counter'",
+                )?
+                .query_row([], |r| r.get(0))
+                .optional()?;
+            Ok(v.and_then(|s| s.trim().parse().ok()).unwrap_or(0))
+        })
+    }
+
+    fn read_meta(&self, key: &str) -> Result<Option<String>> {
+        self.read("read_meta", |c| {
+            c.prepare_cached("SELECT value FROM schema_meta WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn write_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.write("write_meta", |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO schema_meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn merge_meta(&self, key: &str, merge: &mut dyn FnMut(Option<String>) -> String) -> Result<()> {
+        self.write("merge_meta", |tx| {
+            let current: Option<String> = tx
+                .query_row("SELECT value FROM schema_meta WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO schema_meta (key, value) VALUES (?1, ?2)",
+                params![key, merge(current)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn integrity_check(&self) -> Result<bool> {
+        self.with_conn(|c| {
+            let first: String = c
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(|e| {
+                    Error::corrupt_cache_with(
+                        "SQLite's integrity check could not run",
+                        "restore the cache from a dumps() archive, or delete the file and let it rebuild",
+                        e,
+                    )
+                })?;
+            Ok(first.eq_ignore_ascii_case("ok"))
+        })
+    }
+
+    fn snapshot_to(&self, dest: &Path) -> Result<()> {
+        let failed = |e: rusqlite::Error| {
+            Error::checkpoint_with(
+                format!("SQLite backup to {} failed", dest.display()),
+                "check free disk space and that the destination directory is writable",
+                e,
+            )
+        };
+        let run = |src: &Connection| -> Result<()> {
+            let mut dst = Connection::open(dest).map_err(failed)?;
+            let backup = rusqlite::backup::Backup::new(src, &mut dst).map_err(failed)?;
+            loop {
+                match backup.step(-1).map_err(failed)? {
+                    rusqlite::backup::StepResult::Done => break,
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            drop(backup);
+            dst.close().map_err(|(_, e)| failed(e))?;
+            chmod_owner_only(dest).map_err(|e| {
+                Error::checkpoint_with(
+                    "cannot restrict snapshot permissions",
+                    "check the destination",
+                    e,
+                )
+            })
+        };
+        if self.is_in_memory() {
+            return self.with_conn(|c| run(c));
+        }
+        // Make sure the store is open (and not closed) before starting.
+        self.with_conn(|_| Ok(()))?;
+        // A second connection: this process's readers and writers keep the main one meanwhile.
+        let src = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        src.busy_timeout(self.options.timeout).map_err(failed)?;
+        run(&src)
+    }
+
+    fn label(&self) -> String {
+        "sqlite".into()
+    }
+
+    fn scan_index_rows(&self, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
+        self.with_conn(|c| {
+            let mut st = c
+                .prepare("SELECT id, embedding, namespace FROM entries ORDER BY id")
+                .map_err(|e| backend("iter_index_rows", e))?;
+            let mut rows = st.query([]).map_err(|e| backend("iter_index_rows", e))?;
+            while let Some(row) = rows.next().map_err(|e| backend("iter_index_rows", e))? {
+                let read = || -> rusqlite::Result<(i64, &[u8], &str)> {
+                    Ok((
+                        row.get(0)?,
+                        row.get_ref(1)?.as_blob()?,
+                        row.get_ref(2)?.as_str()?,
+                    ))
+                };
+                let (id, blob, ns) = read().map_err(|e| backend("iter_index_rows", e))?;
+                visit(id, blob, ns)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {
+        self.read("iter_index_keys", |c| {
+            c.prepare_cached("SELECT id, namespace, created_at FROM entries ORDER BY id")?
+                .query_map([], |r| {
+                    Ok(IndexKey {
+                        id: r.get(0)?,
+                        namespace: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    fn max_id(&self) -> Result<i64> {
+        self.read("max_id", |c| {
+            c.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))
+        })
+    }
+
+    fn oldest_created_at(&self) -> Result<Option<i64>> {
+        self.read("oldest_created_at", |c| {
+            c.query_row("SELECT MIN(created_at) FROM entries", [], |r| r.get(0))
+        })
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
