@@ -1,0 +1,57 @@
+//! Many threads on one cache: no deadlock, consistent counters, caps hold.
+
+mod common;
+
+use common::fixtures::Fixture;
+use std::sync::Arc;
+
+#[test]
+fn eight_threads_of_put_and_get_account_for_every_call() {
+    let f = Fixture::new();
+    let cache = Arc::new(f.open());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let q = format!("t{t}-q{i}");
+                    cache.put(&q, "r").unwrap();
+                    cache.get(&q).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = cache.stats(None).unwrap();
+    assert_eq!(s.hits_exact + s.hits_semantic + s.misses, 1600);
+    assert_eq!(s.hits_exact, 1600);
+    assert_eq!(s.entries, 1600);
+}
+
+#[test]
+fn mixed_load_with_a_cap_never_exceeds_it() {
+    let f = Fixture::new();
+    let cache = Arc::new(f.builder().max_entries(50).open().unwrap());
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    let q = format!("k{}", (t * 7 + i) % 120);
+                    match i % 3 {
+                        0 => cache.put(&q, "r").unwrap(),
+                        1 => drop(cache.get(&q).unwrap()),
+                        _ => drop(cache.delete(&q).unwrap()),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(cache.stats(None).unwrap().entries <= 50);
+    assert!(cache.health().unwrap().integrity_ok);
+}
