@@ -21,7 +21,8 @@
 //! let exact = cache.get("what is the capital of france?")?.unwrap();
 //! assert_eq!((exact.layer, exact.response.as_str()), (HitLayer::Exact, "Paris."));
 //!
-//! let near = cache.get("What's the capital of France")?.unwrap();
+//! let near = cache.get("What is the capital of France")?.unwrap(); // no '?': not exact
+
 //! assert_eq!(near.layer, HitLayer::Semantic);
 //! assert!(cache.get("How tall is Everest?")?.is_none());
 //! # Ok(()) }
@@ -58,3 +59,8 @@ pub use normalize::{hash_query, normalize};
 pub use scoring::{default_confidence, default_validator};
 pub use store::{MemoryStore, SqliteOptions, SqliteStore, Store, StoredEntry};
 pub use types::{Health, Hit, HitLayer, IndexBackend, MultiProcessMode, Stats, VectorDtype};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

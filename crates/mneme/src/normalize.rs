@@ -5,6 +5,7 @@
 //! SHA-256 of the key's UTF-8 bytes. Both must match Python byte for byte, because Rust and Python
 //! processes share one store and look rows up by this hash.
 
+use caseless::Caseless;
 use sha2::{Digest, Sha256};
 
 /// Python's `str.isspace` set: exactly these 29 code points.
@@ -64,8 +65,7 @@ fn fold_into(c: char, out: &mut String) {
     } else if folds_only_after_unicode_15_1(c) {
         out.push(c);
     } else {
-        let mut buf = [0u8; 4];
-        out.extend(caseless::default_case_fold_str(c.encode_utf8(&mut buf)).chars());
+        out.extend(std::iter::once(c).default_case_fold());
     }
 }
 

@@ -108,3 +108,50 @@ pub fn tilted(dim: usize, i: usize, j: usize, cos: f32) -> Vec<f32> {
     v[j] = (1.0 - cos * cos).sqrt();
     v
 }
+
+/// The interop embedder, identical to `HashEmbedder` in `tests/interop/peer.py`: u16 pairs of
+/// SHA-256(text ‖ counter) scaled to [-1, 1), not normalised (each cache normalises).
+#[derive(Clone)]
+pub struct InteropEmbedder {
+    pub dim: usize,
+    pub fingerprint: String,
+}
+
+impl InteropEmbedder {
+    pub fn new(dim: usize) -> Self {
+        InteropEmbedder {
+            dim,
+            fingerprint: format!("interop:{dim}"),
+        }
+    }
+
+    pub fn vector(&self, text: &str) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.dim);
+        let mut counter = 0u32;
+        while out.len() < self.dim {
+            let digest = Sha256::new()
+                .chain_update(text.as_bytes())
+                .chain_update(counter.to_le_bytes())
+                .finalize();
+            for pair in digest.chunks_exact(2) {
+                if out.len() < self.dim {
+                    out.push(u16::from_le_bytes([pair[0], pair[1]]) as f32 / 32768.0 - 1.0);
+                }
+            }
+            counter += 1;
+        }
+        out
+    }
+}
+
+impl Embedder for InteropEmbedder {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+    fn embed(&self, text: &str) -> Result<Vec<f32>, BoxError> {
+        Ok(self.vector(text))
+    }
+}

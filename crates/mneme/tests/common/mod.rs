@@ -4,3 +4,4 @@
 pub mod conformance;
 pub mod embedders;
 pub mod fixtures;
+pub mod peer;

@@ -1,0 +1,112 @@
+"""Drives the real mneme-cache 1.0 (from PyPI) for the interop tests. Never imported by mneme.
+
+Commands (all print JSON on stdout):
+  workload DB WORKLOAD DIM   run the ops, print the get results and stats
+  verify DB WORKLOAD DIM     open, look up every live entry exactly and semantically
+  describe DB                the file's contents, timestamps aside
+  hashes                     stdin: JSON list of strings -> [[key, hash], ...]
+  casefold                   every code point that normalize() changes -> [[cp, key], ...]
+"""
+import hashlib, json, sqlite3, sys
+import numpy as np
+import mneme
+from mneme import _normalize
+
+
+class HashEmbedder:
+    def __init__(self, dim):
+        self.dim = dim
+        self.fingerprint = f"interop:{dim}"
+
+    def embed(self, text):
+        out, counter = [], 0
+        while len(out) < self.dim:
+            d = hashlib.sha256(text.encode() + counter.to_bytes(4, "little")).digest()
+            out.extend(np.frombuffer(d, dtype="<u2").astype(np.float32) / np.float32(32768) - np.float32(1))
+            counter += 1
+        return np.array(out[: self.dim], dtype=np.float32)
+
+
+def stats(c):
+    s = c.stats()
+    return {k: getattr(s, k) for k in ("entries", "hits_exact", "hits_semantic", "misses", "evictions", "expirations")}
+
+
+def live_puts(ops):
+    live = {}
+    for op in ops:
+        ns = op.get("ns", "default")
+        key = (ns, _normalize.normalize(op["q"]))
+        if op["op"] == "put":
+            live[key] = op
+        elif op["op"] == "delete":
+            live.pop(key, None)
+    return list(live.values())
+
+
+def hit_json(h):
+    return None if h is None else [h.response, h.layer, round(h.similarity, 5)]
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "workload":
+        db, ops, dim = sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4])
+        gets = []
+        with mneme.SemanticCache(path=db, embedder=HashEmbedder(dim)) as c:
+            for op in ops:
+                ns = op.get("ns", "default")
+                if op["op"] == "put":
+                    c.put(op["q"], op["r"], namespace=ns, metadata=op.get("meta"), ttl=op.get("ttl"))
+                elif op["op"] == "get":
+                    gets.append(hit_json(c.get(op["q"], namespace=ns)))
+                elif op["op"] == "delete":
+                    c.delete(op["q"], namespace=ns)
+            out = {"gets": gets, "stats": stats(c)}
+        print(json.dumps(out))
+    elif cmd == "verify":
+        db, ops, dim = sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4])
+        emb = HashEmbedder(dim)
+        with mneme.SemanticCache(path=db, embedder=emb) as c:
+            out = {"stats_on_open": stats(c), "namespaces": c.list_namespaces(), "exact": [], "semantic": []}
+            for op in live_puts(ops):
+                ns = op.get("ns", "default")
+                out["exact"].append(hit_json(c.get(op["q"], namespace=ns)))
+                vec = emb.embed(_normalize.normalize(op["q"]))
+                out["semantic"].append(hit_json(c.get("a query never stored", namespace=ns, embedding=vec)))
+        print(json.dumps(out))
+    elif cmd == "describe":
+        con = sqlite3.connect(sys.argv[2])
+        out = {
+            "sqlite_master": con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid").fetchall(),
+            "journal_mode": con.execute("PRAGMA journal_mode").fetchone()[0],
+            "schema_meta": con.execute("SELECT key, value FROM schema_meta ORDER BY key").fetchall(),
+            "multi_process_state": con.execute("SELECT key, value FROM multi_process_state").fetchall(),
+            "sqlite_sequence": con.execute("SELECT name, seq FROM sqlite_sequence").fetchall(),
+            "entries": [
+                [r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], [round(float(x), 6) for x in np.frombuffer(r[8], dtype="<f4")]]
+                for r in con.execute(
+                    "SELECT id, namespace, query_hash, query, response, metadata, ttl, access_count, embedding "
+                    "FROM entries ORDER BY id"
+                )
+            ],
+        }
+        print(json.dumps(out, ensure_ascii=False))
+    elif cmd == "hashes":
+        strings = json.load(sys.stdin)
+        print(json.dumps([[_normalize.normalize(s), _normalize.hash_query(_normalize.normalize(s))] for s in strings]))
+    elif cmd == "casefold":
+        changed = []
+        for cp in range(0x110000):
+            if 0xD800 <= cp < 0xE000:
+                continue
+            key = _normalize.normalize("x" + chr(cp) + "y")
+            if key != "x" + chr(cp) + "y":
+                changed.append([cp, key])
+        print(json.dumps(changed))
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()

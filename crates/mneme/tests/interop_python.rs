@@ -1,0 +1,387 @@
+//! Interoperability with the real mneme-cache 1.0 from PyPI (storage spec §14, rows 1, 2, 10,
+//! 11, 12): files written by either side open in the other with the same hits, the same hashes,
+//! the same counters, and the same bytes where the spec requires them.
+
+mod common;
+
+use common::embedders::InteropEmbedder;
+use common::peer::{self, Json};
+use mneme::metadata::{parse, Value};
+use mneme::{Get, Hit, HitLayer, Metadata, Put, SemanticCache};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const DIM: usize = 16;
+
+fn workload() -> Vec<Value> {
+    let text = std::fs::read_to_string(peer::interop_file("workload.json")).unwrap();
+    parse(&text).unwrap().items().to_vec()
+}
+
+fn ns(op: &Value) -> String {
+    match op.at("ns") {
+        Value::Null => "default".into(),
+        v => v.str().to_owned(),
+    }
+}
+
+fn open(path: &Path) -> SemanticCache {
+    SemanticCache::builder(InteropEmbedder::new(DIM))
+        .path(path)
+        .open()
+        .unwrap()
+}
+
+type Seen = Option<(String, String, f64)>;
+
+fn seen(h: Option<Hit>) -> Seen {
+    h.map(|h| (h.response, h.layer.to_string(), h.similarity))
+}
+
+fn seen_json(v: &Value) -> Seen {
+    match v {
+        Value::Null => None,
+        v => Some((
+            v.items()[0].str().to_owned(),
+            v.items()[1].str().to_owned(),
+            v.items()[2].num(),
+        )),
+    }
+}
+
+fn assert_same(ours: &[Seen], theirs: &[Value], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: count");
+    for (i, (a, b)) in ours.iter().zip(theirs.iter().map(seen_json)).enumerate() {
+        match (a, &b) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                assert_eq!((&a.0, &a.1), (&b.0, &b.1), "{what} #{i}");
+                assert!(
+                    (a.2 - b.2).abs() < 1e-4,
+                    "{what} #{i}: similarity {} vs {}",
+                    a.2,
+                    b.2
+                );
+            }
+            _ => panic!("{what} #{i}: ours {a:?}, theirs {b:?}"),
+        }
+    }
+}
+
+/// Runs the workload with mneme; returns the get results.
+fn run_workload(path: &Path) -> Vec<Seen> {
+    let cache = open(path);
+    let mut gets = Vec::new();
+    for op in workload() {
+        let (q, ns) = (op.at("q").str().to_owned(), ns(&op));
+        match op.at("op").str() {
+            "put" => {
+                let mut p = Put::default().namespace(&ns);
+                if let Value::Object(m) = op.at("meta") {
+                    p = p.metadata(m.clone());
+                }
+                if let Value::Int(ttl) = op.at("ttl") {
+                    p = p.ttl(*ttl);
+                }
+                cache.put_with(&q, op.at("r").str(), p).unwrap();
+            }
+            "get" => gets.push(seen(
+                cache.get_with(&q, Get::default().namespace(&ns)).unwrap(),
+            )),
+            "delete" => {
+                cache.delete_in(&q, &ns).unwrap();
+            }
+            other => panic!("unknown op {other}"),
+        }
+    }
+    cache.close().unwrap();
+    gets
+}
+
+/// Exact and semantic lookups of every live entry, as `peer.py verify` does.
+fn verify(path: &Path) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) {
+    let cache = open(path);
+    let stats = cache.stats(None).unwrap();
+    let namespaces = cache.list_namespaces().unwrap();
+    let mut live: BTreeMap<(String, String), (usize, Value)> = BTreeMap::new();
+    for (i, op) in workload().into_iter().enumerate() {
+        let key = (ns(&op), mneme::normalize(op.at("q").str()));
+        match op.at("op").str() {
+            "put" => {
+                let first = live.get(&key).map_or(i, |(first, _)| *first);
+                live.insert(key, (first, op));
+            }
+            "delete" => {
+                live.remove(&key);
+            }
+            _ => {}
+        }
+    }
+    let mut ordered: Vec<(usize, Value)> = live.into_values().collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    let e = InteropEmbedder::new(DIM);
+    let (mut exact, mut semantic) = (Vec::new(), Vec::new());
+    for (_, op) in ordered {
+        let ns = ns(&op);
+        exact.push(seen(
+            cache
+                .get_with(op.at("q").str(), Get::default().namespace(&ns))
+                .unwrap(),
+        ));
+        let v = e.vector(&mneme::normalize(op.at("q").str()));
+        let probe = Get::default().namespace(&ns).embedding(&v);
+        semantic.push(seen(cache.get_with("a query never stored", probe).unwrap()));
+    }
+    cache.close().unwrap();
+    (exact, semantic, stats, namespaces)
+}
+
+fn stats_match(ours: &mneme::Stats, theirs: &Value) {
+    let t = |k: &str| theirs.at(k).int() as u64;
+    assert_eq!(
+        (
+            ours.entries,
+            ours.hits_exact,
+            ours.hits_semantic,
+            ours.misses,
+            ours.evictions,
+            ours.expirations
+        ),
+        (
+            t("entries"),
+            t("hits_exact"),
+            t("hits_semantic"),
+            t("misses"),
+            t("evictions"),
+            t("expirations")
+        )
+    );
+}
+
+#[test]
+fn a_file_written_by_mneme_cache_opens_here_with_the_same_hits_and_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("py.db");
+    let wl = peer::interop_file("workload.json");
+    let theirs = peer::run(
+        &[
+            "workload",
+            db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &DIM.to_string(),
+        ],
+        None,
+    );
+    let (exact, semantic, stats, namespaces) = verify(&db);
+    stats_match(&stats, theirs.at("stats"));
+    assert_eq!(namespaces, ["default", "geo", "translate:en-de"]);
+    assert!(exact
+        .iter()
+        .all(|h| h.as_ref().is_some_and(|h| h.1 == "exact")));
+    assert!(semantic.iter().all(|h| h
+        .as_ref()
+        .is_some_and(|h| h.1 == "semantic" && h.2 > 0.9999)));
+    // Python's own view of the same file agrees entry by entry.
+    let py = peer::run(
+        &[
+            "verify",
+            db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &DIM.to_string(),
+        ],
+        None,
+    );
+    assert_same(&exact, py.at("exact").items(), "exact");
+    assert_same(&semantic, py.at("semantic").items(), "semantic");
+}
+
+#[test]
+fn a_file_written_here_opens_in_mneme_cache_with_the_same_hits_and_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours_db, theirs_db) = (dir.path().join("rs.db"), dir.path().join("py.db"));
+    let wl = peer::interop_file("workload.json");
+    let dim = DIM.to_string();
+    let ours = run_workload(&ours_db);
+    let theirs = peer::run(
+        &[
+            "workload",
+            theirs_db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &dim,
+        ],
+        None,
+    );
+    assert_same(&ours, theirs.at("gets").items(), "workload gets");
+
+    // mneme-cache reads our counters exactly as it reads its own (it splits keys at the first
+    // colon, so it drops `translate:en-de`'s; we split at the last and keep them).
+    let ours_reading_theirs = open(&theirs_db).stats(None).unwrap();
+    stats_match(&ours_reading_theirs, theirs.at("stats"));
+    let py = peer::run(
+        &[
+            "verify",
+            ours_db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &dim,
+        ],
+        None,
+    );
+    let py_own = peer::run(
+        &[
+            "verify",
+            theirs_db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &dim,
+        ],
+        None,
+    );
+    assert_eq!(py.at("stats_on_open"), py_own.at("stats_on_open"));
+    let names: Vec<&str> = py
+        .at("namespaces")
+        .items()
+        .iter()
+        .map(|v| v.str())
+        .collect();
+    assert_eq!(names, ["default", "geo", "translate:en-de"]);
+    let (exact, semantic, _, _) = verify(&ours_db);
+    assert_same(&exact, py.at("exact").items(), "exact");
+    assert_same(&semantic, py.at("semantic").items(), "semantic");
+}
+
+#[test]
+fn files_from_the_same_operations_are_byte_equal_timestamps_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours_db, theirs_db) = (dir.path().join("rs.db"), dir.path().join("py.db"));
+    let wl = peer::interop_file("workload.json");
+    run_workload(&ours_db);
+    peer::run(
+        &[
+            "workload",
+            theirs_db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &DIM.to_string(),
+        ],
+        None,
+    );
+    let ours = peer::run(&["describe", ours_db.to_str().unwrap()], None);
+    let theirs = peer::run(&["describe", theirs_db.to_str().unwrap()], None);
+    for part in [
+        "sqlite_master",
+        "journal_mode",
+        "schema_meta",
+        "multi_process_state",
+        "sqlite_sequence",
+    ] {
+        assert_eq!(ours.at(part), theirs.at(part), "{part}");
+    }
+    let (a, b) = (ours.at("entries").items(), theirs.at("entries").items());
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a.iter().zip(b) {
+        // id, namespace, query_hash, query, response, metadata text, ttl, access_count: exact.
+        assert_eq!(&ra.items()[..8], &rb.items()[..8]);
+        // Embeddings: each side L2-normalises in f32 (NumPy sums pairwise), so allow an ulp.
+        for (x, y) in ra.items()[8].items().iter().zip(rb.items()[8].items()) {
+            assert!((x.num() - y.num()).abs() <= 2e-6, "{x:?} vs {y:?}");
+        }
+    }
+}
+
+#[test]
+fn query_hashes_match_mneme_cache_on_a_tricky_corpus() {
+    let corpus = [
+        "  Hello   World  ",
+        "STRAßE",
+        "straße",
+        "ẞ",
+        "ΣΑΣ",
+        "ΌΣΟΣ",
+        "όσος",
+        "İstanbul",
+        "ISTANBUL",
+        "ı",
+        "ﬁ",
+        "ǅ",
+        "a\u{00A0}\u{00A0}b",
+        "a\u{001C}b",
+        "\tTab\u{000B}Newline\n",
+        "\u{0085}x\u{2028}y\u{3000}",
+        "Hello\u{200B}World",
+        "\u{180E}x\u{FEFF}",
+        "café",
+        "cafe\u{0301}",
+        "😀 Emoji 🎉",
+        "東京の天気は？",
+        "한국어 텍스트",
+        "ÅNGSTRÖM",
+        "\u{1F600}\u{0345}",
+        "ᾼ",
+        "ΐ",
+        "",
+        " ",
+        "\u{3000}\u{3000}",
+    ];
+    let owned: Vec<String> = corpus.iter().map(|s| s.to_string()).collect();
+    let mut json = String::from("[");
+    for (i, s) in owned.iter().enumerate() {
+        if i > 0 {
+            json.push_str(", ");
+        }
+        json.push_str(&Value::String(s.clone()).to_json());
+    }
+    json.push(']');
+    let theirs = peer::run(&["hashes"], Some(&json));
+    for (s, pair) in owned.iter().zip(theirs.items()) {
+        let key = mneme::normalize(s);
+        assert_eq!(key, pair.items()[0].str(), "key of {s:?}");
+        assert_eq!(
+            mneme::hash_query(&key),
+            pair.items()[1].str(),
+            "hash of {s:?}"
+        );
+    }
+}
+
+#[test]
+fn normalisation_matches_python_for_every_code_point() {
+    let theirs = peer::run(&["casefold"], None);
+    let changed: BTreeMap<u32, String> = theirs
+        .items()
+        .iter()
+        .map(|p| (p.items()[0].int() as u32, p.items()[1].str().to_owned()))
+        .collect();
+    assert!(
+        changed.len() > 1400,
+        "the peer reported {} folded code points",
+        changed.len()
+    );
+    for cp in (0..0x110000u32).filter(|c| !(0xD800..0xE000).contains(c)) {
+        let c = char::from_u32(cp).unwrap();
+        let input = format!("x{c}y");
+        let ours = mneme::normalize(&input);
+        match changed.get(&cp) {
+            Some(want) => assert_eq!(&ours, want, "U+{cp:04X}"),
+            None => assert_eq!(ours, input, "U+{cp:04X} must be left alone"),
+        }
+    }
+}
+
+#[test]
+fn metadata_text_is_written_exactly_as_python_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let text = r#"{"k": "\u00e9", "e": "\ud83d\ude00", "n": [NaN, Infinity, -Infinity, 1e-05, 1e+16, 1180591620717411303424, -0.0]}"#;
+    {
+        let cache = open(&db);
+        let m = Metadata::from_json(text).unwrap();
+        cache
+            .put_with("q", "r", Put::default().metadata(m))
+            .unwrap();
+        let hit = cache.get("q").unwrap().unwrap();
+        assert_eq!(
+            (hit.layer, hit.metadata.to_json()),
+            (HitLayer::Exact, text.to_owned())
+        );
+    }
+    let described = peer::run(&["describe", db.to_str().unwrap()], None);
+    assert_eq!(described.at("entries").items()[0].items()[5].str(), text);
+}
