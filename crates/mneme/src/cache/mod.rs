@@ -420,23 +420,29 @@ fn build_index(
         }
         _ => {}
     }
-    let mut index = new_index(config, dim, dtype, rows as usize)?;
+    let initial = config
+        .index_options
+        .initial_capacity
+        .unwrap_or(crate::index::flat::DEFAULT_INITIAL_CAPACITY);
+    let mut index = FlatIndex::with_capacity(dim, dtype, initial)?;
     let mut buf = vec![0f32; dim];
     let mut skipped = 0u64;
-    store.scan_index_rows(&mut |id, bytes, ns| {
-        if bytes.len() != dim * 4 {
-            skipped += 1;
-            log::warn!(target: "mneme.cache", "entry {id} has a {}-byte embedding, expected {}; Layer 1 still serves it", bytes.len(), dim * 4);
-            return Ok(());
-        }
-        for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
-            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        }
-        index.append(id, &buf, ns);
-        Ok(())
+    index.bulk_load(rows as usize, |push| {
+        store.scan_index_rows(&mut |id, bytes, ns| {
+            if bytes.len() != dim * 4 {
+                skipped += 1;
+                log::warn!(target: "mneme.cache", "entry {id} has a {}-byte embedding, expected {}; Layer 1 still serves it", bytes.len(), dim * 4);
+                return Ok(());
+            }
+            for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
+                *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+            push(id, &buf, ns);
+            Ok(())
+        })
     })?;
     if index.len() as u64 + skipped != rows {
         log::info!(target: "mneme.cache", "index holds {} rows, store counted {rows}", index.len());
     }
-    Ok(index)
+    Ok(Box::new(index))
 }

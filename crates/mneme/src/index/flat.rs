@@ -33,6 +33,19 @@ impl Arena {
         }
     }
 
+    /// Address and byte length of the reserved, not yet written part.
+    fn spare(&mut self) -> (usize, usize) {
+        fn spare_of<T>(v: &mut Vec<T>) -> (usize, usize) {
+            let s = v.spare_capacity_mut();
+            (s.as_mut_ptr() as usize, std::mem::size_of_val(s))
+        }
+        match self {
+            Arena::F32(v) => spare_of(v),
+            Arena::F16(v) => spare_of(v),
+            Arena::I8(v) => spare_of(v),
+        }
+    }
+
     fn reserve_total(&mut self, elements: usize) {
         match self {
             Arena::F32(v) => v.reserve_exact(elements.saturating_sub(v.len())),
@@ -239,6 +252,43 @@ impl FlatIndex {
         for (id, v, ns) in rows {
             self.append(id, v, ns);
         }
+    }
+
+    /// Replaces the contents with the rows `fill` produces, about `expected` of them.
+    ///
+    /// The arena is sized for `expected` rows and pre-faulted on a helper thread while `fill`
+    /// runs (see `prefault`). Rows beyond `expected` are held back and appended after the helper
+    /// is joined, so the arena never moves while it is being populated.
+    ///
+    /// # Errors
+    /// Whatever `fill` returns; the index then holds the rows loaded so far.
+    pub fn bulk_load<E>(
+        &mut self,
+        expected: usize,
+        fill: impl FnOnce(&mut dyn FnMut(i64, &[f32], &str)) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        self.reset(self.initial_capacity.max(expected));
+        let (addr, len) = self.arena.spare();
+        let mut overflow: Vec<(i64, Vec<f32>, String)> = Vec::new();
+        let filled = std::thread::scope(|s| {
+            let helper = (len >= 1 << 24)
+                .then(|| s.spawn(move || super::prefault::populate_for_write(addr, len)));
+            let filled = fill(&mut |id, v, ns| {
+                if self.ids.len() < self.capacity || self.by_id.contains_key(&id) {
+                    self.append(id, v, ns);
+                } else {
+                    overflow.push((id, v.to_vec(), ns.to_owned()));
+                }
+            });
+            if let Some(h) = helper {
+                let _ = h.join();
+            }
+            filled
+        });
+        for (id, v, ns) in &overflow {
+            self.append(*id, v, ns);
+        }
+        filled
     }
 
     /// Empties the index and sets its capacity in rows.
@@ -621,6 +671,30 @@ mod tests {
         assert_eq!(idx.dtype(), VectorDtype::Int8);
         assert_eq!(idx.len(), 10);
         assert_eq!(idx.search(&unit(16, 3), "x", 1)[0].id, 3);
+    }
+
+    #[test]
+    fn bulk_load_holds_back_rows_beyond_the_reservation() {
+        let mut idx = FlatIndex::with_capacity(32, VectorDtype::Float32, 1).unwrap();
+        let loaded: Result<(), ()> = idx.bulk_load(200_000, |push| {
+            for id in 1..=10 {
+                push(id, &unit(32, id as u64), "a");
+            }
+            Ok(())
+        });
+        loaded.unwrap();
+        assert_eq!((idx.len(), idx.capacity()), (10, 200_000));
+        let mut small = FlatIndex::with_capacity(32, VectorDtype::Int8, 2).unwrap();
+        small
+            .bulk_load::<()>(3, |push| {
+                for id in 1..=7 {
+                    push(id, &unit(32, id as u64), "a");
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(small.len(), 7);
+        assert_eq!(small.search(&unit(32, 7), "a", 1)[0].id, 7);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod flat;
 pub mod kernels;
+mod prefault;
 
 pub use flat::FlatIndex;
 

@@ -8,6 +8,7 @@
 
 mod memory;
 mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_schema;
 
 pub use memory::MemoryStore;
@@ -199,6 +200,12 @@ pub trait Store: Send + Sync {
             }
         }
         Ok(())
+    }
+
+    /// Inserts (upserts) several entries; returns their ids in order. Backends override this to
+    /// use one transaction; each entry still counts as one `insert` for the version counter.
+    fn insert_batch(&self, entries: &[StoredEntry]) -> Result<Vec<i64>> {
+        entries.iter().map(|e| self.insert(e)).collect()
     }
 
     /// Deletes several rows; returns the ids that existed. Each removal counts as one

@@ -5,6 +5,7 @@
 //! connection serves the process behind a mutex; snapshots use a second connection so readers and
 //! writers keep going while a backup runs.
 
+use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, LATEST_VERSION, V1};
 use super::{
     check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, Store,
@@ -27,6 +28,13 @@ pub struct SqliteOptions {
     pub timeout: Duration,
     /// SQLite page cache size in KiB (default 10 000).
     pub cache_size_kb: i64,
+    /// Bytes of the file SQLite may read through a memory map (default 2 GiB; 0 disables).
+    ///
+    /// Memory-mapped reads skip a copy per page: exact lookups get ~30 % faster with a tighter
+    /// tail, and opening (the index load) ~1.6x faster. A connection setting only: the file
+    /// format is unchanged. Like any mmap user, the process would receive SIGBUS if the disk
+    /// failed mid-read; set 0 on storage where that is a concern.
+    pub mmap_size: u64,
 }
 
 impl Default for SqliteOptions {
@@ -34,13 +42,14 @@ impl Default for SqliteOptions {
         SqliteOptions {
             timeout: Duration::from_secs(5),
             cache_size_kb: 10_000,
+            mmap_size: 1 << 31,
         }
     }
 }
 
 enum Conn {
     NotOpen,
-    Open(Connection),
+    Open(Connection, Option<Checkpointer>),
     Closed,
 }
 
@@ -190,9 +199,16 @@ impl SqliteStore {
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        self.with_open(|c, _| f(c))
+    }
+
+    fn with_open<T>(
+        &self,
+        f: impl FnOnce(&mut Connection, Option<&Checkpointer>) -> Result<T>,
+    ) -> Result<T> {
         let mut guard = self.conn.lock();
         match &mut *guard {
-            Conn::Open(c) => f(c),
+            Conn::Open(c, checkpointer) => f(c, checkpointer.as_ref()),
             Conn::Closed => Err(Error::closed("SQLiteStore")),
             Conn::NotOpen => Err(Error::store_backend(
                 format!("SQLiteStore {} is not open", self.path.display()),
@@ -207,12 +223,15 @@ impl SqliteStore {
         what: &str,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.with_conn(|c| {
+        self.with_open(|c, checkpointer| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| backend(what, e))?;
             let out = f(&tx).map_err(|e| backend(what, e))?;
             tx.commit().map_err(|e| backend(what, e))?;
+            if let Some(cp) = checkpointer {
+                cp.committed(c);
+            }
             Ok(out)
         })
     }
@@ -248,8 +267,8 @@ impl SqliteStore {
             .map_err(|e| backend("busy_timeout", e))?;
         let pragmas = format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-{}; \
-             PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
-            self.options.cache_size_kb
+             PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA mmap_size={};",
+            self.options.cache_size_kb, self.options.mmap_size
         );
         conn.execute_batch(&pragmas)
             .map_err(|e| match e.sqlite_error_code() {
@@ -323,6 +342,69 @@ impl SqliteStore {
     }
 }
 
+/// Upsert on `(namespace, query_hash)` plus the version bump, inside the caller's transaction.
+fn upsert(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlite::Result<i64> {
+    let metadata = e.metadata.to_json();
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM entries WHERE namespace = ?1 AND query_hash = ?2")?
+        .query_row(params![e.namespace, e.query_hash], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => {
+            tx.prepare_cached(
+                "UPDATE entries SET query = ?1, response = ?2, embedding = ?3, metadata = ?4, \
+                 created_at = ?5, last_accessed_at = ?6, ttl = ?7, access_count = ?8 WHERE id = ?9",
+            )?
+            .execute(params![
+                e.query,
+                e.response,
+                e.embedding,
+                metadata,
+                e.created_at,
+                e.last_accessed_at,
+                e.ttl,
+                e.access_count,
+                id
+            ])?;
+            id
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO entries (namespace, query_hash, query, response, embedding, metadata, \
+                 created_at, last_accessed_at, ttl, access_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                e.namespace, e.query_hash, e.query, e.response, e.embedding, metadata,
+                e.created_at, e.last_accessed_at, e.ttl, e.access_count
+            ])?;
+            tx.last_insert_rowid()
+        }
+    };
+    tx.prepare_cached(BUMP_VERSION)?.execute([])?;
+    Ok(id)
+}
+
+/// Streams `(id, embedding, namespace)` without copying the blob out of SQLite's page.
+fn scan_rows(c: &Connection, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
+    let mut st = c
+        .prepare("SELECT id, embedding, namespace FROM entries ORDER BY id")
+        .map_err(|e| backend("iter_index_rows", e))?;
+    let mut rows = st.query([]).map_err(|e| backend("iter_index_rows", e))?;
+    while let Some(row) = rows.next().map_err(|e| backend("iter_index_rows", e))? {
+        let read = || -> rusqlite::Result<(i64, &[u8], &str)> {
+            Ok((
+                row.get(0)?,
+                row.get_ref(1)?.as_blob()?,
+                row.get_ref(2)?.as_str()?,
+            ))
+        };
+        let (id, blob, ns) = read().map_err(|e| backend("iter_index_rows", e))?;
+        visit(id, blob, ns)?;
+    }
+    Ok(())
+}
+
 fn read_schema_version(c: &Connection) -> rusqlite::Result<i64> {
     let v: Option<String> = c
         .query_row(
@@ -339,19 +421,29 @@ impl Store for SqliteStore {
         let mut guard = self.conn.lock();
         match &*guard {
             Conn::Closed => return Err(Error::closed("SQLiteStore")),
-            Conn::Open(_) => return Ok(()),
+            Conn::Open(..) => return Ok(()),
             Conn::NotOpen => {}
         }
         let mut conn = self.connect()?;
         Self::migrate(&mut conn, &self.path)?;
         Self::stamp(&mut conn, fingerprint, dim)?;
-        *guard = Conn::Open(conn);
+        let checkpointer = if self.is_in_memory() {
+            None
+        } else {
+            Checkpointer::start(&self.path, self.options.timeout)
+        };
+        if checkpointer.is_some() {
+            conn.execute_batch("PRAGMA wal_autocheckpoint=0")
+                .map_err(|e| backend("wal_autocheckpoint", e))?;
+        }
+        *guard = Conn::Open(conn, checkpointer);
         Ok(())
     }
 
     fn close(&self) -> Result<()> {
         let mut guard = self.conn.lock();
-        if let Conn::Open(c) = std::mem::replace(&mut *guard, Conn::Closed) {
+        if let Conn::Open(c, checkpointer) = std::mem::replace(&mut *guard, Conn::Closed) {
+            drop(checkpointer);
             let _ = c.execute_batch("PRAGMA wal_checkpoint(FULL)");
             let _ = c.close();
         }
@@ -455,39 +547,12 @@ impl Store for SqliteStore {
     }
 
     fn insert(&self, e: &StoredEntry) -> Result<i64> {
-        let metadata = e.metadata.to_json();
-        self.write("insert", |tx| {
-            let existing: Option<i64> = tx
-                .prepare_cached("SELECT id FROM entries WHERE namespace = ?1 AND query_hash = ?2")?
-                .query_row(params![e.namespace, e.query_hash], |r| r.get(0))
-                .optional()?;
-            let id = match existing {
-                Some(id) => {
-                    tx.prepare_cached(
-                        "UPDATE entries SET query = ?1, response = ?2, embedding = ?3, metadata = ?4, \
-                         created_at = ?5, last_accessed_at = ?6, ttl = ?7, access_count = ?8 WHERE id = ?9",
-                    )?
-                    .execute(params![
-                        e.query, e.response, e.embedding, metadata, e.created_at,
-                        e.last_accessed_at, e.ttl, e.access_count, id
-                    ])?;
-                    id
-                }
-                None => {
-                    tx.prepare_cached(
-                        "INSERT INTO entries (namespace, query_hash, query, response, embedding, metadata, \
-                         created_at, last_accessed_at, ttl, access_count) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    )?
-                    .execute(params![
-                        e.namespace, e.query_hash, e.query, e.response, e.embedding, metadata,
-                        e.created_at, e.last_accessed_at, e.ttl, e.access_count
-                    ])?;
-                    tx.last_insert_rowid()
-                }
-            };
-            tx.prepare_cached(BUMP_VERSION)?.execute([])?;
-            Ok(id)
+        self.write("insert", |tx| upsert(tx, e))
+    }
+
+    fn insert_batch(&self, entries: &[StoredEntry]) -> Result<Vec<i64>> {
+        self.write("insert_batch", |tx| {
+            entries.iter().map(|e| upsert(tx, e)).collect()
         })
     }
 
@@ -723,24 +788,7 @@ impl Store for SqliteStore {
     }
 
     fn scan_index_rows(&self, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
-        self.with_conn(|c| {
-            let mut st = c
-                .prepare("SELECT id, embedding, namespace FROM entries ORDER BY id")
-                .map_err(|e| backend("iter_index_rows", e))?;
-            let mut rows = st.query([]).map_err(|e| backend("iter_index_rows", e))?;
-            while let Some(row) = rows.next().map_err(|e| backend("iter_index_rows", e))? {
-                let read = || -> rusqlite::Result<(i64, &[u8], &str)> {
-                    Ok((
-                        row.get(0)?,
-                        row.get_ref(1)?.as_blob()?,
-                        row.get_ref(2)?.as_str()?,
-                    ))
-                };
-                let (id, blob, ns) = read().map_err(|e| backend("iter_index_rows", e))?;
-                visit(id, blob, ns)?;
-            }
-            Ok(())
-        })
+        self.with_conn(|c| scan_rows(c, visit))
     }
 
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {

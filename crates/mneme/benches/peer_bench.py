@@ -1,0 +1,99 @@
+"""The mneme-cache 1.0 side of `cargo bench --bench engine`, on the same seeded files.
+
+Usage: peer_bench.py SEED768 SEED384 ROWS CALLS   (prints one JSON object)
+
+Semantic gets and opens are slow in 1.0 (a full NumPy pass per query, a full reload per open), so
+they use fewer samples; the count is reported with each row.
+"""
+import hashlib, json, os, shutil, sys, tempfile, time
+import numpy as np
+import mneme
+
+
+class PerfEmbedder:
+    def __init__(self, dim):
+        self.dim = dim
+        self.fingerprint = f"perf:fp:{dim}"
+
+    def embed(self, text):
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+
+def summary(samples):
+    s = sorted(samples)
+    n = len(s)
+    return {"p50": s[n // 2] * 1e6, "p99": s[min(int(n * 0.99), n - 1)] * 1e6, "n": n}
+
+
+def timed(n, f):
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        f(i)
+        out.append(time.perf_counter() - t)
+    return summary(out)
+
+
+def copy(src, dst):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(dst + suffix):
+            os.remove(dst + suffix)
+    shutil.copy(src, dst)
+
+
+def main():
+    seed768, seed384, rows, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    tmp = tempfile.mkdtemp()
+    work = os.path.join(tmp, "work.db")
+    copy(seed768, work)
+    out = {}
+    rng = np.random.default_rng(42)
+
+    def unit(d):
+        v = rng.standard_normal(d).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    for dtype, key in (("float32", "open_f32"), ("int8", "open_int8")):
+        def open_close(_):
+            mneme.SemanticCache(path=work, embedder=PerfEmbedder(768), vector_dtype=dtype).close()
+        out[key] = timed(5, open_close)
+
+    c = mneme.SemanticCache(path=work, embedder=PerfEmbedder(768))
+    for i in range(100):
+        c.get(f"q{i * 37 % rows}")
+    out["exact_get"] = timed(calls, lambda i: c.get(f"q{(i * 7919) % rows}"))
+    queries = [unit(768) for _ in range(100)]
+    # 1.0's own harness stored a fake hash, so its "exact get" measured this: a Layer-2 miss.
+    out["exact_get_1_0_harness"] = timed(100, lambda i: c.get(f"q{i}-not-hashed", embedding=queries[i % 100]))
+    for dtype, key, n in (("float32", "semantic_f32_768", 200), ("int8", "semantic_int8_768", 50)):
+        c.requantize(dtype)
+        for q in queries[:5]:
+            c.get("never-existed", embedding=q)
+        out[key] = timed(n, lambda i: c.get("never-existed", embedding=queries[i % 100]))
+    c.requantize("float32")
+    vecs = [unit(768) for _ in range(200)]
+    out["put"] = timed(200, lambda i: c.put(f"new-{i}", "resp", embedding=vecs[i]))
+    c.close()
+
+    work384 = os.path.join(tmp, "work384.db")
+    copy(seed384, work384)
+    capped = mneme.SemanticCache(path=work384, embedder=PerfEmbedder(384), max_entries=10_000)
+    vecs = [unit(384) for _ in range(calls)]
+    out["put_evict"] = timed(calls, lambda i: capped.put(f"evict-{i}", "resp", embedding=vecs[i]))
+    ops = 5000
+    t = time.perf_counter()
+    for i in range(ops):
+        if i % 10 == 9:
+            capped.get("miss", embedding=vecs[i % len(vecs)])
+        else:
+            capped.get(f"q{5000 + (i * 13) % 5000}")
+    out["throughput_ops"] = ops / (time.perf_counter() - t)
+    capped.close()
+    shutil.rmtree(tmp)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
