@@ -81,3 +81,50 @@ fn memory_store_cap_refuses_new_keys_but_allows_upserts() {
         Err(Error::StoreBackend { .. })
     ));
 }
+
+/// The version-counter bump matrix (storage spec §2.3): the step each operation causes.
+fn bump_steps(s: &dyn Store) -> [u64; 6] {
+    s.open(conformance::FP, conformance::DIM).unwrap();
+    let step = |op: &mut dyn FnMut()| {
+        let before = s.read_version_counter().unwrap();
+        op();
+        s.read_version_counter().unwrap() - before
+    };
+    let expiring = |q: &str| {
+        let mut e = conformance::entry("ns", q, 1);
+        e.ttl = Some(1);
+        e
+    };
+    let id = s.insert(&conformance::entry("ns", "seed", 1)).unwrap();
+    for q in ["x", "y", "z"] {
+        s.insert(&expiring(q)).unwrap();
+    }
+    for q in ["x", "y"] {
+        s.insert(&conformance::entry("c", q, 1)).unwrap();
+    }
+    [
+        step(&mut || drop(s.insert(&conformance::entry("ns", "a", 1)).unwrap())),
+        step(&mut || s.update_access(id, 5).unwrap()),
+        step(&mut || {
+            assert!(s.delete_by_id(id).unwrap());
+            assert!(!s.delete_by_id(id).unwrap());
+        }),
+        step(&mut || assert_eq!(s.delete_expired(100, None).unwrap(), 3)),
+        step(&mut || assert_eq!(s.clear_namespace("c").unwrap(), 2)),
+        step(&mut || {
+            s.write_meta("k", "v").unwrap();
+            s.set_namespace_quota("ns", 3).unwrap();
+        }),
+    ]
+}
+
+#[test]
+fn version_counter_bump_matrix() {
+    // insert, update_access, delete (row + no row), delete_expired k=3, clear k=2, meta/quota
+    assert_eq!(bump_steps(&MemoryStore::new()), [1, 0, 1, 3, 2, 0]);
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        bump_steps(&SqliteStore::new(dir.path().join("b.db"))),
+        [1, 0, 1, 1, 1, 0]
+    );
+}

@@ -216,7 +216,7 @@ impl SemanticCache {
         }
         let _w = self.writer.lock();
         let mut index = self.index.write();
-        index.append(c.id, &stored, &entry.namespace);
+        index.append(c.id, &stored, &entry.namespace)?;
         if entry.namespace != ns {
             return Ok(None);
         }

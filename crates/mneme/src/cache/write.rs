@@ -135,7 +135,7 @@ impl SemanticCache {
         self.ensure_open()?;
         let id = self.store.insert(&entry)?;
         self.forget_access(id);
-        self.index.write().append(id, &vector, namespace);
+        self.index.write().append(id, &vector, namespace)?;
         self.evict_after_put(namespace, events)
     }
 

@@ -171,8 +171,8 @@ impl TopK {
 /// use mneme::index::{FlatIndex, VectorIndex};
 /// use mneme::VectorDtype;
 /// let mut idx = FlatIndex::new(2, VectorDtype::Float32).unwrap();
-/// idx.append(1, &[1.0, 0.0], "default");
-/// idx.append(2, &[0.0, 1.0], "default");
+/// idx.append(1, &[1.0, 0.0], "default").unwrap();
+/// idx.append(2, &[0.0, 1.0], "default").unwrap();
 /// let top = idx.search(&[0.8, 0.6], "default", 3);
 /// assert_eq!(top[0].id, 1);
 /// assert_eq!(top.len(), 2);
@@ -249,8 +249,9 @@ impl FlatIndex {
     pub fn rebuild_from<'a>(&mut self, rows: impl ExactSizeIterator<Item = IndexRow<'a>>) {
         let n = rows.len();
         self.reset(self.initial_capacity.max(n));
-        for (id, v, ns) in rows {
-            self.append(id, v, ns);
+        let dim = self.dim;
+        for (id, v, ns) in rows.filter(|r| r.1.len() == dim) {
+            self.push_row(id, v, ns);
         }
     }
 
@@ -274,8 +275,10 @@ impl FlatIndex {
             let helper = (len >= 1 << 24)
                 .then(|| s.spawn(move || super::prefault::populate_for_write(addr, len)));
             let filled = fill(&mut |id, v, ns| {
-                if self.ids.len() < self.capacity || self.by_id.contains_key(&id) {
-                    self.append(id, v, ns);
+                if v.len() != self.dim {
+                    // Skipped like a malformed store row; the cache logs those itself.
+                } else if self.ids.len() < self.capacity || self.by_id.contains_key(&id) {
+                    self.push_row(id, v, ns);
                 } else {
                     overflow.push((id, v.to_vec(), ns.to_owned()));
                 }
@@ -286,7 +289,7 @@ impl FlatIndex {
             filled
         });
         for (id, v, ns) in &overflow {
-            self.append(*id, v, ns);
+            self.push_row(*id, v, ns);
         }
         filled
     }
@@ -361,8 +364,35 @@ impl FlatIndex {
     fn rebuild_owned(&mut self, rows: Vec<(i64, Vec<f32>, String)>, capacity: usize) {
         self.reset(capacity);
         for (id, v, ns) in &rows {
-            self.append(*id, v, ns);
+            self.push_row(*id, v, ns);
         }
+    }
+
+    /// Appends or overwrites a row of the right length (checked by the caller).
+    fn push_row(&mut self, id: i64, vector: &[f32], namespace: &str) {
+        let slot = self.ns_slot(namespace);
+        if let Some(&off) = self.by_id.get(&id) {
+            let off_us = off as usize;
+            self.arena.put(off_us, self.dim, vector);
+            let old = self.row_ns[off_us];
+            if old != slot {
+                self.ns_rows[old as usize].retain(|&o| o != off);
+                self.ns_rows[slot as usize].push(off);
+                self.row_ns[off_us] = slot;
+            }
+            return;
+        }
+        let off = self.ids.len();
+        if off == self.capacity {
+            self.capacity = (2 * self.capacity).max(off + 1);
+            self.arena.reserve_total(self.capacity * self.dim);
+        }
+        self.arena.put(off, self.dim, vector);
+        self.ids.push(id);
+        self.row_ns.push(slot);
+        self.dead.push(false);
+        self.by_id.insert(id, off as u32);
+        self.ns_rows[slot as usize].push(off as u32);
     }
 
     fn ns_slot(&mut self, namespace: &str) -> u32 {
@@ -413,31 +443,19 @@ impl VectorIndex for FlatIndex {
         self.dtype
     }
 
-    fn append(&mut self, id: i64, vector: &[f32], namespace: &str) {
-        debug_assert_eq!(vector.len(), self.dim);
-        let slot = self.ns_slot(namespace);
-        if let Some(&off) = self.by_id.get(&id) {
-            let off_us = off as usize;
-            self.arena.put(off_us, self.dim, vector);
-            let old = self.row_ns[off_us];
-            if old != slot {
-                self.ns_rows[old as usize].retain(|&o| o != off);
-                self.ns_rows[slot as usize].push(off);
-                self.row_ns[off_us] = slot;
-            }
-            return;
+    fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<()> {
+        if vector.len() != self.dim {
+            return Err(Error::invalid_argument(
+                format!(
+                    "vector has {} elements, the index has dim {}",
+                    vector.len(),
+                    self.dim
+                ),
+                "pass vectors of the index's dimension",
+            ));
         }
-        let off = self.ids.len();
-        if off == self.capacity {
-            self.capacity = (2 * self.capacity).max(off + 1);
-            self.arena.reserve_total(self.capacity * self.dim);
-        }
-        self.arena.put(off, self.dim, vector);
-        self.ids.push(id);
-        self.row_ns.push(slot);
-        self.dead.push(false);
-        self.by_id.insert(id, off as u32);
-        self.ns_rows[slot as usize].push(off as u32);
+        self.push_row(id, vector, namespace);
+        Ok(())
     }
 
     fn remove(&mut self, id: i64) -> bool {
@@ -571,7 +589,7 @@ mod tests {
     fn capacity_follows_the_1_0_numbers() {
         let mut idx = FlatIndex::new(8, VectorDtype::Float32).unwrap();
         for id in 1..=600 {
-            idx.append(id, &unit(8, id as u64), "default");
+            idx.append(id, &unit(8, id as u64), "default").unwrap();
         }
         assert_eq!(idx.memory_bytes(), 32_768);
         for id in 1..=590 {
@@ -587,11 +605,11 @@ mod tests {
     #[test]
     fn namespaces_are_isolated_and_overwrites_move_rows() {
         let mut idx = FlatIndex::new(4, VectorDtype::Float32).unwrap();
-        idx.append(1, &[1.0, 0.0, 0.0, 0.0], "a");
-        idx.append(2, &[0.0, 1.0, 0.0, 0.0], "b");
+        idx.append(1, &[1.0, 0.0, 0.0, 0.0], "a").unwrap();
+        idx.append(2, &[0.0, 1.0, 0.0, 0.0], "b").unwrap();
         assert_eq!(idx.search(&[1.0, 0.0, 0.0, 0.0], "b", 3)[0].id, 2);
         assert!(idx.search(&[1.0, 0.0, 0.0, 0.0], "c", 3).is_empty());
-        idx.append(1, &[0.0, 0.0, 1.0, 0.0], "b");
+        idx.append(1, &[0.0, 0.0, 1.0, 0.0], "b").unwrap();
         assert!(idx.search(&[1.0, 0.0, 0.0, 0.0], "a", 3).is_empty());
         let b = idx.search(&[0.0, 0.0, 1.0, 0.0], "b", 3);
         assert_eq!((b[0].id, b.len()), (1, 2));
@@ -602,7 +620,7 @@ mod tests {
     fn ties_break_by_insertion_offset_and_k_caps_results() {
         let mut idx = FlatIndex::new(2, VectorDtype::Float32).unwrap();
         for id in [30, 10, 20, 40] {
-            idx.append(id, &[1.0, 0.0], "n");
+            idx.append(id, &[1.0, 0.0], "n").unwrap();
         }
         let ids: Vec<i64> = idx
             .search(&[1.0, 0.0], "n", 3)
@@ -622,7 +640,7 @@ mod tests {
         ] {
             let mut idx = FlatIndex::new(64, dtype).unwrap();
             for id in 1..=300 {
-                idx.append(id, &unit(64, id as u64), "default");
+                idx.append(id, &unit(64, id as u64), "default").unwrap();
             }
             let tol = match dtype {
                 VectorDtype::Float32 => 1e-5,
@@ -649,7 +667,7 @@ mod tests {
         let dim = 256;
         let mut idx = FlatIndex::new(dim, VectorDtype::Float32).unwrap();
         for id in 1..=9000 {
-            idx.append(id, &unit(dim, id as u64), "default");
+            idx.append(id, &unit(dim, id as u64), "default").unwrap();
         }
         for id in (1..9000).step_by(7) {
             idx.remove(id);
@@ -665,7 +683,7 @@ mod tests {
     fn requantize_in_memory_is_lossy_but_keeps_rows() {
         let mut idx = FlatIndex::new(16, VectorDtype::Float32).unwrap();
         for id in 1..=10 {
-            idx.append(id, &unit(16, id as u64), "x");
+            idx.append(id, &unit(16, id as u64), "x").unwrap();
         }
         idx.requantize(VectorDtype::Int8);
         assert_eq!(idx.dtype(), VectorDtype::Int8);
@@ -698,7 +716,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_construction_is_an_error() {
+    fn bad_construction_and_bad_vectors_are_errors() {
+        let mut idx = FlatIndex::new(4, VectorDtype::Float32).unwrap();
+        assert!(idx.append(1, &[1.0, 0.0], "a").is_err());
+        assert_eq!(idx.len(), 0);
         assert!(FlatIndex::new(0, VectorDtype::Float32).is_err());
         assert!(FlatIndex::with_capacity(4, VectorDtype::Float32, 0).is_err());
     }

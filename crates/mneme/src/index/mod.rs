@@ -30,7 +30,10 @@ pub trait VectorIndex: Send + Sync {
     /// Element type of the stored copies.
     fn dtype(&self) -> VectorDtype;
     /// Adds or overwrites (in place) the row for `id`.
-    fn append(&mut self, id: i64, vector: &[f32], namespace: &str);
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when `vector` is not `dim` long.
+    fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> crate::Result<()>;
     /// Soft-deletes `id`; returns whether it was present.
     fn remove(&mut self, id: i64) -> bool;
     /// Removes every row of `namespace`; returns how many.

@@ -343,6 +343,9 @@ impl SqliteStore {
 }
 
 /// Upsert on `(namespace, query_hash)` plus the version bump, inside the caller's transaction.
+///
+/// Select-then-write, not `INSERT … ON CONFLICT DO UPDATE`: the latter advances
+/// `sqlite_sequence` on every conflict, and files must stay byte-equal to mneme-cache 1.0's.
 fn upsert(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlite::Result<i64> {
     let metadata = e.metadata.to_json();
     let existing: Option<i64> = tx
