@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod checkpoint;
 pub mod clock;
 pub mod counters;
 pub mod embedder;
@@ -50,6 +51,7 @@ pub mod store;
 pub mod types;
 
 pub use cache::{CacheBuilder, Get, IndexOptions, Put, SemanticCache};
+pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use embedder::{Embedder, LexicalEmbedder};
 pub use error::{BoxError, Error, Result};

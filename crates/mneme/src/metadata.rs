@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use std::fmt::Write as _;
 
 /// One JSON value as Python's `json` module sees it.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality is structural, with `NaN` equal to `NaN` (it round-trips as the same token).
+#[derive(Debug, Clone)]
 pub enum Value {
     /// `null` (Python `None`).
     Null,
@@ -138,6 +140,22 @@ value_from! {
     Vec<Value> => |x| Value::Array(x),
     u64 => |x| i64::try_from(x).map(Value::Int).unwrap_or_else(|_| Value::BigInt(x.to_string())),
     i128 => |x| i64::try_from(x).map(Value::Int).unwrap_or_else(|_| Value::BigInt(x.to_string())),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::BigInt(a), Value::BigInt(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Object(a), Value::Object(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Value {

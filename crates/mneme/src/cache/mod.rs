@@ -89,7 +89,7 @@ impl SemanticCache {
     fn open_with(builder: CacheBuilder, choice: StoreChoice) -> Result<Self> {
         let embedder = builder.embedder.clone();
         let threshold = builder.similarity_threshold;
-        let dtype = builder.vector_dtype;
+        let dtype = builder.vector_dtype.unwrap_or(VectorDtype::Float32);
         let config = builder.into_config();
         if config.multi_process_mode != MultiProcessMode::Single {
             return Err(Error::invalid_argument(
@@ -357,6 +357,25 @@ impl SemanticCache {
         }
         let _ = self.store.close();
         Ok(())
+    }
+
+    /// Before a checkpoint: flushes pending access times and persists the counters, so the
+    /// store holds the full state (compat: 1.0 persists counters on dumps too).
+    pub(crate) fn prepare_checkpoint(&self) -> Result<()> {
+        self.enter()?;
+        self.flush_access()?;
+        self.persist_counters()
+    }
+
+    /// `(index backend name, dtype)` for a checkpoint manifest.
+    pub(crate) fn index_info(&self) -> (&'static str, VectorDtype) {
+        let index = self.index.read();
+        (index.backend_name(), index.dtype())
+    }
+
+    /// The embedder's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Writes the counters into store meta, merged with what other processes wrote.

@@ -142,7 +142,7 @@ pub struct CacheBuilder {
     pub(crate) embedder: Arc<dyn Embedder>,
     paths: Vec<StoreChoice>,
     pub(crate) similarity_threshold: f64,
-    pub(crate) vector_dtype: VectorDtype,
+    pub(crate) vector_dtype: Option<VectorDtype>,
     pub(crate) stale_check_interval: Duration,
     config: Config,
 }
@@ -153,7 +153,7 @@ impl CacheBuilder {
             embedder,
             paths: Vec::new(),
             similarity_threshold: 0.85,
-            vector_dtype: VectorDtype::Float32,
+            vector_dtype: None,
             stale_check_interval: Duration::ZERO,
             config: Config {
                 default_ttl: None,
@@ -265,7 +265,7 @@ impl CacheBuilder {
 
     /// Index dtype (default float32). The store always keeps float32.
     pub fn vector_dtype(mut self, d: VectorDtype) -> Self {
-        self.vector_dtype = d;
+        self.vector_dtype = Some(d);
         self
     }
 
@@ -313,23 +313,49 @@ impl CacheBuilder {
     /// [`Error::EmbedderDimension`], [`Error::SchemaMigration`], [`Error::StoreBackend`], …) and
     /// [`Error::IndexBackendUnavailable`].
     pub fn open(mut self) -> Result<SemanticCache> {
+        self.validate()?;
+        let choice = self
+            .paths
+            .pop()
+            .expect("validated: exactly one store choice");
+        SemanticCache::open_with(self, choice)
+    }
+
+    /// Checks every option without touching any store.
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.paths.len() != 1 {
             return Err(Error::invalid_argument(
                 "exactly one of path or store is required",
                 "call .path(file) for the SQLite default, or .store(store) for any other store",
             ));
         }
-        let dim = self.embedder.dim();
-        if dim == 0 {
+        if self.embedder.dim() == 0 {
             return Err(Error::invalid_argument(
                 "embedder dim is 0",
                 "the embedder must report its positive vector length",
             ));
         }
         check_threshold(self.similarity_threshold)?;
-        self.config.index_options.validate()?;
-        let choice = self.paths.pop().expect("checked: exactly one");
-        SemanticCache::open_with(self, choice)
+        self.config.index_options.validate()
+    }
+
+    /// The SQLite path chosen with [`CacheBuilder::path`], if that is the store choice.
+    pub(crate) fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self.paths.as_slice() {
+            [StoreChoice::Path(p, _)] => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Sets the dtype unless the caller chose one (used by `loads`: caller options win).
+    pub(crate) fn default_vector_dtype(mut self, d: VectorDtype) -> Self {
+        self.vector_dtype.get_or_insert(d);
+        self
+    }
+
+    /// Whether the caller chose a dtype.
+    pub(crate) fn has_vector_dtype(&self) -> bool {
+        self.vector_dtype.is_some()
     }
 
     pub(crate) fn into_config(self) -> Config {

@@ -11,8 +11,11 @@ mod sqlite;
 mod sqlite_checkpoint;
 mod sqlite_schema;
 
+pub use memory::MemoryState;
 pub use memory::MemoryStore;
+pub(crate) use sqlite::chmod_owner_only;
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite_schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;

@@ -8,8 +8,8 @@
 use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, LATEST_VERSION, V1};
 use super::{
-    check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, Store,
-    StoredEntry,
+    check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
+    Store, StoredEntry,
 };
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
@@ -196,6 +196,55 @@ impl SqliteStore {
         std::fs::copy(src, &dest).map_err(io)?;
         chmod_owner_only(&dest).map_err(io)?;
         Ok(SqliteStore::new(dest))
+    }
+
+    /// Writes a whole [`MemoryState`] into this (freshly opened, empty) store in one
+    /// transaction, keeping ids, meta, quotas, the version counter and the id sequence.
+    pub(crate) fn import_state(&self, state: &MemoryState) -> Result<()> {
+        self.write("import", |tx| {
+            let mut insert = tx.prepare(
+                "INSERT INTO entries (id, namespace, query_hash, query, response, embedding, metadata, \
+                 created_at, last_accessed_at, ttl, access_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for e in state.entries.values() {
+                insert.execute(params![
+                    e.id,
+                    e.namespace,
+                    e.query_hash,
+                    e.query,
+                    e.response,
+                    e.embedding,
+                    e.metadata.to_json(),
+                    e.created_at,
+                    e.last_accessed_at,
+                    e.ttl,
+                    e.access_count
+                ])?;
+            }
+            for (key, value) in &state.meta {
+                tx.execute(
+                    "INSERT OR REPLACE INTO schema_meta (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )?;
+            }
+            for (ns, quota) in &state.quotas {
+                tx.execute(
+                    "INSERT OR REPLACE INTO namespace_quotas (namespace, max_entries) VALUES (?1, ?2)",
+                    params![ns, quota],
+                )?;
+            }
+            tx.execute(
+                "UPDATE multi_process_state SET value = ?1 WHERE key = 'version_counter'",
+                [state.version.to_string()],
+            )?;
+            let max_id = state.entries.keys().next_back().copied().unwrap_or(0);
+            let seq = (state.next_id - 1).max(max_id);
+            if seq > 0 && tx.execute("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'entries'", [seq])? == 0 {
+                tx.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('entries', ?1)", [seq])?;
+            }
+            Ok(())
+        })
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {

@@ -6,6 +6,9 @@ Commands (all print JSON on stdout):
   describe DB                the file's contents, timestamps aside
   hashes                     stdin: JSON list of strings -> [[key, hash], ...]
   casefold                   every code point that normalize() changes -> [[cp, key], ...]
+  dumps DB ARCHIVE DIM       open DB and dumps() it
+  loads ARCHIVE DB WORKLOAD DIM
+                             loads() the archive (errors print {"error": class name}), then verify
 """
 import hashlib, json, sqlite3, sys
 import numpy as np
@@ -104,6 +107,27 @@ def main():
             if key != "x" + chr(cp) + "y":
                 changed.append([cp, key])
         print(json.dumps(changed))
+    elif cmd == "dumps":
+        db, archive, dim = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        with mneme.SemanticCache(path=db, embedder=HashEmbedder(dim)) as c:
+            c.dumps(archive)
+        print(json.dumps({"ok": True}))
+    elif cmd == "loads":
+        archive, db, ops, dim = sys.argv[2], sys.argv[3], json.load(open(sys.argv[4])), int(sys.argv[5])
+        emb = HashEmbedder(dim)
+        try:
+            c = mneme.SemanticCache.loads(archive, path=db, embedder=emb)
+        except mneme.MnemeError as e:
+            print(json.dumps({"error": type(e).__name__}))
+            return
+        with c:
+            out = {"stats_on_open": stats(c), "namespaces": c.list_namespaces(), "exact": [], "semantic": []}
+            for op in live_puts(ops):
+                ns = op.get("ns", "default")
+                out["exact"].append(hit_json(c.get(op["q"], namespace=ns)))
+                vec = emb.embed(_normalize.normalize(op["q"]))
+                out["semantic"].append(hit_json(c.get("a query never stored", namespace=ns, embedding=vec)))
+        print(json.dumps(out))
     else:
         raise SystemExit(f"unknown command {cmd}")
 
