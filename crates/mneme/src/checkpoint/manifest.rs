@@ -66,7 +66,11 @@ impl Manifest {
     /// [`Error::Checkpoint`] for anything else.
     pub fn parse(bytes: &[u8]) -> Result<Manifest> {
         let text = std::str::from_utf8(bytes).map_err(|_| malformed("not UTF-8"))?;
-        let m = match parse(text).map_err(|e| malformed(e.to_string()))? {
+        let parsed = parse(text).map_err(|e| match e {
+            Error::InvalidMetadata(m) => malformed(m.problem()),
+            other => malformed(other),
+        })?;
+        let m = match parsed {
             Value::Object(m) => m,
             _ => return Err(malformed("not a JSON object")),
         };

@@ -5,3 +5,4 @@ pub mod conformance;
 pub mod embedders;
 pub mod fixtures;
 pub mod peer;
+pub mod workload;

@@ -1,0 +1,156 @@
+//! The interop workload (`tests/interop/workload.json`) run and verified with mneme, mirroring
+//! `peer.py workload` and `peer.py verify`.
+
+use super::embedders::InteropEmbedder;
+use super::peer::{self, Json};
+use mneme::metadata::{parse, Value};
+use mneme::{Get, Hit, Put, SemanticCache};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const DIM: usize = 16;
+
+pub fn workload() -> Vec<Value> {
+    let text = std::fs::read_to_string(peer::interop_file("workload.json")).unwrap();
+    parse(&text).unwrap().items().to_vec()
+}
+
+pub fn ns(op: &Value) -> String {
+    match op.at("ns") {
+        Value::Null => "default".into(),
+        v => v.str().to_owned(),
+    }
+}
+
+pub fn open(path: &Path) -> SemanticCache {
+    SemanticCache::builder(InteropEmbedder::new(DIM))
+        .path(path)
+        .open()
+        .unwrap()
+}
+
+pub type Seen = Option<(String, String, f64)>;
+
+pub fn seen(h: Option<Hit>) -> Seen {
+    h.map(|h| (h.response, h.layer.to_string(), h.similarity))
+}
+
+pub fn seen_json(v: &Value) -> Seen {
+    match v {
+        Value::Null => None,
+        v => Some((
+            v.items()[0].str().to_owned(),
+            v.items()[1].str().to_owned(),
+            v.items()[2].num(),
+        )),
+    }
+}
+
+pub fn assert_same(ours: &[Seen], theirs: &[Value], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: count");
+    for (i, (a, b)) in ours.iter().zip(theirs.iter().map(seen_json)).enumerate() {
+        match (a, &b) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                assert_eq!((&a.0, &a.1), (&b.0, &b.1), "{what} #{i}");
+                assert!(
+                    (a.2 - b.2).abs() < 1e-4,
+                    "{what} #{i}: similarity {} vs {}",
+                    a.2,
+                    b.2
+                );
+            }
+            _ => panic!("{what} #{i}: ours {a:?}, theirs {b:?}"),
+        }
+    }
+}
+
+/// Runs the workload with mneme; returns the get results.
+pub fn run_workload(path: &Path) -> Vec<Seen> {
+    let cache = open(path);
+    let mut gets = Vec::new();
+    for op in workload() {
+        let (q, ns) = (op.at("q").str().to_owned(), ns(&op));
+        match op.at("op").str() {
+            "put" => {
+                let mut p = Put::default().namespace(&ns);
+                if let Value::Object(m) = op.at("meta") {
+                    p = p.metadata(m.clone());
+                }
+                if let Value::Int(ttl) = op.at("ttl") {
+                    p = p.ttl(*ttl);
+                }
+                cache.put_with(&q, op.at("r").str(), p).unwrap();
+            }
+            "get" => gets.push(seen(
+                cache.get_with(&q, Get::default().namespace(&ns)).unwrap(),
+            )),
+            "delete" => {
+                cache.delete_in(&q, &ns).unwrap();
+            }
+            other => panic!("unknown op {other}"),
+        }
+    }
+    cache.close().unwrap();
+    gets
+}
+
+/// Exact and semantic lookups of every live entry, as `peer.py verify` does.
+pub fn verify(path: &Path) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) {
+    let cache = open(path);
+    let stats = cache.stats(None).unwrap();
+    let namespaces = cache.list_namespaces().unwrap();
+    let mut live: BTreeMap<(String, String), (usize, Value)> = BTreeMap::new();
+    for (i, op) in workload().into_iter().enumerate() {
+        let key = (ns(&op), mneme::normalize(op.at("q").str()));
+        match op.at("op").str() {
+            "put" => {
+                let first = live.get(&key).map_or(i, |(first, _)| *first);
+                live.insert(key, (first, op));
+            }
+            "delete" => {
+                live.remove(&key);
+            }
+            _ => {}
+        }
+    }
+    let mut ordered: Vec<(usize, Value)> = live.into_values().collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    let e = InteropEmbedder::new(DIM);
+    let (mut exact, mut semantic) = (Vec::new(), Vec::new());
+    for (_, op) in ordered {
+        let ns = ns(&op);
+        exact.push(seen(
+            cache
+                .get_with(op.at("q").str(), Get::default().namespace(&ns))
+                .unwrap(),
+        ));
+        let v = e.vector(&mneme::normalize(op.at("q").str()));
+        let probe = Get::default().namespace(&ns).embedding(&v);
+        semantic.push(seen(cache.get_with("a query never stored", probe).unwrap()));
+    }
+    cache.close().unwrap();
+    (exact, semantic, stats, namespaces)
+}
+
+pub fn stats_match(ours: &mneme::Stats, theirs: &Value) {
+    let t = |k: &str| theirs.at(k).int() as u64;
+    assert_eq!(
+        (
+            ours.entries,
+            ours.hits_exact,
+            ours.hits_semantic,
+            ours.misses,
+            ours.evictions,
+            ours.expirations
+        ),
+        (
+            t("entries"),
+            t("hits_exact"),
+            t("hits_semantic"),
+            t("misses"),
+            t("evictions"),
+            t("expirations")
+        )
+    );
+}
