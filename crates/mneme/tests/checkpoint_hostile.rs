@@ -7,7 +7,6 @@ use common::fixtures::Fixture;
 use mneme::checkpoint::LoadLimits;
 use mneme::{Error, SemanticCache};
 use std::io::{Read, Write};
-use std::path::Path;
 use tar::{EntryType, Header};
 
 /// One raw member: any name bytes, any type, any data.

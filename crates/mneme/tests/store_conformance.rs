@@ -103,7 +103,9 @@ fn bump_steps(s: &dyn Store) -> [u64; 6] {
         s.insert(&conformance::entry("c", q, 1)).unwrap();
     }
     [
-        step(&mut || drop(s.insert(&conformance::entry("ns", "a", 1)).unwrap())),
+        step(&mut || {
+            s.insert(&conformance::entry("ns", "a", 1)).unwrap();
+        }),
         step(&mut || s.update_access(id, 5).unwrap()),
         step(&mut || {
             assert!(s.delete_by_id(id).unwrap());

@@ -174,6 +174,47 @@ impl SqliteStore {
         self.path.as_os_str() == ":memory:"
     }
 
+    /// Reads the embedder stamp `(fingerprint, dim)` of a cache file without modifying it.
+    ///
+    /// Tools that work on a file without the application's model (the CLI, migration) use this
+    /// to open the cache with the identity it was written with.
+    ///
+    /// # Errors
+    /// [`Error::StoreBackend`] when the file is missing or unreadable, [`Error::CorruptCache`]
+    /// when it is not a mneme cache.
+    pub fn peek_stamp(path: &Path) -> Result<(String, usize)> {
+        if !path.is_file() {
+            return Err(Error::store_backend(
+                format!("cache file {} does not exist", path.display()),
+                "pass the path of an existing cache file",
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| backend("opening read-only", e))?;
+        let meta = |key: &str| -> Option<String> {
+            conn.query_row("SELECT value FROM schema_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .ok()
+        };
+        match (
+            meta("embedder_fingerprint"),
+            meta("embedder_dim").and_then(|d| d.trim().parse().ok()),
+        ) {
+            (Some(fp), Some(dim)) => Ok((fp, dim)),
+            _ => Err(Error::corrupt_cache(
+                format!(
+                    "{} is not a mneme cache (no embedder stamp in schema_meta)",
+                    path.display()
+                ),
+                "point the command at a cache file written by mneme or mneme-cache",
+            )),
+        }
+    }
+
     /// Copies `src` over `dest` with owner-only permissions and returns an unopened store there.
     ///
     /// # Errors
