@@ -5,20 +5,10 @@ Usage: peer_bench.py SEED768 SEED384 ROWS CALLS   (prints one JSON object)
 Semantic gets and opens are slow in 1.0 (a full NumPy pass per query, a full reload per open), so
 they use fewer samples; the count is reported with each row.
 """
-import hashlib, json, os, shutil, sys, tempfile, time
+import json, os, shutil, sys, tempfile, time
 import numpy as np
 import mneme
-
-
-class PerfEmbedder:
-    def __init__(self, dim):
-        self.dim = dim
-        self.fingerprint = f"perf:fp:{dim}"
-
-    def embed(self, text):
-        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-        v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
-        return v / np.linalg.norm(v)
+from perf_embedder import PerfEmbedder
 
 
 def summary(samples):

@@ -2,21 +2,11 @@
 
 Usage: peer_checkpoint.py open|dumps|restore|loads ARGS...   (prints the operation's seconds)
 """
-import hashlib, sys, time
+import sys, time
 import numpy as np
 import mneme
+from perf_embedder import PerfEmbedder
 from mneme import _checkpoint
-
-
-class PerfEmbedder:
-    def __init__(self, dim):
-        self.dim = dim
-        self.fingerprint = f"perf:fp:{dim}"
-
-    def embed(self, text):
-        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-        v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
-        return v / np.linalg.norm(v)
 
 
 def main():

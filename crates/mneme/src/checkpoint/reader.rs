@@ -41,6 +41,19 @@ fn unreadable(source: &Path, e: impl std::fmt::Display) -> Error {
     )
 }
 
+fn require_file(source: &Path) -> Result<()> {
+    if source.is_file() {
+        return Ok(());
+    }
+    Err(Error::checkpoint(
+        format!(
+            "checkpoint {} does not exist (or is not a file)",
+            source.display()
+        ),
+        "pass the path of an archive written by dumps()",
+    ))
+}
+
 /// The kinds of member an archive may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Member {
@@ -156,15 +169,7 @@ pub(super) fn extract(
     limits: &LoadLimits,
     validate: &mut dyn FnMut(&Manifest) -> Result<()>,
 ) -> Result<Extracted> {
-    if !source.is_file() {
-        return Err(Error::checkpoint(
-            format!(
-                "checkpoint {} does not exist (or is not a file)",
-                source.display()
-            ),
-            "pass the path of an archive written by dumps()",
-        ));
-    }
+    require_file(source)?;
     let mut manifest: Option<Manifest> = None;
     let mut store: Option<tempfile::NamedTempFile> = None;
     let mut store_before_manifest = false;
@@ -223,15 +228,7 @@ pub(super) fn extract(
 /// [`Error::Checkpoint`] for an unreadable, unsafe or manifest-less archive.
 pub fn read_manifest(source: &Path) -> Result<Manifest> {
     let mut manifest = None;
-    if !source.is_file() {
-        return Err(Error::checkpoint(
-            format!(
-                "checkpoint {} does not exist (or is not a file)",
-                source.display()
-            ),
-            "pass the path of an archive written by dumps()",
-        ));
-    }
+    require_file(source)?;
     for_each_member(source, &LoadLimits::default(), &mut |member, data, _| {
         if member == Member::Manifest {
             let mut bytes = Vec::new();

@@ -154,3 +154,18 @@ pub fn stats_match(ours: &mneme::Stats, theirs: &Value) {
         )
     );
 }
+
+/// Asserts that the peer's `verify`/`loads` output for a file agrees with our own lookups of
+/// `ours` (namespaces, exact and semantic hits).
+pub fn assert_peer_view_matches(py: &Value, ours: &Path) {
+    let names: Vec<&str> = py
+        .at("namespaces")
+        .items()
+        .iter()
+        .map(|v| v.str())
+        .collect();
+    assert_eq!(names, ["default", "geo", "translate:en-de"]);
+    let (exact, semantic, _, _) = verify(ours);
+    assert_same(&exact, py.at("exact").items(), "exact");
+    assert_same(&semantic, py.at("semantic").items(), "semantic");
+}

@@ -47,6 +47,17 @@ def live_puts(ops):
     return list(live.values())
 
 
+def lookups(c, ops, emb):
+    """Exact and semantic lookups of every live entry, as the Rust tests do them."""
+    out = {"stats_on_open": stats(c), "namespaces": c.list_namespaces(), "exact": [], "semantic": []}
+    for op in live_puts(ops):
+        ns = op.get("ns", "default")
+        out["exact"].append(hit_json(c.get(op["q"], namespace=ns)))
+        vec = emb.embed(_normalize.normalize(op["q"]))
+        out["semantic"].append(hit_json(c.get("a query never stored", namespace=ns, embedding=vec)))
+    return out
+
+
 def hit_json(h):
     return None if h is None else [h.response, h.layer, round(h.similarity, 5)]
 
@@ -71,13 +82,7 @@ def main():
         db, ops, dim = sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4])
         emb = HashEmbedder(dim)
         with mneme.SemanticCache(path=db, embedder=emb) as c:
-            out = {"stats_on_open": stats(c), "namespaces": c.list_namespaces(), "exact": [], "semantic": []}
-            for op in live_puts(ops):
-                ns = op.get("ns", "default")
-                out["exact"].append(hit_json(c.get(op["q"], namespace=ns)))
-                vec = emb.embed(_normalize.normalize(op["q"]))
-                out["semantic"].append(hit_json(c.get("a query never stored", namespace=ns, embedding=vec)))
-        print(json.dumps(out))
+            print(json.dumps(lookups(c, ops, emb)))
     elif cmd == "describe":
         con = sqlite3.connect(sys.argv[2])
         out = {
@@ -121,13 +126,7 @@ def main():
             print(json.dumps({"error": type(e).__name__}))
             return
         with c:
-            out = {"stats_on_open": stats(c), "namespaces": c.list_namespaces(), "exact": [], "semantic": []}
-            for op in live_puts(ops):
-                ns = op.get("ns", "default")
-                out["exact"].append(hit_json(c.get(op["q"], namespace=ns)))
-                vec = emb.embed(_normalize.normalize(op["q"]))
-                out["semantic"].append(hit_json(c.get("a query never stored", namespace=ns, embedding=vec)))
-        print(json.dumps(out))
+            print(json.dumps(lookups(c, ops, emb)))
     else:
         raise SystemExit(f"unknown command {cmd}")
 
