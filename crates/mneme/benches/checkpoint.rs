@@ -62,6 +62,9 @@ fn child(op: &str, args: &[String]) {
 }
 
 /// Runs a child process; returns (seconds it reported, its peak RSS in MiB).
+///
+/// The child is reaped with `wait4` (not `Child::wait`) because that returns its own rusage.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> (f64, f64) {
     let child = cmd
         .stdout(std::process::Stdio::piped())
