@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, unit, integration, doc and interop tests.
-# Installs what the tests need first (the mneme-cache peer from PyPI).
+# Runs every test: formatting, lints, unit, integration, doc and interop tests of the Rust
+# crates, then the Python package's pytest suite (including the compatibility run against
+# mneme-cache). Installs what the tests need first: the mneme-cache peer from PyPI
+# (.venv-peer) and our package built from source (.venv-py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-peer.sh
+scripts/setup-python.sh
 export MNEME_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
+.venv-py/bin/python -m pytest crates/mneme-py/tests -q -p no:cacheprovider

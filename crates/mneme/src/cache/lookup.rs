@@ -90,25 +90,8 @@ impl SemanticCache {
         }
         let key = cache_key(query, self.config.normalize);
         let now = self.config.clock.now();
-        if let Some(entry) = self.store.get_by_hash(ns, &hash_query(&key))? {
-            if entry.is_expired(now) {
-                self.expire(&entry, events)?;
-            } else {
-                self.record_access(entry.id, now);
-                let age = now - entry.created_at;
-                let confidence = self
-                    .confidence(1.0, age, &entry.metadata)
-                    .unwrap_or_else(|| crate::default_confidence(1.0, age, &entry.metadata));
-                return Ok(Some(self.hit(
-                    entry,
-                    HitLayer::Exact,
-                    1.0,
-                    confidence,
-                    now,
-                    ns,
-                    events,
-                )));
-            }
+        if let Some(hit) = self.exact_layer(&key, ns, now, events)? {
+            return Ok(Some(hit));
         }
         let vector = match o.embedding {
             Some(v) => v.to_vec(),
@@ -138,6 +121,64 @@ impl SemanticCache {
             }
         }
         Ok(self.miss(ns, MissReason::NoMatch, events))
+    }
+
+    /// Layer 1 only: an exact hit (counted and reported like any hit), or `None` without
+    /// recording a miss. For callers that obtain the embedding themselves between the layers
+    /// (the async cache awaits its embedder here), then call [`SemanticCache::get_with`].
+    ///
+    /// # Errors
+    /// As [`SemanticCache::get`].
+    pub fn get_exact(&self, query: &str, namespace: &str) -> Result<Option<Hit>> {
+        self.with_events(|events| {
+            self.enter()?;
+            let key = cache_key(query, self.config.normalize);
+            self.exact_layer(&key, namespace, self.config.clock.now(), events)
+        })
+    }
+
+    /// Records a miss (counter and `miss` event) decided outside the engine: a front-end that
+    /// awaits its own embedder reports `EmbedderFailure` this way.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`](crate::Error::CacheClosed).
+    pub fn record_miss(&self, namespace: &str, reason: MissReason) -> Result<()> {
+        self.with_events(|events| {
+            self.enter()?;
+            self.miss(namespace, reason, events);
+            Ok(())
+        })
+    }
+
+    /// Looks up the normalised key's hash; an expired match is deleted and reported.
+    fn exact_layer(
+        &self,
+        key: &str,
+        ns: &str,
+        now: i64,
+        events: &mut Vec<MetricEvent>,
+    ) -> Result<Option<Hit>> {
+        let Some(entry) = self.store.get_by_hash(ns, &hash_query(key))? else {
+            return Ok(None);
+        };
+        if entry.is_expired(now) {
+            self.expire(&entry, events)?;
+            return Ok(None);
+        }
+        self.record_access(entry.id, now);
+        let age = now - entry.created_at;
+        let confidence = self
+            .confidence(1.0, age, &entry.metadata)
+            .unwrap_or_else(|| crate::default_confidence(1.0, age, &entry.metadata));
+        Ok(Some(self.hit(
+            entry,
+            HitLayer::Exact,
+            1.0,
+            confidence,
+            now,
+            ns,
+            events,
+        )))
     }
 
     /// One step of the candidate walk (behaviour spec §6.5).

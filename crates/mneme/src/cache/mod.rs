@@ -12,7 +12,7 @@ mod options;
 mod write;
 
 pub use lookup::Get;
-pub use options::{CacheBuilder, IndexOptions};
+pub use options::{check_threshold, CacheBuilder, IndexOptions};
 pub use write::Put;
 
 use crate::counters::Counters;

@@ -363,8 +363,11 @@ impl CacheBuilder {
     }
 }
 
-/// The threshold rule shared by the builder and the setter.
-pub(crate) fn check_threshold(t: f64) -> Result<()> {
+/// The threshold rule shared by the builder and the setter: finite and in [-1, 1].
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `similarity_threshold`.
+pub fn check_threshold(t: f64) -> Result<()> {
     if t.is_finite() && (-1.0..=1.0).contains(&t) {
         Ok(())
     } else {

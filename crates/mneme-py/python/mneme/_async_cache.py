@@ -1,0 +1,156 @@
+"""AsyncSemanticCache: the same engine, with an async embedder awaited between the layers and
+store work run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+
+from . import _native
+from ._cache import SemanticCache, _validate_kwargs
+from ._embedding import AwaitedEmbedder, as_f32
+from ._exceptions import CacheClosedError
+from ._types import AsyncEmbedder, Health, Hit, Stats, VectorDtype
+
+__all__ = ["AsyncSemanticCache"]
+
+_log = logging.getLogger("mneme.async_cache")
+
+
+class AsyncSemanticCache:
+    """SemanticCache for asyncio code. Same arguments, results, errors and counters."""
+
+    __slots__ = ("_cache", "_embedder", "_normalize", "__weakref__")
+
+    def __init__(self, path: str | Path | None = None, embedder: AsyncEmbedder | None = None, **kwargs: Any) -> None:
+        if (path is None) == (kwargs.get("store") is None):
+            raise ValueError("exactly one of path or store is required")
+        if embedder is None:
+            raise ValueError("embedder is required")
+        self._embedder = embedder
+        self._normalize = bool(kwargs.get("normalize", True))
+        self._cache = SemanticCache(path, AwaitedEmbedder(embedder), **kwargs)
+
+    def _key(self, query: str) -> str:
+        return _native.normalize(query) if self._normalize else query
+
+    def _check_open(self) -> None:
+        if self._cache._native.is_closed():
+            raise CacheClosedError("the cache is closed. Remediation: open a new cache instance")
+
+    async def get(
+        self,
+        query: str,
+        *,
+        embedding: npt.NDArray[Any] | None = None,
+        namespace: str = "default",
+        bypass: bool = False,
+    ) -> Hit | None:
+        native = self._cache._native
+        if bypass:
+            return await asyncio.to_thread(native.get, query, None, namespace, True)
+        hit = await asyncio.to_thread(native.get_exact, query, namespace)
+        if hit is not None:
+            return hit
+        if embedding is None:
+            self._check_open()
+            try:
+                embedding = await self._embedder.embed(self._key(query))
+            except Exception:
+                _log.warning("Async embedder failed during get; treating as a miss", exc_info=True)
+                await asyncio.to_thread(native.record_miss, namespace, "embedder_failure")
+                return None
+        return await asyncio.to_thread(native.get, query, as_f32(embedding), namespace, False)
+
+    async def put(
+        self,
+        query: str,
+        response: str,
+        *,
+        embedding: npt.NDArray[Any] | None = None,
+        namespace: str = "default",
+        metadata: dict[str, Any] | None = None,
+        ttl: int | None = None,
+    ) -> None:
+        self._check_open()
+        if embedding is None:
+            embedding = await self._embedder.embed(self._key(query))
+        await asyncio.to_thread(
+            self._cache._native.put, query, response, as_f32(embedding), namespace, metadata, ttl
+        )
+
+    async def delete(self, query: str, *, namespace: str = "default") -> bool:
+        return await asyncio.to_thread(self._cache.delete, query, namespace=namespace)
+
+    async def vacuum(self, *, namespace: str | None = None, compact: bool = True) -> int:
+        return await asyncio.to_thread(self._cache.vacuum, namespace=namespace, compact=compact)
+
+    async def compact(self) -> int:
+        return await asyncio.to_thread(self._cache.compact)
+
+    async def dumps(self, dest: str | Path) -> None:
+        await asyncio.to_thread(self._cache.dumps, os.fspath(dest))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._cache.close)
+
+    @classmethod
+    async def loads(cls, source: str | Path, path: str | Path, embedder: AsyncEmbedder, **kwargs: Any) -> AsyncSemanticCache:
+        max_member_bytes = kwargs.pop("max_member_bytes", None)
+        options = _validate_kwargs(kwargs)
+        adapter = AwaitedEmbedder(embedder)
+        native = await asyncio.to_thread(
+            _native.NativeCache.loads,
+            os.fspath(source),
+            os.fspath(path),
+            adapter,
+            adapter.dim,
+            adapter.fingerprint,
+            options,
+            max_member_bytes,
+        )
+        cache = cls.__new__(cls)
+        cache._embedder = embedder
+        cache._normalize = bool(kwargs.get("normalize", True))
+        cache._cache = SemanticCache._wrap(native)
+        return cache
+
+    # Synchronous, as in mneme-cache 1.0.
+    def stats(self, *, namespace: str | None = None) -> Stats:
+        return self._cache.stats(namespace=namespace)
+
+    def health(self) -> Health:
+        return self._cache.health()
+
+    def list_namespaces(self) -> list[str]:
+        return self._cache.list_namespaces()
+
+    def clear_namespace(self, namespace: str) -> int:
+        return self._cache.clear_namespace(namespace)
+
+    def clear(self) -> int:
+        return self._cache.clear()
+
+    def requantize(self, dtype: VectorDtype) -> None:
+        self._cache.requantize(dtype)
+
+    def set_similarity_threshold(self, value: float) -> None:
+        self._cache.set_similarity_threshold(value)
+
+    @property
+    def similarity_threshold(self) -> float:
+        return self._cache.similarity_threshold
+
+    async def __aenter__(self) -> AsyncSemanticCache:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self.close()
+        except CacheClosedError:
+            pass

@@ -1,0 +1,212 @@
+"""SemanticCache: mneme-cache 1.0's class on the Rust engine. This module only adapts the
+Python surface (arguments, dataclasses); every behaviour is in the engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+
+from . import _native
+from ._embedding import EmbedderAdapter, as_f32
+from ._types import (
+    ConfidenceFn,
+    Embedder,
+    Health,
+    Hit,
+    IndexBackend,
+    MetricsHook,
+    MultiProcessMode,
+    Stats,
+    Store,
+    Validator,
+    VectorDtype,
+)
+
+__all__ = ["SemanticCache"]
+
+
+def _options(**kwargs: Any) -> dict[str, Any]:
+    return kwargs
+
+
+def _maybe_f32(embedding: Any) -> Any:
+    return None if embedding is None else as_f32(embedding)
+
+
+class SemanticCache:
+    """A layered semantic cache: exact match on the normalised query's hash, then cosine
+    similarity over stored embeddings."""
+
+    __slots__ = ("_native", "__weakref__")
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        embedder: Embedder | None = None,
+        *,
+        store: Store | None = None,
+        similarity_threshold: float = 0.85,
+        default_ttl: int | None = None,
+        max_entries: int | None = None,
+        namespace_quotas: dict[str, int] | None = None,
+        confidence_fn: ConfidenceFn | None = None,
+        validator: Validator | None = None,
+        metrics_hook: MetricsHook | None = None,
+        normalize: bool = True,
+        index_backend: IndexBackend = "auto",
+        index_options: dict[str, Any] | None = None,
+        vector_dtype: VectorDtype = "float32",
+        multi_process_mode: MultiProcessMode = "single",
+        stale_check_interval: float = 0.0,
+        max_query_bytes: int = 32768,
+        max_response_bytes: int = 4194304,
+        max_metadata_bytes: int = 65536,
+    ) -> None:
+        if (path is None) == (store is None):
+            raise ValueError("exactly one of path or store is required")
+        if embedder is None:
+            raise ValueError("embedder is required")
+        adapter = EmbedderAdapter(embedder)
+        options = _options(
+            similarity_threshold=float(similarity_threshold),
+            default_ttl=default_ttl,
+            max_entries=max_entries,
+            namespace_quotas=dict(namespace_quotas) if namespace_quotas else None,
+            confidence_fn=confidence_fn,
+            validator=validator,
+            metrics_hook=metrics_hook,
+            normalize=normalize,
+            index_backend=index_backend,
+            index_options=index_options,
+            vector_dtype=vector_dtype,
+            multi_process_mode=multi_process_mode,
+            stale_check_interval=stale_check_interval,
+            max_query_bytes=max_query_bytes,
+            max_response_bytes=max_response_bytes,
+            max_metadata_bytes=max_metadata_bytes,
+        )
+        self._native = _native.NativeCache(
+            None if path is None else os.fspath(path), store, adapter, adapter.dim, adapter.fingerprint, options
+        )
+
+    @classmethod
+    def _wrap(cls, native: Any) -> SemanticCache:
+        cache = cls.__new__(cls)
+        cache._native = native
+        return cache
+
+    def get(
+        self,
+        query: str,
+        *,
+        embedding: npt.NDArray[Any] | None = None,
+        namespace: str = "default",
+        bypass: bool = False,
+    ) -> Hit | None:
+        return self._native.get(query, _maybe_f32(embedding), namespace, bypass)
+
+    def put(
+        self,
+        query: str,
+        response: str,
+        *,
+        embedding: npt.NDArray[Any] | None = None,
+        namespace: str = "default",
+        metadata: dict[str, Any] | None = None,
+        ttl: int | None = None,
+    ) -> None:
+        self._native.put(query, response, _maybe_f32(embedding), namespace, metadata, ttl)
+
+    def delete(self, query: str, *, namespace: str = "default") -> bool:
+        return self._native.delete(query, namespace)
+
+    def vacuum(self, *, namespace: str | None = None, compact: bool = True) -> int:
+        return self._native.vacuum(namespace, compact)
+
+    def compact(self) -> int:
+        return self._native.compact()
+
+    def stats(self, *, namespace: str | None = None) -> Stats:
+        return Stats(*self._native.stats(namespace))
+
+    def health(self) -> Health:
+        return Health(*self._native.health())
+
+    def list_namespaces(self) -> list[str]:
+        return self._native.list_namespaces()
+
+    def clear_namespace(self, namespace: str) -> int:
+        return self._native.clear_namespace(namespace)
+
+    def clear(self) -> int:
+        return self._native.clear()
+
+    def requantize(self, dtype: VectorDtype) -> None:
+        self._native.requantize(dtype)
+
+    def set_similarity_threshold(self, value: float) -> None:
+        self._native.set_similarity_threshold(float(value))
+
+    @property
+    def similarity_threshold(self) -> float:
+        return self._native.similarity_threshold
+
+    def dumps(self, dest: str | Path) -> None:
+        self._native.dumps(os.fspath(dest))
+
+    @staticmethod
+    def loads(source: str | Path, path: str | Path, embedder: Embedder, **kwargs: Any) -> SemanticCache:
+        """Restores an archive written by dumps() into `path` and opens it. Keyword arguments are
+        SemanticCache's (they win over the archive's dtype), plus `max_member_bytes`."""
+        max_member_bytes = kwargs.pop("max_member_bytes", None)
+        if "store" in kwargs:
+            raise ValueError("loads restores into a SQLite file at path; it takes no store")
+        probe = _validate_kwargs(kwargs)
+        adapter = EmbedderAdapter(embedder)
+        native = _native.NativeCache.loads(
+            os.fspath(source), os.fspath(path), adapter, adapter.dim, adapter.fingerprint, probe, max_member_bytes
+        )
+        return SemanticCache._wrap(native)
+
+    def close(self) -> None:
+        self._native.close()
+
+    def __enter__(self) -> SemanticCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._native.is_closed() else "open"
+        return f"<mneme.SemanticCache {state}>"
+
+
+_KWARGS = {
+    "similarity_threshold",
+    "default_ttl",
+    "max_entries",
+    "namespace_quotas",
+    "confidence_fn",
+    "validator",
+    "metrics_hook",
+    "normalize",
+    "index_backend",
+    "index_options",
+    "vector_dtype",
+    "multi_process_mode",
+    "stale_check_interval",
+    "max_query_bytes",
+    "max_response_bytes",
+    "max_metadata_bytes",
+}
+
+
+def _validate_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(kwargs) - _KWARGS
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    return dict(kwargs)

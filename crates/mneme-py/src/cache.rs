@@ -1,0 +1,465 @@
+//! The cache binding: converts arguments, releases the GIL around every engine call, maps
+//! errors. Behaviour lives in the engine; `mneme/_cache.py` adds only the Python surface.
+
+use crate::callbacks::{self, take_parked, PyEmbedder};
+use crate::errors::IntoPy;
+use crate::metadata::metadata_from_py;
+use crate::stores::store_from_py;
+use mneme::checkpoint::LoadLimits;
+use mneme::{
+    CacheBuilder, Get, Hit, IndexBackend, IndexOptions, MultiProcessMode, Put, SemanticCache,
+    VectorDtype,
+};
+use numpy::PyReadonlyArray1;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An open engine cache.
+#[pyclass(module = "mneme._native", frozen)]
+pub struct NativeCache {
+    inner: Arc<SemanticCache>,
+}
+
+/// Runs an engine call with the GIL released, then re-raises any exception a Python callback
+/// parked during it.
+fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> mneme::Result<T> + Send) -> PyResult<T> {
+    let out = py.detach(f);
+    if let Some(e) = take_parked() {
+        return Err(e);
+    }
+    out.py()
+}
+
+fn positive_int(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let n: i64 = value.extract().map_err(|_| {
+        PyValueError::new_err(format!("index_options[{key:?}] must be a positive integer"))
+    })?;
+    if n <= 0 || value.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyValueError::new_err(format!(
+            "index_options[{key:?}] must be a positive integer, got {n}"
+        )));
+    }
+    Ok(n.to_string())
+}
+
+fn index_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<IndexOptions> {
+    let mut o = IndexOptions::default();
+    let Some(options) = options else { return Ok(o) };
+    for (k, v) in options.iter() {
+        let key: String = k.extract()?;
+        let value = match key.as_str() {
+            "initial_capacity"
+            | "M"
+            | "ef_construction"
+            | "ef"
+            | "initial_max_elements"
+            | "mmap_initial_capacity" => positive_int(&key, &v)?,
+            "mmap_path" => v.str()?.extract()?,
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected index_options key {key:?}"
+                )))
+            }
+        };
+        o.set(&key, &value).py()?;
+    }
+    Ok(o)
+}
+
+fn non_negative(what: &str, v: i64) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
+}
+
+/// Everything `SemanticCache(...)` takes, validated in 1.0's order.
+#[allow(clippy::too_many_arguments)]
+fn builder(
+    py: Python<'_>,
+    path: Option<PathBuf>,
+    store: Option<&Bound<'_, PyAny>>,
+    adapter: Py<PyAny>,
+    dim: usize,
+    fingerprint: String,
+    o: &Bound<'_, PyDict>,
+) -> PyResult<CacheBuilder> {
+    let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(o.get_item(k)?.filter(|v| !v.is_none()))
+    };
+    let threshold: f64 = get("similarity_threshold")?
+        .map(|v| v.extract())
+        .transpose()?
+        .unwrap_or(0.85);
+    let index_backend: IndexBackend = get("index_backend")?
+        .map(|v| v.extract::<String>())
+        .transpose()?
+        .unwrap_or_else(|| "auto".into())
+        .parse()
+        .py()?;
+    let mode: MultiProcessMode = get("multi_process_mode")?
+        .map(|v| v.extract::<String>())
+        .transpose()?
+        .unwrap_or_else(|| "single".into())
+        .parse()
+        .py()?;
+    let dtype: Option<VectorDtype> = get("vector_dtype")?
+        .map(|v| v.extract::<String>()?.parse().py())
+        .transpose()?;
+    let index_options = index_options(
+        get("index_options")?
+            .as_ref()
+            .map(|d| d.cast::<PyDict>())
+            .transpose()?,
+    )?;
+    let embedder = PyEmbedder::new(adapter, dim, fingerprint);
+    let mut b = SemanticCache::builder(embedder)
+        .similarity_threshold(threshold)
+        .index_backend(index_backend)
+        .index_options(index_options)
+        .multi_process_mode(mode);
+    if let Some(d) = dtype {
+        b = b.vector_dtype(d);
+    }
+    if let Some(v) = get("stale_check_interval")? {
+        let s: f64 = v.extract()?;
+        if !(s.is_finite() && s >= 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "stale_check_interval must be finite and >= 0, got {s}"
+            )));
+        }
+        b = b.stale_check_interval(Duration::from_secs_f64(s));
+    }
+    if let Some(v) = get("default_ttl")? {
+        b = b.default_ttl(v.extract()?);
+    }
+    if let Some(v) = get("max_entries")? {
+        b = b.max_entries(non_negative("max_entries", v.extract()?)?);
+    }
+    if let Some(q) = get("namespace_quotas")? {
+        for (ns, cap) in q.cast::<PyDict>()?.iter() {
+            b = b.namespace_quota(
+                ns.extract::<String>()?,
+                non_negative("namespace quota", cap.extract()?)?,
+            );
+        }
+    }
+    for (key, set) in [
+        (
+            "max_query_bytes",
+            CacheBuilder::max_query_bytes as fn(CacheBuilder, usize) -> CacheBuilder,
+        ),
+        ("max_response_bytes", CacheBuilder::max_response_bytes),
+        ("max_metadata_bytes", CacheBuilder::max_metadata_bytes),
+    ] {
+        if let Some(v) = get(key)? {
+            b = set(b, non_negative(key, v.extract()?)? as usize);
+        }
+    }
+    if let Some(v) = get("normalize")? {
+        b = b.normalize(v.is_truthy()?);
+    }
+    if let Some(f) = get("confidence_fn")? {
+        b = b.confidence_fn(callbacks::confidence(f.unbind()));
+    }
+    if let Some(f) = get("validator")? {
+        b = b.validator(callbacks::validator(f.unbind()));
+    }
+    if let Some(f) = get("metrics_hook")? {
+        b = b.metrics_hook(callbacks::metrics_hook(f.unbind()));
+    }
+    let _ = py;
+    Ok(match (path, store) {
+        (Some(p), None) => b.path(p),
+        (None, Some(s)) => b.shared_store(store_from_py(s)?),
+        // Neither or both: the engine's "exactly one" error.
+        (Some(p), Some(s)) => b.path(p).shared_store(store_from_py(s)?),
+        (None, None) => b,
+    })
+}
+
+fn hit_to_py<'py>(py: Python<'py>, hit: Hit) -> PyResult<Bound<'py, PyAny>> {
+    let class = py.import("mneme._types")?.getattr("Hit")?;
+    class.call1((
+        hit.response,
+        hit.similarity,
+        hit.confidence,
+        hit.age_seconds,
+        hit.layer.as_str(),
+        hit.namespace,
+        crate::metadata::metadata_to_py(py, &hit.metadata)?,
+    ))
+}
+
+fn embedding_vec(embedding: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<f32>>> {
+    let Some(e) = embedding.filter(|e| !e.is_none()) else {
+        return Ok(None);
+    };
+    // The Python layer hands over a contiguous 1-D float32 array (or an empty one for a wrong
+    // shape); read it in place.
+    let array: PyReadonlyArray1<f32> = e.extract()?;
+    Ok(Some(match array.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => array.as_array().to_vec(),
+    }))
+}
+
+#[pymethods]
+impl NativeCache {
+    /// Opens a cache; `options` holds 1.0's keyword arguments.
+    #[new]
+    #[pyo3(signature = (path, store, adapter, dim, fingerprint, options))]
+    fn new(
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        store: Option<&Bound<'_, PyAny>>,
+        adapter: Py<PyAny>,
+        dim: usize,
+        fingerprint: String,
+        options: &Bound<'_, PyDict>,
+    ) -> PyResult<Self> {
+        let b = builder(py, path, store, adapter, dim, fingerprint, options)?;
+        let cache = run(py, move || b.open())?;
+        Ok(NativeCache {
+            inner: Arc::new(cache),
+        })
+    }
+
+    /// `SemanticCache.loads(source, path, embedder, **kwargs)`; `max_member_bytes` is consumed.
+    #[staticmethod]
+    #[pyo3(signature = (source, path, adapter, dim, fingerprint, options, max_member_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn loads(
+        py: Python<'_>,
+        source: PathBuf,
+        path: PathBuf,
+        adapter: Py<PyAny>,
+        dim: usize,
+        fingerprint: String,
+        options: &Bound<'_, PyDict>,
+        max_member_bytes: Option<u64>,
+    ) -> PyResult<Self> {
+        let b = builder(py, Some(path), None, adapter, dim, fingerprint, options)?;
+        let mut limits = LoadLimits::default();
+        if let Some(m) = max_member_bytes {
+            limits.max_member_bytes = m;
+        }
+        let cache = run(py, move || SemanticCache::loads_with(source, b, limits))?;
+        Ok(NativeCache {
+            inner: Arc::new(cache),
+        })
+    }
+
+    #[pyo3(signature = (query, embedding=None, namespace="default".to_owned(), bypass=false))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        query: String,
+        embedding: Option<&Bound<'py, PyAny>>,
+        namespace: String,
+        bypass: bool,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let v = embedding_vec(embedding)?;
+        let c = self.inner.clone();
+        let hit = run(py, move || {
+            let mut g = Get::default().namespace(&namespace).bypass(bypass);
+            if let Some(v) = &v {
+                g = g.embedding(v);
+            }
+            c.get_with(&query, g)
+        })?;
+        hit.map(|h| hit_to_py(py, h)).transpose()
+    }
+
+    /// Layer 1 only (the async cache awaits its embedder between the two layers).
+    #[pyo3(signature = (query, namespace="default".to_owned()))]
+    fn get_exact<'py>(
+        &self,
+        py: Python<'py>,
+        query: String,
+        namespace: String,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let c = self.inner.clone();
+        let hit = run(py, move || c.get_exact(&query, &namespace))?;
+        hit.map(|h| hit_to_py(py, h)).transpose()
+    }
+
+    #[pyo3(signature = (query, response, embedding=None, namespace="default".to_owned(), metadata=None, ttl=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        py: Python<'_>,
+        query: String,
+        response: String,
+        embedding: Option<&Bound<'_, PyAny>>,
+        namespace: String,
+        metadata: Option<&Bound<'_, PyAny>>,
+        ttl: Option<i64>,
+    ) -> PyResult<()> {
+        let meta = metadata_from_py(py, metadata)?;
+        let v = embedding_vec(embedding)?;
+        let c = self.inner.clone();
+        run(py, move || {
+            let mut p = Put::default().namespace(&namespace).metadata(meta);
+            if let Some(v) = &v {
+                p = p.embedding(v);
+            }
+            if let Some(t) = ttl {
+                p = p.ttl(t);
+            }
+            c.put_with(&query, &response, p)
+        })
+    }
+
+    #[pyo3(signature = (query, namespace="default".to_owned()))]
+    fn delete(&self, py: Python<'_>, query: String, namespace: String) -> PyResult<bool> {
+        let c = self.inner.clone();
+        run(py, move || c.delete_in(&query, &namespace))
+    }
+
+    #[pyo3(signature = (namespace=None, compact=true))]
+    fn vacuum(&self, py: Python<'_>, namespace: Option<String>, compact: bool) -> PyResult<u64> {
+        let c = self.inner.clone();
+        run(py, move || c.vacuum(namespace.as_deref(), compact))
+    }
+
+    fn compact(&self, py: Python<'_>) -> PyResult<u64> {
+        let c = self.inner.clone();
+        run(py, move || c.compact())
+    }
+
+    /// `(namespace, entries, hits_exact, hits_semantic, misses, evictions, expirations,
+    /// fingerprint, dtype, memory estimate, index bytes, tombstones)`.
+    #[pyo3(signature = (namespace=None))]
+    #[allow(clippy::type_complexity)]
+    fn stats(
+        &self,
+        py: Python<'_>,
+        namespace: Option<String>,
+    ) -> PyResult<(
+        Option<String>,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        String,
+        &'static str,
+        u64,
+        Option<u64>,
+        Option<u64>,
+    )> {
+        let c = self.inner.clone();
+        let s = run(py, move || c.stats(namespace.as_deref()))?;
+        Ok((
+            s.namespace,
+            s.entries,
+            s.hits_exact,
+            s.hits_semantic,
+            s.misses,
+            s.evictions,
+            s.expirations,
+            s.embedder_fingerprint,
+            s.vector_dtype.as_str(),
+            s.memory_bytes_estimate,
+            s.index_memory_bytes,
+            s.index_tombstone_count,
+        ))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn health(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(
+        bool,
+        i64,
+        bool,
+        bool,
+        u64,
+        u64,
+        Option<i64>,
+        String,
+        String,
+        &'static str,
+        &'static str,
+    )> {
+        let c = self.inner.clone();
+        let h = run(py, move || c.health())?;
+        Ok((
+            h.healthy,
+            h.schema_version,
+            h.integrity_ok,
+            h.embedder_fingerprint_match,
+            h.entries,
+            h.namespaces,
+            h.oldest_entry_age_seconds,
+            h.index_backend,
+            h.store_backend,
+            h.vector_dtype.as_str(),
+            h.multi_process_mode.as_str(),
+        ))
+    }
+
+    fn list_namespaces(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let c = self.inner.clone();
+        run(py, move || c.list_namespaces())
+    }
+
+    fn clear_namespace(&self, py: Python<'_>, namespace: String) -> PyResult<u64> {
+        let c = self.inner.clone();
+        run(py, move || c.clear_namespace(&namespace))
+    }
+
+    fn clear(&self, py: Python<'_>) -> PyResult<u64> {
+        let c = self.inner.clone();
+        run(py, move || c.clear())
+    }
+
+    fn requantize(&self, py: Python<'_>, dtype: String) -> PyResult<()> {
+        let d: VectorDtype = dtype.parse().py()?;
+        let c = self.inner.clone();
+        run(py, move || c.requantize(d))
+    }
+
+    fn set_similarity_threshold(&self, py: Python<'_>, value: f64) -> PyResult<()> {
+        let c = self.inner.clone();
+        run(py, move || c.set_similarity_threshold(value))
+    }
+
+    #[getter]
+    fn similarity_threshold(&self) -> f64 {
+        self.inner.similarity_threshold()
+    }
+
+    fn dumps(&self, py: Python<'_>, dest: PathBuf) -> PyResult<()> {
+        let c = self.inner.clone();
+        run(py, move || c.dumps(&dest))
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.inner.clone();
+        run(py, move || c.close())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Records a `miss` decided in Python (the async cache's embedder failed).
+    fn record_miss(&self, py: Python<'_>, namespace: String, reason: String) -> PyResult<()> {
+        let reason = match reason.as_str() {
+            "embedder_failure" => mneme::MissReason::EmbedderFailure,
+            "dim_mismatch" => mneme::MissReason::DimMismatch,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unsupported miss reason {other:?}"
+                )))
+            }
+        };
+        let c = self.inner.clone();
+        run(py, move || c.record_miss(&namespace, reason))
+    }
+}

@@ -1,0 +1,91 @@
+//! `mneme._native`: the Rust engine for the Python package `mneme` (a drop-in replacement for
+//! mneme-cache 1.0). It converts types, releases the GIL around engine work and maps errors;
+//! behaviour lives in the `mneme` crate, once.
+
+mod cache;
+mod callbacks;
+mod errors;
+mod logbridge;
+mod metadata;
+mod stores;
+
+use pyo3::prelude::*;
+
+/// Query normalisation (strip, collapse whitespace, full case folding), as 1.0's.
+#[pyfunction]
+#[pyo3(signature = (text, *, casefold=true))]
+fn normalize(text: &str, casefold: bool) -> String {
+    if casefold {
+        mneme::normalize(text)
+    } else {
+        let collapsed: Vec<&str> = text
+            .split(mneme::normalize::is_python_space)
+            .filter(|w| !w.is_empty())
+            .collect();
+        collapsed.join(" ")
+    }
+}
+
+/// Lowercase hex SHA-256 of the text's UTF-8 bytes.
+#[pyfunction]
+fn hash_query(text: &str) -> String {
+    mneme::hash_query(text)
+}
+
+/// `similarity × 0.5^(max(age, 0) / 86400)`.
+#[pyfunction]
+#[pyo3(signature = (similarity, age_seconds, metadata=None))]
+fn default_confidence(
+    similarity: f64,
+    age_seconds: i64,
+    metadata: Option<&Bound<'_, PyAny>>,
+) -> f64 {
+    let _ = metadata;
+    mneme::default_confidence(similarity, age_seconds, &mneme::Metadata::new())
+}
+
+/// False for empty/whitespace responses and `[LLM Error]`/`[ERROR]` prefixes.
+#[pyfunction]
+fn default_validator(response: &str) -> bool {
+    mneme::default_validator(response)
+}
+
+/// `mneme._checkpoint.restore`: validate and commit an archive without opening it; returns the
+/// manifest's JSON text.
+#[pyfunction]
+#[pyo3(signature = (source, path, adapter, dim, fingerprint, max_member_bytes=None))]
+fn restore_archive(
+    py: Python<'_>,
+    source: std::path::PathBuf,
+    path: std::path::PathBuf,
+    adapter: Py<PyAny>,
+    dim: usize,
+    fingerprint: String,
+    max_member_bytes: Option<u64>,
+) -> PyResult<String> {
+    use errors::IntoPy;
+    let embedder = callbacks::PyEmbedder::new(adapter, dim, fingerprint);
+    let mut limits = mneme::LoadLimits::default();
+    if let Some(m) = max_member_bytes {
+        limits.max_member_bytes = m;
+    }
+    let manifest = py
+        .detach(move || mneme::checkpoint::restore(source, path, &embedder, limits))
+        .py()?;
+    Ok(manifest.to_json())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logbridge::install();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<cache::NativeCache>()?;
+    m.add_class::<stores::PyMemoryStore>()?;
+    m.add_class::<stores::PySqliteStore>()?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_query, m)?)?;
+    m.add_function(wrap_pyfunction!(default_confidence, m)?)?;
+    m.add_function(wrap_pyfunction!(default_validator, m)?)?;
+    m.add_function(wrap_pyfunction!(restore_archive, m)?)?;
+    Ok(())
+}

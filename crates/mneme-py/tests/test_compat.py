@@ -1,0 +1,56 @@
+"""The same scripted workload under mneme-cache 1.0 (from PyPI, in its own virtual environment)
+and under this package: identical hits, misses, layers, similarities (1e-5), stats, events and
+errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+WORKLOAD = HERE / "compat_workload.py"
+
+
+def peer_python():
+    path = os.environ.get("MNEME_PEER_PYTHON") or str(HERE.parents[2] / ".venv-peer" / "bin" / "python")
+    if not Path(path).exists():
+        pytest.fail(f"mneme-cache peer missing at {path}: run scripts/test.sh (it installs it)")
+    return path
+
+
+def transcript(python):
+    out = subprocess.run([python, str(WORKLOAD)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def close(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-5
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(close(a[k], b[k]) for k in a)
+    return a == b
+
+
+def test_same_workload_same_results():
+    theirs = transcript(peer_python())
+    ours = transcript(sys.executable)
+    assert "mneme-cache" not in sys.executable
+    for (name, a), (name_b, b) in zip(ours["steps"], theirs["steps"]):
+        assert name == name_b
+        assert close(a, b), f"step {name!r}: ours {a!r}, mneme-cache {b!r}"
+    assert len(ours["steps"]) == len(theirs["steps"])
+    assert close(ours["events"], theirs["events"]), "metrics events differ"
+
+
+def test_the_two_packages_are_really_different():
+    peer = subprocess.run([peer_python(), "-c", "import mneme, sys; print(mneme.__version__, mneme.__file__)"],
+                          capture_output=True, text=True, check=True).stdout
+    import mneme._native  # ours runs on the engine
+
+    assert peer.startswith("1.0.")
+    assert mneme._native.__version__ != peer.split()[0]

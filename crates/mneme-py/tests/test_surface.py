@@ -1,0 +1,100 @@
+"""The public surface: names, module paths, dataclasses, protocols and exceptions of 1.0."""
+
+import dataclasses
+import importlib
+
+import pytest
+
+import mneme
+
+EXPECTED_ALL = {
+    "SemanticCache", "AsyncSemanticCache", "MemoryStore", "SQLiteStore", "Hit", "Stats", "Health",
+    "StoredEntry", "Embedder", "AsyncEmbedder", "Index", "Store", "VectorDtype", "HitLayer",
+    "IndexBackend", "MultiProcessMode", "ConfidenceFn", "Validator", "MetricsHook",
+    "to_async_embedder", "to_sync_embedder", "MnemeError", "EmbedderMismatchError",
+    "EmbedderDimensionError", "CorruptCacheError", "SchemaMigrationError", "CacheClosedError",
+    "CheckpointError", "IndexBackendUnavailableError", "StoreBackendError",
+    "NamespaceQuotaExceededError", "MultiProcessLockError", "QuantizationError", "__version__",
+}
+
+
+def test_all_is_exactly_the_1_0_list():
+    assert set(mneme.__all__) == EXPECTED_ALL
+    for name in mneme.__all__:
+        assert hasattr(mneme, name)
+    assert isinstance(mneme.__version__, str) and mneme.__version__.startswith("1.")
+
+
+@pytest.mark.parametrize(
+    "module, names",
+    [
+        ("mneme._exceptions", ["MnemeError", "CheckpointError", "StoreBackendError"]),
+        ("mneme._types", ["Hit", "Stats", "Health", "StoredEntry", "Embedder", "Store", "CacheClosedError"]),
+        ("mneme._store_redis", ["RedisStore"]),
+        ("mneme._store_postgres", ["PostgresStore"]),
+        ("mneme._store_dynamodb", ["DynamoDBStore"]),
+        ("mneme._store_memory", ["MemoryStore"]),
+        ("mneme._store_sqlite", ["SQLiteStore"]),
+        ("mneme._normalize", ["normalize", "hash_query"]),
+        ("mneme._scoring", ["default_confidence", "default_validator"]),
+        ("mneme._checkpoint", ["restore", "CHECKPOINT_FORMAT_VERSION"]),
+        ("mneme._quantization", ["quantize_int8", "dequantize_int8", "memory_bytes_estimate", "np_dtype_for"]),
+    ],
+)
+def test_documented_module_paths_resolve(module, names):
+    m = importlib.import_module(module)
+    for name in names:
+        assert hasattr(m, name), f"{module}.{name}"
+
+
+@pytest.mark.parametrize("cls", [mneme.Hit, mneme.Stats, mneme.Health, mneme.StoredEntry])
+def test_records_are_frozen_slotted_dataclasses(cls):
+    assert dataclasses.is_dataclass(cls)
+    assert hasattr(cls, "__slots__")
+    fields = [f.name for f in dataclasses.fields(cls)]
+    obj = cls(*[None] * len(fields))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(obj, fields[0], 1)
+    assert dataclasses.replace(obj, **{fields[0]: "x"}).__getattribute__(fields[0]) == "x"
+
+
+def test_field_orders_match_1_0():
+    names = lambda c: [f.name for f in dataclasses.fields(c)]  # noqa: E731
+    assert names(mneme.Hit) == ["response", "similarity", "confidence", "age_seconds", "layer", "namespace", "metadata"]
+    assert names(mneme.Stats)[-2:] == ["index_memory_bytes", "index_tombstone_count"]
+    assert names(mneme.StoredEntry)[:3] == ["id", "namespace", "query_hash"]
+
+
+def test_exceptions_hierarchy_and_remediation_docstrings():
+    subclasses = [n for n in EXPECTED_ALL if n.endswith("Error") and n != "MnemeError"]
+    assert len(subclasses) == 11
+    for name in subclasses + ["MnemeError"]:
+        cls = getattr(mneme, name)
+        assert issubclass(cls, mneme.MnemeError)
+        assert "remediation" in cls.__doc__.lower(), name
+
+
+def test_protocols_are_runtime_checkable(emb):
+    assert isinstance(emb, mneme.Embedder)
+    assert isinstance(mneme.MemoryStore(), mneme.Store)
+    assert not isinstance(object(), mneme.Embedder)
+
+
+def test_normalize_and_hash_are_1_0s():
+    from mneme._normalize import hash_query, normalize
+
+    assert normalize("  Hello   World  ") == "hello world"
+    assert hash_query(normalize("  Hello   World  ")) == "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    assert normalize("STRAßE") == "strasse"
+    assert normalize("Hello  World", casefold=False) == "Hello World"
+
+
+def test_scoring_and_quantisation_helpers():
+    from mneme._quantization import dequantize_int8, quantize_int8
+    from mneme._scoring import default_confidence, default_validator
+
+    assert default_confidence(1.0, 86400, {}) == 0.5
+    assert default_confidence(1.0, -100, {}) == 1.0
+    assert [default_validator(x) for x in ["", "  ", "[LLM Error] x", "[ERROR]", "[INFO] ok", "Error: x"]] == [False] * 4 + [True] * 2
+    assert quantize_int8([1, -1, 0.5, -0.5, 0, 2, -2]).tolist() == [127, -127, 64, -64, 0, 127, -128]
+    assert abs(float(dequantize_int8([127])[0]) - 1.0) < 1e-7
