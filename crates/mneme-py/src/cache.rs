@@ -179,8 +179,13 @@ fn builder(
     })
 }
 
+/// `mneme._types.Hit`, looked up once.
+static HIT_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
 fn hit_to_py<'py>(py: Python<'py>, hit: Hit) -> PyResult<Bound<'py, PyAny>> {
-    let class = py.import("mneme._types")?.getattr("Hit")?;
+    let class = HIT_CLASS
+        .get_or_try_init(py, || py.import("mneme._types")?.getattr("Hit").map(Bound::unbind))?
+        .bind(py);
     class.call1((
         hit.response,
         hit.similarity,

@@ -6,6 +6,9 @@ use pyo3::prelude::*;
 
 /// A Python dict from engine metadata (`json.loads` of its Python-style text).
 pub fn metadata_to_py<'py>(py: Python<'py>, m: &Metadata) -> PyResult<Bound<'py, PyAny>> {
+    if m.is_empty() {
+        return Ok(pyo3::types::PyDict::new(py).into_any());
+    }
     let json = py.import("json")?;
     json.call_method1("loads", (m.to_json(),))
 }

@@ -54,3 +54,13 @@ def test_the_two_packages_are_really_different():
 
     assert peer.startswith("1.0.")
     assert mneme._native.__version__ != peer.split()[0]
+
+
+def test_public_signatures_match_mneme_cache():
+    script = str(HERE / "signatures.py")
+    run = lambda py: json.loads(subprocess.run([py, script], capture_output=True, text=True, check=True).stdout)  # noqa: E731
+    theirs, ours = run(peer_python()), run(sys.executable)
+    missing = sorted(set(theirs) - set(ours))
+    assert not missing, f"missing in mneme: {missing}"
+    different = {k: (ours[k], theirs[k]) for k in theirs if ours[k] != theirs[k]}
+    assert not different, different

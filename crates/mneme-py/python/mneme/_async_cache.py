@@ -15,7 +15,19 @@ from . import _native
 from ._cache import SemanticCache, _validate_kwargs
 from ._embedding import AwaitedEmbedder, as_f32
 from ._exceptions import CacheClosedError
-from ._types import AsyncEmbedder, Health, Hit, Stats, VectorDtype
+from ._types import (
+    AsyncEmbedder,
+    ConfidenceFn,
+    Health,
+    Hit,
+    IndexBackend,
+    MetricsHook,
+    MultiProcessMode,
+    Stats,
+    Store,
+    Validator,
+    VectorDtype,
+)
 
 __all__ = ["AsyncSemanticCache"]
 
@@ -27,14 +39,56 @@ class AsyncSemanticCache:
 
     __slots__ = ("_cache", "_embedder", "_normalize", "__weakref__")
 
-    def __init__(self, path: str | Path | None = None, embedder: AsyncEmbedder | None = None, **kwargs: Any) -> None:
-        if (path is None) == (kwargs.get("store") is None):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        embedder: AsyncEmbedder | None = None,
+        *,
+        store: Store | None = None,
+        similarity_threshold: float = 0.85,
+        default_ttl: int | None = None,
+        max_entries: int | None = None,
+        namespace_quotas: dict[str, int] | None = None,
+        confidence_fn: ConfidenceFn | None = None,
+        validator: Validator | None = None,
+        metrics_hook: MetricsHook | None = None,
+        normalize: bool = True,
+        index_backend: IndexBackend = "auto",
+        index_options: dict[str, Any] | None = None,
+        vector_dtype: VectorDtype = "float32",
+        multi_process_mode: MultiProcessMode = "single",
+        stale_check_interval: float = 0.0,
+        max_query_bytes: int = 32768,
+        max_response_bytes: int = 4194304,
+        max_metadata_bytes: int = 65536,
+    ) -> None:
+        if (path is None) == (store is None):
             raise ValueError("exactly one of path or store is required")
         if embedder is None:
             raise ValueError("embedder is required")
         self._embedder = embedder
-        self._normalize = bool(kwargs.get("normalize", True))
-        self._cache = SemanticCache(path, AwaitedEmbedder(embedder), **kwargs)
+        self._normalize = bool(normalize)
+        self._cache = SemanticCache(
+            path,
+            AwaitedEmbedder(embedder),
+            store=store,
+            similarity_threshold=similarity_threshold,
+            default_ttl=default_ttl,
+            max_entries=max_entries,
+            namespace_quotas=namespace_quotas,
+            confidence_fn=confidence_fn,
+            validator=validator,
+            metrics_hook=metrics_hook,
+            normalize=normalize,
+            index_backend=index_backend,
+            index_options=index_options,
+            vector_dtype=vector_dtype,
+            multi_process_mode=multi_process_mode,
+            stale_check_interval=stale_check_interval,
+            max_query_bytes=max_query_bytes,
+            max_response_bytes=max_response_bytes,
+            max_metadata_bytes=max_metadata_bytes,
+        )
 
     def _key(self, query: str) -> str:
         return _native.normalize(query) if self._normalize else query
