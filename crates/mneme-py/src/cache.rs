@@ -184,7 +184,9 @@ static HIT_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::ne
 
 fn hit_to_py<'py>(py: Python<'py>, hit: Hit) -> PyResult<Bound<'py, PyAny>> {
     let class = HIT_CLASS
-        .get_or_try_init(py, || py.import("mneme._types")?.getattr("Hit").map(Bound::unbind))?
+        .get_or_try_init(py, || {
+            py.import("mneme._types")?.getattr("Hit").map(Bound::unbind)
+        })?
         .bind(py);
     class.call1((
         hit.response,
