@@ -7,7 +7,6 @@ compare.py creates; exact gets use the real query hashes.
 """
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
@@ -19,43 +18,13 @@ import numpy as np
 
 import mneme
 
-
-class PerfEmbedder:
-    def __init__(self, dim):
-        self.dim = dim
-        self.fingerprint = f"perf:fp:{dim}"
-
-    def embed(self, text):
-        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-        v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
-        return v / np.linalg.norm(v)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "mneme", "benches"))
+from bench_common import PerfEmbedder, copy_db as copy, timed  # noqa: E402
 
 
 class AsyncPerfEmbedder(PerfEmbedder):
     async def embed(self, text):
         return PerfEmbedder.embed(self, text)
-
-
-def summary(samples):
-    s = sorted(samples)
-    n = len(s)
-    return {"p50": s[n // 2] * 1e6, "p99": s[min(int(n * 0.99), n - 1)] * 1e6, "n": n}
-
-
-def timed(n, f):
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        f(i)
-        out.append(time.perf_counter() - t)
-    return summary(out)
-
-
-def copy(src, dst):
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(dst + suffix):
-            os.remove(dst + suffix)
-    shutil.copy(src, dst)
 
 
 def main():

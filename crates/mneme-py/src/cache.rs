@@ -77,7 +77,6 @@ fn non_negative(what: &str, v: i64) -> PyResult<u64> {
 /// Everything `SemanticCache(...)` takes, validated in 1.0's order.
 #[allow(clippy::too_many_arguments)]
 fn builder(
-    py: Python<'_>,
     path: Option<PathBuf>,
     store: Option<&Bound<'_, PyAny>>,
     adapter: Py<PyAny>,
@@ -169,7 +168,6 @@ fn builder(
     if let Some(f) = get("metrics_hook")? {
         b = b.metrics_hook(callbacks::metrics_hook(f.unbind()));
     }
-    let _ = py;
     Ok(match (path, store) {
         (Some(p), None) => b.path(p),
         (None, Some(s)) => b.shared_store(store_from_py(s)?),
@@ -226,7 +224,7 @@ impl NativeCache {
         fingerprint: String,
         options: &Bound<'_, PyDict>,
     ) -> PyResult<Self> {
-        let b = builder(py, path, store, adapter, dim, fingerprint, options)?;
+        let b = builder(path, store, adapter, dim, fingerprint, options)?;
         let cache = run(py, move || b.open())?;
         Ok(NativeCache {
             inner: Arc::new(cache),
@@ -247,7 +245,7 @@ impl NativeCache {
         options: &Bound<'_, PyDict>,
         max_member_bytes: Option<u64>,
     ) -> PyResult<Self> {
-        let b = builder(py, Some(path), None, adapter, dim, fingerprint, options)?;
+        let b = builder(Some(path), None, adapter, dim, fingerprint, options)?;
         let mut limits = LoadLimits::default();
         if let Some(m) = max_member_bytes {
             limits.max_member_bytes = m;

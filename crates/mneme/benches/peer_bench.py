@@ -8,36 +8,14 @@ they use fewer samples; the count is reported with each row.
 import json, os, shutil, sys, tempfile, time
 import numpy as np
 import mneme
-from perf_embedder import PerfEmbedder
-
-
-def summary(samples):
-    s = sorted(samples)
-    n = len(s)
-    return {"p50": s[n // 2] * 1e6, "p99": s[min(int(n * 0.99), n - 1)] * 1e6, "n": n}
-
-
-def timed(n, f):
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        f(i)
-        out.append(time.perf_counter() - t)
-    return summary(out)
-
-
-def copy(src, dst):
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(dst + suffix):
-            os.remove(dst + suffix)
-    shutil.copy(src, dst)
+from bench_common import PerfEmbedder, copy_db, summary, timed
 
 
 def main():
     seed768, seed384, rows, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     tmp = tempfile.mkdtemp()
     work = os.path.join(tmp, "work.db")
-    copy(seed768, work)
+    copy_db(seed768, work)
     out = {}
     rng = np.random.default_rng(42)
 
@@ -68,7 +46,7 @@ def main():
     c.close()
 
     work384 = os.path.join(tmp, "work384.db")
-    copy(seed384, work384)
+    copy_db(seed384, work384)
     capped = mneme.SemanticCache(path=work384, embedder=PerfEmbedder(384), max_entries=10_000)
     vecs = [unit(384) for _ in range(calls)]
     out["put_evict"] = timed(calls, lambda i: capped.put(f"evict-{i}", "resp", embedding=vecs[i]))

@@ -5,7 +5,7 @@ Usage: peer_checkpoint.py open|dumps|restore|loads ARGS...   (prints the operati
 import sys, time
 import numpy as np
 import mneme
-from perf_embedder import PerfEmbedder
+from bench_common import PerfEmbedder
 from mneme import _checkpoint
 
 

@@ -66,29 +66,12 @@ class AsyncSemanticCache:
             raise ValueError("exactly one of path or store is required")
         if embedder is None:
             raise ValueError("embedder is required")
+        # The signature above is 1.0's, spelled out; everything but path and embedder is
+        # SemanticCache's own keyword arguments.
+        options = {k: v for k, v in locals().items() if k not in ("self", "path", "embedder")}
+        self._cache = SemanticCache(path, AwaitedEmbedder(embedder), **options)
         self._embedder = embedder
         self._normalize = bool(normalize)
-        self._cache = SemanticCache(
-            path,
-            AwaitedEmbedder(embedder),
-            store=store,
-            similarity_threshold=similarity_threshold,
-            default_ttl=default_ttl,
-            max_entries=max_entries,
-            namespace_quotas=namespace_quotas,
-            confidence_fn=confidence_fn,
-            validator=validator,
-            metrics_hook=metrics_hook,
-            normalize=normalize,
-            index_backend=index_backend,
-            index_options=index_options,
-            vector_dtype=vector_dtype,
-            multi_process_mode=multi_process_mode,
-            stale_check_interval=stale_check_interval,
-            max_query_bytes=max_query_bytes,
-            max_response_bytes=max_response_bytes,
-            max_metadata_bytes=max_metadata_bytes,
-        )
 
     def _key(self, query: str) -> str:
         return _native.normalize(query) if self._normalize else query
