@@ -5,6 +5,7 @@
 mod cache;
 mod callbacks;
 mod errors;
+mod index;
 mod logbridge;
 mod metadata;
 mod stores;
@@ -80,6 +81,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logbridge::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<cache::NativeCache>()?;
+    m.add_class::<index::NativeFlatIndex>()?;
     m.add_class::<stores::PyMemoryStore>()?;
     m.add_class::<stores::PySqliteStore>()?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;

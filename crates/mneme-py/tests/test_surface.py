@@ -38,6 +38,7 @@ def test_all_is_exactly_the_1_0_list():
         ("mneme._normalize", ["normalize", "hash_query"]),
         ("mneme._scoring", ["default_confidence", "default_validator"]),
         ("mneme._checkpoint", ["restore", "CHECKPOINT_FORMAT_VERSION"]),
+        ("mneme._index", ["NumpyIndex"]),
         ("mneme._quantization", ["quantize_int8", "dequantize_int8", "memory_bytes_estimate", "np_dtype_for"]),
     ],
 )
@@ -98,3 +99,29 @@ def test_scoring_and_quantisation_helpers():
     assert [default_validator(x) for x in ["", "  ", "[LLM Error] x", "[ERROR]", "[INFO] ok", "Error: x"]] == [False] * 4 + [True] * 2
     assert quantize_int8([1, -1, 0.5, -0.5, 0, 2, -2]).tolist() == [127, -127, 64, -64, 0, 127, -128]
     assert abs(float(dequantize_int8([127])[0]) - 1.0) < 1e-7
+
+
+def test_numpy_index_direct_use():
+    import numpy as np
+
+    from mneme._index import NumpyIndex
+
+    ix = NumpyIndex(4)
+    ix.append(1, np.array([2, 0, 0, 0]), "a")
+    ix.append(2, [0, 1, 0, 0], "a")
+    assert ix.search(np.array([3, 0, 0, 0]), "a", k=3) == [(1, 6.0), (2, 0.0)]
+    assert (ix.size, ix.dim, ix.dtype, ix.memory_bytes, ix.tombstone_count) == (2, 4, "float32", 4096, 0)
+    assert ix.remove(5) is None and ix.remove(1) is None
+    assert (ix.size, ix.tombstone_count) == (1, 1)
+    ix.compact()
+    assert ix.tombstone_count == 0
+    for bad in (lambda: ix.append(3, np.ones(3), "a"), lambda: NumpyIndex(0), lambda: NumpyIndex(4, initial_capacity=0),
+                lambda: ix.search(np.ones((1, 4)), "a")):
+        with pytest.raises(ValueError):
+            bad()
+    with pytest.raises(mneme.QuantizationError):
+        NumpyIndex(4, dtype="x")
+    ix.rebuild_from([(7, np.ones(4) / 2, "b")])
+    assert ix.size == 1 and ix.search(np.ones(4) / 2, "b") == [(7, 1.0)] and ix.search(np.ones(4), "zz") == []
+    ix.requantize("int8")
+    assert ix.dtype == "int8" and ix.search(np.ones(4) / 2, "b")[0][0] == 7
