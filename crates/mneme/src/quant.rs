@@ -24,8 +24,13 @@ pub fn l2_normalize(v: &mut [f32]) {
 /// [`Error::EmbedderDimension`] for a wrong length, [`Error::InvalidArgument`] for NaN/inf.
 pub fn validate_vector(v: &[f32], dim: usize) -> Result<()> {
     if v.len() != dim {
+        let got = if v.is_empty() {
+            "the embedding is empty or not a 1-D vector".to_owned()
+        } else {
+            format!("the embedding has {} elements", v.len())
+        };
         return Err(Error::embedder_dimension(
-            format!("embedding has {} elements, the cache expects {dim}", v.len()),
+            format!("{got}; the cache expects a 1-D vector of {dim}"),
             "pass a vector from the same embedder the cache was opened with, or migrate with reembed",
         ));
     }
