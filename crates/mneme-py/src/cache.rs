@@ -197,17 +197,24 @@ fn hit_to_py<'py>(py: Python<'py>, hit: Hit) -> PyResult<Bound<'py, PyAny>> {
     ))
 }
 
-fn embedding_vec(embedding: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<f32>>> {
-    let Some(e) = embedding.filter(|e| !e.is_none()) else {
-        return Ok(None);
-    };
-    // The Python layer hands over a contiguous 1-D float32 array (or an empty one for a wrong
-    // shape); read it in place.
-    let array: PyReadonlyArray1<f32> = e.extract()?;
-    Ok(Some(match array.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => array.as_array().to_vec(),
-    }))
+/// A borrowed view of the caller's float32 array (the Python layer hands over a contiguous 1-D
+/// float32 array, an empty one for a wrong shape). The engine reads it in place, GIL released.
+fn embedding_view<'py>(
+    embedding: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<PyReadonlyArray1<'py, f32>>> {
+    embedding
+        .filter(|e| !e.is_none())
+        .map(|e| e.extract())
+        .transpose()
+}
+
+fn as_slice<'a>(view: &'a Option<PyReadonlyArray1<'_, f32>>) -> PyResult<Option<&'a [f32]>> {
+    view.as_ref()
+        .map(|a| {
+            a.as_slice()
+                .map_err(|e| PyValueError::new_err(format!("embedding must be contiguous: {e}")))
+        })
+        .transpose()
 }
 
 #[pymethods]
@@ -265,11 +272,12 @@ impl NativeCache {
         namespace: String,
         bypass: bool,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let v = embedding_vec(embedding)?;
+        let view = embedding_view(embedding)?;
+        let v = as_slice(&view)?;
         let c = self.inner.clone();
         let hit = run(py, move || {
             let mut g = Get::default().namespace(&namespace).bypass(bypass);
-            if let Some(v) = &v {
+            if let Some(v) = v {
                 g = g.embedding(v);
             }
             c.get_with(&query, g)
@@ -303,11 +311,12 @@ impl NativeCache {
         ttl: Option<i64>,
     ) -> PyResult<()> {
         let meta = metadata_from_py(py, metadata)?;
-        let v = embedding_vec(embedding)?;
+        let view = embedding_view(embedding)?;
+        let v = as_slice(&view)?;
         let c = self.inner.clone();
         run(py, move || {
             let mut p = Put::default().namespace(&namespace).metadata(meta);
-            if let Some(v) = &v {
+            if let Some(v) = v {
                 p = p.embedding(v);
             }
             if let Some(t) = ttl {
