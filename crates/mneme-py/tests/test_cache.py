@@ -283,3 +283,14 @@ def test_the_gil_is_released_during_engine_work(tmp_path):
         stop.set()
         t.join()
         assert len(ticks) > 200
+
+
+def test_stale_tolerant_mode_follows_another_writer(db, emb):
+    reader = mneme.SemanticCache(db, emb, multi_process_mode="stale-tolerant")
+    with mneme.SemanticCache(db, emb) as writer:
+        writer.put("late", "r", embedding=axis(8, 5))
+    assert reader.get("zz", embedding=axis(8, 5)).response == "r"
+    assert reader.health().multi_process_mode == "stale-tolerant"
+    reader.close()
+    with pytest.raises(ValueError, match="mmap-shared"):
+        mneme.SemanticCache(db, emb, multi_process_mode="mmap-shared")

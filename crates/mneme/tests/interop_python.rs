@@ -228,3 +228,72 @@ fn metadata_text_is_written_exactly_as_python_writes_it() {
     let described = peer::run(&["describe", db.to_str().unwrap()], None);
     assert_eq!(described.at("entries").items()[0].items()[5].str(), text);
 }
+
+#[test]
+fn a_stale_tolerant_reader_follows_mneme_cache_writing_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let reader = mneme::SemanticCache::builder(common::embedders::InteropEmbedder::new(DIM))
+        .path(&db)
+        .multi_process_mode(mneme::MultiProcessMode::StaleTolerant)
+        .open()
+        .unwrap();
+    let wl = peer::interop_file("workload.json");
+    peer::run(
+        &[
+            "workload",
+            db.to_str().unwrap(),
+            wl.to_str().unwrap(),
+            &DIM.to_string(),
+        ],
+        None,
+    );
+    let e = common::embedders::InteropEmbedder::new(DIM);
+    let key = mneme::normalize("STRAßE");
+    let probe = e.vector(&key);
+    let semantic = reader
+        .get_with(
+            "never stored",
+            mneme::Get::default()
+                .namespace("translate:en-de")
+                .embedding(&probe),
+        )
+        .unwrap()
+        .expect("1.0's insert reached this index on get");
+    assert_eq!(
+        (semantic.layer, semantic.response.as_str()),
+        (HitLayer::Semantic, "street")
+    );
+    let exact = reader
+        .get_with(
+            "strasse",
+            mneme::Get::default().namespace("translate:en-de"),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(exact.layer, HitLayer::Exact);
+    let out = peer::run(
+        &[
+            "delete",
+            db.to_str().unwrap(),
+            &DIM.to_string(),
+            "translate:en-de",
+            "STRAßE",
+        ],
+        None,
+    );
+    assert_eq!(out.at("deleted"), &Value::Bool(true));
+    assert!(
+        reader
+            .get_with(
+                "never stored",
+                mneme::Get::default()
+                    .namespace("translate:en-de")
+                    .embedding(&probe)
+            )
+            .unwrap()
+            .is_none_or(|h| h.response != "street"),
+        "1.0's delete reached this index too"
+    );
+    assert!(reader.health().unwrap().integrity_ok);
+}

@@ -84,6 +84,7 @@ impl SemanticCache {
         events: &mut Vec<MetricEvent>,
     ) -> Result<Option<Hit>> {
         self.enter()?;
+        self.refresh()?;
         let ns = o.namespace;
         if o.bypass {
             return Ok(self.miss(ns, MissReason::Bypass, events));

@@ -7,6 +7,7 @@
 
 mod access;
 mod callbacks;
+mod coordinator;
 mod lookup;
 mod options;
 mod write;
@@ -60,6 +61,8 @@ pub struct SemanticCache {
     index: RwLock<Box<dyn VectorIndex>>,
     counters: Mutex<Counters>,
     access: Mutex<AccessBatch>,
+    /// Present in `stale-tolerant` mode.
+    stale: Option<Mutex<coordinator::StaleState>>,
 }
 
 static NEXT_CACHE_ID: AtomicUsize = AtomicUsize::new(1);
@@ -90,15 +93,13 @@ impl SemanticCache {
         let embedder = builder.embedder.clone();
         let threshold = builder.similarity_threshold;
         let dtype = builder.vector_dtype.unwrap_or(VectorDtype::Float32);
+        let interval = builder.stale_check_interval;
         let config = builder.into_config();
-        if config.multi_process_mode != MultiProcessMode::Single {
+        if config.multi_process_mode == MultiProcessMode::MmapShared {
             return Err(Error::invalid_argument(
-                format!(
-                    "multi_process_mode {:?} is not available in this build",
-                    config.multi_process_mode.as_str()
-                ),
-                "use multi_process_mode single (each process reopens to see others' semantic rows; \
-                 exact hits are always shared)",
+                "multi_process_mode \"mmap-shared\" is not available in this build",
+                "use \"stale-tolerant\" (each process keeps its own index, refreshed from the \
+                 store's version counter on get) or \"single\"",
             ));
         }
         let store: Arc<dyn Store> = match choice {
@@ -116,6 +117,7 @@ impl SemanticCache {
             config,
             threshold,
             dtype,
+            interval,
         );
         if built.is_err() {
             // Do not leak the connection of a cache that failed to open (fix of 1.0).
@@ -124,6 +126,7 @@ impl SemanticCache {
         built
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn attach(
         store: Arc<dyn Store>,
         embedder: Arc<dyn Embedder>,
@@ -132,6 +135,7 @@ impl SemanticCache {
         config: Config,
         threshold: f64,
         dtype: VectorDtype,
+        stale_interval: std::time::Duration,
     ) -> Result<Self> {
         let mut counters = Counters::default();
         if let Ok(Some(text)) = store.read_meta("counters") {
@@ -143,7 +147,9 @@ impl SemanticCache {
             store.set_namespace_quota(ns, *cap)?;
         }
         let index = build_index(store.as_ref(), &config, dim, dtype)?;
-        Ok(SemanticCache {
+        let stale = (config.multi_process_mode == MultiProcessMode::StaleTolerant)
+            .then(|| Mutex::new(coordinator::StaleState::new(stale_interval)));
+        let cache = SemanticCache {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             store,
             embedder,
@@ -156,7 +162,10 @@ impl SemanticCache {
             index: RwLock::new(index),
             counters: Mutex::new(counters),
             access: Mutex::new(AccessBatch::default()),
-        })
+            stale,
+        };
+        cache.attach_coordinator()?;
+        Ok(cache)
     }
 
     /// The embedder's dimension.

@@ -7,6 +7,7 @@ Commands (all print JSON on stdout):
   hashes                     stdin: JSON list of strings -> [[key, hash], ...]
   casefold                   every code point that normalize() changes -> [[cp, key], ...]
   dumps DB ARCHIVE DIM       open DB and dumps() it
+  delete DB DIM NS QUERY     open DB and delete one entry
   loads ARCHIVE DB WORKLOAD DIM
                              loads() the archive (errors print {"error": class name}), then verify
 """
@@ -112,6 +113,10 @@ def main():
             if key != "x" + chr(cp) + "y":
                 changed.append([cp, key])
         print(json.dumps(changed))
+    elif cmd == "delete":
+        db, dim, ns, query = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+        with mneme.SemanticCache(path=db, embedder=HashEmbedder(dim)) as c:
+            print(json.dumps({"deleted": c.delete(query, namespace=ns)}))
     elif cmd == "dumps":
         db, archive, dim = sys.argv[2], sys.argv[3], int(sys.argv[4])
         with mneme.SemanticCache(path=db, embedder=HashEmbedder(dim)) as c:

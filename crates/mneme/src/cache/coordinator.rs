@@ -1,0 +1,167 @@
+//! `stale-tolerant` mode: other processes' writes reach this process's index on `get`.
+//!
+//! The store's version counter rises with every data write, in every process. At the start of
+//! each `get` (bypass included; never on put, delete or stats) the coordinator compares it with
+//! the value it last saw. A large gap (≥ 100 bumps) means a full rebuild. Otherwise it appends the
+//! rows inserted since the last id it saw, and, when the gap shows deletes or overwrites as well,
+//! reconciles against the store's `(id, namespace, created_at)` keys (behaviour spec §13.2,
+//! storage spec §8.3). Candidate verification (§6.5) covers whatever slips between refreshes.
+
+use super::SemanticCache;
+use crate::error::Result;
+use crate::quant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Version bumps from which a refresh rebuilds instead of syncing (compat).
+const FULL_REBUILD_GAP: u64 = 100;
+
+/// What the coordinator knows of the store.
+pub(super) struct StaleState {
+    interval: Duration,
+    last_check: Option<Instant>,
+    local_version: u64,
+    last_seen_id: i64,
+    /// `id → (namespace, created_at)` of the rows the index holds.
+    known: HashMap<i64, (String, i64)>,
+}
+
+impl StaleState {
+    pub(super) fn new(interval: Duration) -> Self {
+        StaleState {
+            interval,
+            last_check: None,
+            local_version: 0,
+            last_seen_id: 0,
+            known: HashMap::new(),
+        }
+    }
+}
+
+impl SemanticCache {
+    /// Records the store's state after the index was (re)built from it.
+    pub(super) fn attach_coordinator(&self) -> Result<()> {
+        let Some(state) = &self.stale else {
+            return Ok(());
+        };
+        let version = self.store.read_version_counter()?;
+        let keys = self.store.iter_index_keys()?;
+        let mut s = state.lock();
+        s.local_version = version;
+        s.last_seen_id = keys.last().map_or(0, |k| k.id).max(self.store.max_id()?);
+        s.known = keys
+            .into_iter()
+            .map(|k| (k.id, (k.namespace, k.created_at.unwrap_or(i64::MIN))))
+            .collect();
+        Ok(())
+    }
+
+    /// Brings the index up to date with other processes' writes (stale-tolerant mode only);
+    /// returns how many rows were added or replaced (the row count after a full rebuild).
+    /// `get` calls this itself; it is public for callers that want to refresh eagerly.
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`](crate::Error::CacheClosed) or a store failure.
+    pub fn refresh(&self) -> Result<u64> {
+        self.enter()?;
+        let Some(state) = &self.stale else {
+            return Ok(0);
+        };
+        {
+            let mut s = state.lock();
+            if let Some(last) = s.last_check {
+                if !s.interval.is_zero() && last.elapsed() < s.interval {
+                    return Ok(0);
+                }
+            }
+            s.last_check = Some(Instant::now());
+        }
+        let version = self.store.read_version_counter()?;
+        let local = state.lock().local_version;
+        if version <= local {
+            return Ok(0);
+        }
+        let _w = self.writer.lock();
+        let gap = version - local;
+        if gap >= FULL_REBUILD_GAP {
+            let dtype = self.index.read().dtype();
+            let rebuilt = super::build_index(self.store.as_ref(), &self.config, self.dim, dtype)?;
+            let rows = rebuilt.len() as u64;
+            *self.index.write() = rebuilt;
+            self.attach_coordinator()?;
+            state.lock().local_version = version;
+            log::info!(target: "mneme.multiproc", "stale-tolerant refresh: {gap} writes behind, rebuilt {rows} rows");
+            return Ok(rows);
+        }
+        let mut s = state.lock();
+        let mut changed = 0u64;
+        let appended = self.sync_new_rows(&mut s)?;
+        changed += appended;
+        if gap > appended {
+            changed += self.reconcile(&mut s)?;
+        }
+        s.local_version = version;
+        if changed > 0 {
+            log::info!(target: "mneme.multiproc", "stale-tolerant refresh: {changed} rows added or replaced");
+        }
+        Ok(changed)
+    }
+
+    /// Appends (or overwrites in place) every row with an id above the last one seen.
+    fn sync_new_rows(&self, s: &mut StaleState) -> Result<u64> {
+        let mut index = self.index.write();
+        let mut n = 0;
+        for e in self.store.iter_since(s.last_seen_id)? {
+            s.last_seen_id = s.last_seen_id.max(e.id);
+            if let Some(v) = quant::f32_from_le_bytes(&e.embedding).filter(|v| v.len() == self.dim)
+            {
+                index.append(e.id, &v, &e.namespace)?;
+                s.known.insert(e.id, (e.namespace, e.created_at));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes rows deleted elsewhere and re-reads rows overwritten elsewhere.
+    fn reconcile(&self, s: &mut StaleState) -> Result<u64> {
+        let keys = self.store.iter_index_keys()?;
+        let mut index = self.index.write();
+        let live: HashMap<i64, (String, Option<i64>)> = keys
+            .into_iter()
+            .map(|k| (k.id, (k.namespace, k.created_at)))
+            .collect();
+        let gone: Vec<i64> = s
+            .known
+            .keys()
+            .filter(|id| !live.contains_key(id))
+            .copied()
+            .collect();
+        for id in &gone {
+            index.remove(*id);
+            s.known.remove(id);
+        }
+        let mut replaced = 0;
+        for (id, (ns, created)) in &live {
+            let stale = match s.known.get(id) {
+                Some((known_ns, known_created)) => {
+                    known_ns != ns || created.is_some_and(|c| c != *known_created)
+                }
+                None => true,
+            };
+            if !stale {
+                continue;
+            }
+            if let Some(e) = self.store.get_by_id(*id)? {
+                if let Some(v) =
+                    quant::f32_from_le_bytes(&e.embedding).filter(|v| v.len() == self.dim)
+                {
+                    index.append(e.id, &v, &e.namespace)?;
+                    s.known.insert(e.id, (e.namespace, e.created_at));
+                    replaced += 1;
+                }
+            }
+        }
+        Ok(replaced)
+    }
+}
