@@ -5,6 +5,7 @@ import logging
 import os
 import stat
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -263,26 +264,33 @@ def test_threads_share_one_cache(db, emb):
 
 
 def test_the_gil_is_released_during_engine_work(tmp_path):
-    # A 20k x 256 scan takes milliseconds; another Python thread must run meanwhile.
-    emb = TableEmbedder(256)
+    # One semantic get over 10k x 1024 floats (40 MB) takes milliseconds inside the engine. If the
+    # GIL were held, no Python bytecode could run on another thread within that call's window.
+    emb = TableEmbedder(1024)
     with mneme.SemanticCache(str(tmp_path / "big.db"), emb) as c:
         rng = np.random.default_rng(1)
-        for i in range(3000):
-            c.put(f"q{i}", "r", embedding=rng.standard_normal(256).astype(np.float32))
+        for i in range(10_000):
+            c.put(f"q{i}", "r", embedding=rng.standard_normal(1024).astype(np.float32))
         ticks = []
         stop = threading.Event()
 
         def ticker():
             while not stop.is_set():
-                ticks.append(1)
+                ticks.append(time.perf_counter())
 
         t = threading.Thread(target=ticker)
         t.start()
-        for _ in range(200):
-            c.get("never", embedding=rng.standard_normal(256))
+        time.sleep(0.01)
+        windows = []
+        for _ in range(5):
+            q = rng.standard_normal(1024)
+            start = time.perf_counter()
+            c.get("never", embedding=q)
+            windows.append((start, time.perf_counter()))
         stop.set()
         t.join()
-        assert len(ticks) > 200
+        inside = [sum(1 for x in ticks if a < x < b) for a, b in windows]
+        assert max(inside) > 10, f"no Python progress during the engine calls: {inside}"
 
 
 def test_stale_tolerant_mode_follows_another_writer(db, emb):
