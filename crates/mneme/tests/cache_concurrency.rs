@@ -55,3 +55,53 @@ fn mixed_load_with_a_cap_never_exceeds_it() {
     assert!(cache.stats(None).unwrap().entries <= 50);
     assert!(cache.health().unwrap().integrity_ok);
 }
+
+#[test]
+fn two_connections_writing_one_file_never_see_database_locked() {
+    // Two handles are two connections, as two processes would have: BEGIN IMMEDIATE plus the
+    // busy timeout must serialise them without errors.
+    let f = Fixture::new();
+    let handles = [Arc::new(f.open()), Arc::new(f.open())];
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let cache = handles[t % 2].clone();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    cache.put(&format!("h{t}-{i}"), "r").unwrap();
+                    if i % 10 == 0 {
+                        cache.delete(&format!("h{t}-{}", i / 2)).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = handles[0].stats(None).unwrap();
+    assert_eq!(s.entries, 4 * (150 - 15));
+    assert!(handles[1].health().unwrap().integrity_ok);
+}
+
+#[test]
+fn pending_access_times_reach_the_store_within_a_second_of_activity() {
+    let f = Fixture::new();
+    let cache = f.open();
+    cache.put("q", "r").unwrap();
+    cache.get("q").unwrap().unwrap();
+    let stored = |c: &mneme::SemanticCache| {
+        c.store()
+            .get_by_hash("default", &mneme::hash_query("q"))
+            .unwrap()
+            .unwrap()
+            .access_count
+    };
+    assert_eq!(stored(&cache), 0, "batched, not written per hit");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(cache.get("unrelated miss").unwrap().is_none());
+    assert_eq!(
+        stored(&cache),
+        1,
+        "a later miss flushed the due bookkeeping"
+    );
+}

@@ -54,12 +54,18 @@ impl AccessBatch {
 }
 
 impl SemanticCache {
-    /// Records a hit on `id`; flushes when the oldest pending hit is a second old.
+    /// Records a hit on `id`, flushing if the last flush is a second old.
     pub(super) fn record_access(&self, id: i64, now: i64) {
+        self.access.lock().record(id, now);
+        self.flush_access_if_due();
+    }
+
+    /// Flushes pending hits if the last flush is a second old. Called on every get and put, so
+    /// bookkeeping reaches the store (and other processes' LRU decisions) without a timer.
+    pub(super) fn flush_access_if_due(&self) {
         let due = {
-            let mut batch = self.access.lock();
-            batch.record(id, now);
-            batch.last_flush.elapsed() >= MAX_DELAY
+            let batch = self.access.lock();
+            !batch.pending.is_empty() && batch.last_flush.elapsed() >= MAX_DELAY
         };
         if due {
             if let Err(e) = self.flush_access() {

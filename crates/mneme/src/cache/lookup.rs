@@ -85,6 +85,7 @@ impl SemanticCache {
     ) -> Result<Option<Hit>> {
         self.enter()?;
         self.refresh()?;
+        self.flush_access_if_due();
         let ns = o.namespace;
         if o.bypass {
             return Ok(self.miss(ns, MissReason::Bypass, events));

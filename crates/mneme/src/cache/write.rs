@@ -81,6 +81,7 @@ impl SemanticCache {
         events: &mut Vec<MetricEvent>,
     ) -> Result<()> {
         self.enter()?;
+        self.flush_access_if_due();
         let c = &self.config;
         if query.len() > c.max_query_bytes {
             return Err(too_large(
