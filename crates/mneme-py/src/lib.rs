@@ -9,6 +9,7 @@ mod index;
 mod logbridge;
 mod metadata;
 mod stores;
+mod tools;
 
 use pyo3::prelude::*;
 
@@ -89,5 +90,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_confidence, m)?)?;
     m.add_function(wrap_pyfunction!(default_validator, m)?)?;
     m.add_function(wrap_pyfunction!(restore_archive, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::find_threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::precision_recall_curve, m)?)?;
     Ok(())
 }

@@ -48,6 +48,7 @@ pub mod normalize;
 pub mod quant;
 pub mod scoring;
 pub mod store;
+pub mod tools;
 pub mod types;
 
 pub use cache::{CacheBuilder, Get, IndexOptions, Put, SemanticCache};

@@ -1,0 +1,1 @@
+"""Operator tools: `calibrate` (choose a similarity threshold from labelled pairs)."""

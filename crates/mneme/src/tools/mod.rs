@@ -1,0 +1,3 @@
+//! Operator tools built on the engine.
+
+pub mod calibrate;
