@@ -92,5 +92,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(restore_archive, m)?)?;
     m.add_function(wrap_pyfunction!(tools::find_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(tools::precision_recall_curve, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::reembed, m)?)?;
+    m.add_class::<tools::NativeMigration>()?;
     Ok(())
 }

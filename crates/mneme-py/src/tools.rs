@@ -88,3 +88,100 @@ pub fn precision_recall_curve(
         .map(|p| (p.threshold, p.precision, p.recall))
         .collect())
 }
+
+/// `mneme.tools.migrate.reembed`: the engine's migration with a sync Python embedder.
+#[pyfunction]
+#[pyo3(signature = (source, dest, adapter, dim, fingerprint, batch_size, namespaces, progress))]
+#[allow(clippy::too_many_arguments)]
+pub fn reembed(
+    py: Python<'_>,
+    source: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    adapter: Py<PyAny>,
+    dim: usize,
+    fingerprint: String,
+    batch_size: usize,
+    namespaces: Option<Vec<String>>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<u64> {
+    let embedder = PyEmbedder::new(adapter, dim, fingerprint);
+    let mut report = |done: u64, total: u64| {
+        if let Some(p) = &progress {
+            // A failing progress callback must not abort the migration.
+            let _ = Python::attach(|py| p.call1(py, (done, total)));
+        }
+    };
+    let options = mneme::tools::migrate::MigrateOptions {
+        batch_size,
+        namespaces,
+        progress: Some(&mut report),
+    };
+    py.detach(|| mneme::tools::migrate::reembed(&source, &dest, &embedder, options))
+        .py()
+}
+
+/// A migration session for `areembed` (the async embedder is awaited in Python).
+#[pyclass(module = "mneme._native")]
+pub struct NativeMigration {
+    inner: Option<mneme::tools::migrate::Migration>,
+}
+
+#[pymethods]
+impl NativeMigration {
+    #[new]
+    #[pyo3(signature = (source, dest, fingerprint, dim, namespaces=None))]
+    fn new(
+        py: Python<'_>,
+        source: std::path::PathBuf,
+        dest: std::path::PathBuf,
+        fingerprint: String,
+        dim: usize,
+        namespaces: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let m = py
+            .detach(|| {
+                mneme::tools::migrate::Migration::begin(
+                    &source,
+                    &dest,
+                    &fingerprint,
+                    dim,
+                    namespaces.as_deref(),
+                )
+            })
+            .py()?;
+        Ok(NativeMigration { inner: Some(m) })
+    }
+
+    fn texts(&self) -> PyResult<Vec<String>> {
+        Ok(self.session()?.texts().to_vec())
+    }
+
+    fn write_next(
+        &mut self,
+        py: Python<'_>,
+        vectors: Vec<numpy::PyReadonlyArray1<'_, f32>>,
+    ) -> PyResult<()> {
+        let owned: Vec<Vec<f32>> = vectors.iter().map(|v| v.as_array().to_vec()).collect();
+        let m = self.session_mut()?;
+        py.detach(|| m.write_next(&owned)).py()
+    }
+
+    fn commit(&mut self, py: Python<'_>) -> PyResult<u64> {
+        let m = self.inner.take().ok_or_else(finished)?;
+        py.detach(|| m.commit()).py()
+    }
+}
+
+fn finished() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("this migration was already committed")
+}
+
+impl NativeMigration {
+    fn session(&self) -> PyResult<&mneme::tools::migrate::Migration> {
+        self.inner.as_ref().ok_or_else(finished)
+    }
+
+    fn session_mut(&mut self) -> PyResult<&mut mneme::tools::migrate::Migration> {
+        self.inner.as_mut().ok_or_else(finished)
+    }
+}

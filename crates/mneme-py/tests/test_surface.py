@@ -40,6 +40,7 @@ def test_all_is_exactly_the_1_0_list():
         ("mneme._checkpoint", ["restore", "CHECKPOINT_FORMAT_VERSION"]),
         ("mneme._index", ["NumpyIndex"]),
         ("mneme.tools.calibrate", ["find_threshold", "precision_recall_curve", "CalibrationResult", "main"]),
+        ("mneme.tools.migrate", ["reembed", "areembed"]),
         ("mneme._quantization", ["quantize_int8", "dequantize_int8", "memory_bytes_estimate", "np_dtype_for"]),
     ],
 )

@@ -215,6 +215,30 @@ impl SqliteStore {
         }
     }
 
+    /// Visits the rows of a cache file without modifying it (read-only connection), in ascending
+    /// id order, with their embeddings left empty. For tools that copy a cache (migration).
+    ///
+    /// # Errors
+    /// [`Error::StoreBackend`] when the file cannot be read as a mneme cache.
+    pub fn scan_file_rows(path: &Path, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| backend("opening read-only", e))?;
+        let sql = "SELECT id, namespace, query_hash, query, response, X'', metadata, created_at, \
+                   last_accessed_at, ttl, access_count FROM entries ORDER BY id";
+        let mut st = conn
+            .prepare(sql)
+            .map_err(|e| backend("reading entries", e))?;
+        let mut rows = st.query([]).map_err(|e| backend("reading entries", e))?;
+        while let Some(row) = rows.next().map_err(|e| backend("reading entries", e))? {
+            let entry = with_metadata(read_entry(row).map_err(|e| backend("reading entries", e))?)?;
+            visit(entry)?;
+        }
+        Ok(())
+    }
+
     /// Copies `src` over `dest` with owner-only permissions and returns an unopened store there.
     ///
     /// # Errors
