@@ -7,12 +7,16 @@
 //! (`tests/store_conformance.rs`).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod sqlite;
 mod sqlite_checkpoint;
 mod sqlite_schema;
 
 pub use memory::MemoryState;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
 pub(crate) use sqlite::chmod_owner_only;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use sqlite_schema::LATEST_VERSION as SCHEMA_VERSION;
