@@ -305,6 +305,75 @@ impl PySqliteStore {
 
 store_methods!(PySqliteStore);
 
+/// `RedisStore(*, url=None, client=None, key_prefix="mneme", use_native_ttl=True)`.
+#[pyclass(module = "mneme._store_redis", name = "RedisStore", frozen)]
+pub struct PyRedisStore {
+    pub inner: Arc<mneme::store::RedisStore>,
+}
+
+/// A redis-py client's connection settings as a URL (the engine speaks to Redis itself).
+fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
+    let kwargs = client
+        .getattr("connection_pool")?
+        .getattr("connection_kwargs")?;
+    let get = |k: &str| -> PyResult<Option<String>> {
+        match kwargs.get_item(k) {
+            Ok(v) if !v.is_none() => Ok(Some(v.str()?.extract()?)),
+            _ => Ok(None),
+        }
+    };
+    let db = get("db")?.unwrap_or_else(|| "0".into());
+    if let Some(path) = get("path")? {
+        return Ok(format!("redis+unix://{path}?db={db}"));
+    }
+    let host = get("host")?.unwrap_or_else(|| "localhost".into());
+    let port = get("port")?.unwrap_or_else(|| "6379".into());
+    let auth = match (get("username")?, get("password")?) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (None, Some(p)) => format!(":{p}@"),
+        _ => String::new(),
+    };
+    Ok(format!("redis://{auth}{host}:{port}/{db}"))
+}
+
+#[pymethods]
+impl PyRedisStore {
+    #[new]
+    #[pyo3(signature = (*, url=None, client=None, key_prefix="mneme".to_owned(), use_native_ttl=true))]
+    fn new(
+        url: Option<String>,
+        client: Option<&Bound<'_, PyAny>>,
+        key_prefix: String,
+        use_native_ttl: bool,
+    ) -> PyResult<Self> {
+        let url = match (url, client) {
+            (Some(u), None) => u,
+            (None, Some(c)) => url_of_client(c)?,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "RedisStore needs exactly one of url or client",
+                ))
+            }
+        };
+        let store = mneme::store::RedisStore::new(url, key_prefix).use_native_ttl(use_native_ttl);
+        Ok(PyRedisStore {
+            inner: Arc::new(store),
+        })
+    }
+
+    /// Redis stores cannot be restored from a file (compat: CheckpointError).
+    #[staticmethod]
+    fn restore_from(source_path: PathBuf, dest_path: PathBuf) -> PyResult<()> {
+        let _ = (source_path, dest_path);
+        Err(crate::errors::to_py(Error::checkpoint(
+            "RedisStore cannot restore from a snapshot",
+            "use Redis-native persistence (RDB files) to restore a prefix",
+        )))
+    }
+}
+
+store_methods!(PyRedisStore);
+
 /// A duck-typed Python store (1.0's Store protocol) as the engine's store.
 pub struct PyStore {
     obj: Py<PyAny>,
@@ -497,6 +566,9 @@ pub fn store_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
         return Ok(m.get().inner.clone());
     }
     if let Ok(s) = obj.cast::<PySqliteStore>() {
+        return Ok(s.get().inner.clone());
+    }
+    if let Ok(s) = obj.cast::<PyRedisStore>() {
         return Ok(s.get().inner.clone());
     }
     Ok(Arc::new(PyStore::new(obj)?))

@@ -1,6 +1,7 @@
 """Stores from Python: the native ones directly, and a pure-Python store as the cache's store."""
 
 import dataclasses
+import os
 
 import pytest
 
@@ -164,3 +165,47 @@ def test_a_python_store_serves_the_cache(tmp_path, emb):
         assert not (tmp_path / "x.tar.gz").exists()
         c.get("q4")
     assert '"default:hits_exact": 2' in store.meta["counters"], "persisted through the Python store"
+
+
+REDIS_URL = os.environ.get("MNEME_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix():
+    import redis  # the test environment has redis-py (scripts/setup-python.sh)
+
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"mneme-pytest-{os.getpid()}-{id(client)}"
+    yield client, prefix
+    keys = client.keys(f"{prefix}:*")
+    if keys:
+        client.delete(*keys)
+
+
+def test_redis_store_from_url_and_from_a_client(redis_prefix, emb):
+    from mneme._store_redis import RedisStore
+
+    client, prefix = redis_prefix
+    s = RedisStore(url=REDIS_URL, key_prefix=prefix)
+    s.open("fp", 8)
+    a = s.insert(entry(q="a"))
+    assert s.get_by_id(a).query == "a" and s.count() == 1
+    s.close()
+    with pytest.raises(ValueError, match="exactly one"):
+        RedisStore()
+    with mneme.SemanticCache(store=RedisStore(client=client, key_prefix=prefix + "-c"), embedder=emb) as c:
+        c.put("q", "r", metadata={"k": 1})
+        assert c.get("q").metadata == {"k": 1}
+        assert c.health().store_backend == "redis"
+        with pytest.raises(mneme.CheckpointError):
+            c.dumps("/tmp/never.tar.gz")
+    assert client.hget(f"{prefix}-c:meta", "counters") is not None
+    for key in client.keys(f"{prefix}-c:*"):
+        client.delete(key)
+
+
+def test_an_unreachable_redis_is_a_store_backend_error(emb):
+    from mneme._store_redis import RedisStore
+
+    with pytest.raises(mneme.StoreBackendError):
+        mneme.SemanticCache(store=RedisStore(url="redis://127.0.0.1:1/0"), embedder=emb)

@@ -1,7 +1,6 @@
-"""RedisStore at the module path mneme-cache 1.0 documents (not in this build yet: see _unavailable)."""
+"""RedisStore: entries in Redis in mneme-cache 1.0's key layout (the engine's RedisStore). It
+connects on open(); pass `url=` or a redis-py `client=` (its connection settings are used)."""
 
-from ._unavailable import unavailable_store
+from ._native import RedisStore
 
 __all__ = ["RedisStore"]
-
-RedisStore = unavailable_store("RedisStore")

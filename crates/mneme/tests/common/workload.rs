@@ -23,10 +23,23 @@ pub fn ns(op: &Value) -> String {
 }
 
 pub fn open(path: &Path) -> SemanticCache {
-    SemanticCache::builder(InteropEmbedder::new(DIM))
-        .path(path)
-        .open()
-        .unwrap()
+    open_target(path.to_str().unwrap())
+}
+
+/// A SQLite path, or `redis://host:port/db#prefix` (with the `redis` feature).
+pub fn open_target(target: &str) -> SemanticCache {
+    let b = SemanticCache::builder(InteropEmbedder::new(DIM));
+    #[cfg(feature = "redis")]
+    if let Some((url, prefix)) = target
+        .split_once('#')
+        .filter(|_| target.starts_with("redis://"))
+    {
+        return b
+            .store(mneme::store::RedisStore::new(url, prefix))
+            .open()
+            .unwrap();
+    }
+    b.path(target).open().unwrap()
 }
 
 pub type Seen = Option<(String, String, f64)>;
@@ -67,7 +80,12 @@ pub fn assert_same(ours: &[Seen], theirs: &[Value], what: &str) {
 
 /// Runs the workload with mneme; returns the get results.
 pub fn run_workload(path: &Path) -> Vec<Seen> {
-    let cache = open(path);
+    run_workload_on(path.to_str().unwrap())
+}
+
+/// Runs the workload on a target (see [`open_target`]); returns the get results.
+pub fn run_workload_on(target: &str) -> Vec<Seen> {
+    let cache = open_target(target);
     let mut gets = Vec::new();
     for op in workload() {
         let (q, ns) = (op.at("q").str().to_owned(), ns(&op));
@@ -97,7 +115,12 @@ pub fn run_workload(path: &Path) -> Vec<Seen> {
 
 /// Exact and semantic lookups of every live entry, as `peer.py verify` does.
 pub fn verify(path: &Path) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) {
-    let cache = open(path);
+    verify_on(path.to_str().unwrap())
+}
+
+/// [`verify`] on a target (see [`open_target`]).
+pub fn verify_on(target: &str) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) {
+    let cache = open_target(target);
     let stats = cache.stats(None).unwrap();
     let namespaces = cache.list_namespaces().unwrap();
     let mut live: BTreeMap<(String, String), (usize, Value)> = BTreeMap::new();
@@ -158,6 +181,11 @@ pub fn stats_match(ours: &mneme::Stats, theirs: &Value) {
 /// Asserts that the peer's `verify`/`loads` output for a file agrees with our own lookups of
 /// `ours` (namespaces, exact and semantic hits).
 pub fn assert_peer_view_matches(py: &Value, ours: &Path) {
+    assert_peer_view_matches_on(py, ours.to_str().unwrap())
+}
+
+/// [`assert_peer_view_matches`] on a target (see [`open_target`]).
+pub fn assert_peer_view_matches_on(py: &Value, ours: &str) {
     let names: Vec<&str> = py
         .at("namespaces")
         .items()
@@ -165,7 +193,7 @@ pub fn assert_peer_view_matches(py: &Value, ours: &Path) {
         .map(|v| v.str())
         .collect();
     assert_eq!(names, ["default", "geo", "translate:en-de"]);
-    let (exact, semantic, _, _) = verify(ours);
+    let (exact, semantic, _, _) = verify_on(ours);
     assert_same(&exact, py.at("exact").items(), "exact");
     assert_same(&semantic, py.at("semantic").items(), "semantic");
 }

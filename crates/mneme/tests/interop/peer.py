@@ -1,5 +1,7 @@
 """Drives the real mneme-cache 1.0 (from PyPI) for the interop tests. Never imported by mneme.
 
+A DB argument is a SQLite path, or `redis://host:port/db#prefix` for mneme-cache's RedisStore.
+
 Commands (all print JSON on stdout):
   workload DB WORKLOAD DIM   run the ops, print the get results and stats
   verify DB WORKLOAD DIM     open, look up every live entry exactly and semantically
@@ -29,6 +31,15 @@ class HashEmbedder:
             out.extend(np.frombuffer(d, dtype="<u2").astype(np.float32) / np.float32(32768) - np.float32(1))
             counter += 1
         return np.array(out[: self.dim], dtype=np.float32)
+
+
+def open_cache(target, embedder):
+    if target.startswith("redis://"):
+        from mneme._store_redis import RedisStore
+
+        url, prefix = target.split("#", 1)
+        return mneme.SemanticCache(store=RedisStore(url=url, key_prefix=prefix), embedder=embedder)
+    return mneme.SemanticCache(path=target, embedder=embedder)
 
 
 def stats(c):
@@ -68,7 +79,7 @@ def main():
     if cmd == "workload":
         db, ops, dim = sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4])
         gets = []
-        with mneme.SemanticCache(path=db, embedder=HashEmbedder(dim)) as c:
+        with open_cache(db, HashEmbedder(dim)) as c:
             for op in ops:
                 ns = op.get("ns", "default")
                 if op["op"] == "put":
@@ -82,7 +93,7 @@ def main():
     elif cmd == "verify":
         db, ops, dim = sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4])
         emb = HashEmbedder(dim)
-        with mneme.SemanticCache(path=db, embedder=emb) as c:
+        with open_cache(db, emb) as c:
             print(json.dumps(lookups(c, ops, emb)))
     elif cmd == "describe":
         con = sqlite3.connect(sys.argv[2])
