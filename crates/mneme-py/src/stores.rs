@@ -374,6 +374,93 @@ impl PyRedisStore {
 
 store_methods!(PyRedisStore);
 
+/// `PostgresStore(dsn=None, *, connection=None, pool=None, schema="mneme")`.
+#[pyclass(module = "mneme._store_postgres", name = "PostgresStore", frozen)]
+pub struct PyPostgresStore {
+    pub inner: Arc<mneme::store::PostgresStore>,
+}
+
+/// Connection settings of a psycopg 3 connection (`info`), a psycopg2 connection
+/// (`get_dsn_parameters()`) or a pool (`conninfo`), as a DSN the engine can use. Only the
+/// portable keys are kept: libpq-only ones (`hostaddr`, `sslcertmode`…) would be refused.
+fn dsn_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    const KEYS: [&str; 5] = ["host", "port", "user", "password", "dbname"];
+    let mut parts = Vec::new();
+    let mut push = |k: &str, v: Bound<'_, PyAny>| -> PyResult<()> {
+        if !v.is_none() {
+            let text: String = v.str()?.extract()?;
+            if !text.is_empty() {
+                parts.push(format!(
+                    "{k}='{}'",
+                    text.replace('\\', "\\\\").replace('\'', "\\'")
+                ));
+            }
+        }
+        Ok(())
+    };
+    if let Ok(info) = obj.getattr("info") {
+        for k in KEYS {
+            if let Ok(v) = info.getattr(k) {
+                push(k, v)?;
+            }
+        }
+        return Ok(parts.join(" "));
+    }
+    if let Ok(params) = obj.call_method0("get_dsn_parameters") {
+        for k in KEYS {
+            if let Ok(v) = params.get_item(k) {
+                push(k, v)?;
+            }
+        }
+        return Ok(parts.join(" "));
+    }
+    if let Ok(v) = obj.getattr("conninfo") {
+        return v.extract();
+    }
+    Err(PyValueError::new_err(
+        "cannot read connection settings from this connection or pool; pass dsn=",
+    ))
+}
+
+#[pymethods]
+impl PyPostgresStore {
+    #[new]
+    #[pyo3(signature = (dsn=None, *, connection=None, pool=None, schema="mneme".to_owned()))]
+    fn new(
+        dsn: Option<String>,
+        connection: Option<&Bound<'_, PyAny>>,
+        pool: Option<&Bound<'_, PyAny>>,
+        schema: String,
+    ) -> PyResult<Self> {
+        let dsn = match (dsn, connection, pool) {
+            (Some(d), None, None) => d,
+            (None, Some(c), None) => dsn_of(c)?,
+            (None, None, Some(p)) => dsn_of(p)?,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "PostgresStore needs exactly one of dsn, connection or pool",
+                ))
+            }
+        };
+        let store = mneme::store::PostgresStore::new(dsn, schema).py()?;
+        Ok(PyPostgresStore {
+            inner: Arc::new(store),
+        })
+    }
+
+    /// Postgres stores cannot be restored from a file (compat: CheckpointError).
+    #[staticmethod]
+    fn restore_from(source_path: PathBuf, dest_path: PathBuf) -> PyResult<()> {
+        let _ = (source_path, dest_path);
+        Err(crate::errors::to_py(Error::checkpoint(
+            "PostgresStore cannot restore from a snapshot",
+            "use pg_restore with a pg_dump of the schema",
+        )))
+    }
+}
+
+store_methods!(PyPostgresStore);
+
 /// A duck-typed Python store (1.0's Store protocol) as the engine's store.
 pub struct PyStore {
     obj: Py<PyAny>,
@@ -569,6 +656,9 @@ pub fn store_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
         return Ok(s.get().inner.clone());
     }
     if let Ok(s) = obj.cast::<PyRedisStore>() {
+        return Ok(s.get().inner.clone());
+    }
+    if let Ok(s) = obj.cast::<PyPostgresStore>() {
         return Ok(s.get().inner.clone());
     }
     Ok(Arc::new(PyStore::new(obj)?))

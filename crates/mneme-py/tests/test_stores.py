@@ -209,3 +209,31 @@ def test_an_unreachable_redis_is_a_store_backend_error(emb):
 
     with pytest.raises(mneme.StoreBackendError):
         mneme.SemanticCache(store=RedisStore(url="redis://127.0.0.1:1/0"), embedder=emb)
+
+
+PG_DSN = os.environ.get("MNEME_POSTGRES_DSN", "host=127.0.0.1 user=postgres dbname=test")
+
+
+def test_postgres_store_from_a_dsn_and_a_psycopg_connection(emb):
+    import psycopg
+
+    from mneme._store_postgres import PostgresStore
+
+    schema = f"mneme_pytest_{os.getpid()}"
+    try:
+        with mneme.SemanticCache(store=PostgresStore(PG_DSN, schema=schema), embedder=emb) as c:
+            c.put("q", "r", metadata={"k": 1})
+            assert c.get("q").metadata == {"k": 1}
+            assert c.health().store_backend == "postgres"
+        with psycopg.connect(PG_DSN) as conn:
+            s = PostgresStore(connection=conn, schema=schema)
+            s.open(emb.fingerprint, emb.dim)
+            assert s.count() == 1
+            s.close()
+        with pytest.raises(ValueError, match="exactly one"):
+            PostgresStore()
+        with pytest.raises(ValueError):
+            PostgresStore(PG_DSN, schema="bad-name")
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -1,7 +1,6 @@
-"""PostgresStore at the module path mneme-cache 1.0 documents (not in this build yet: see _unavailable)."""
+"""PostgresStore: entries in PostgreSQL in mneme-cache 1.0's schema (the engine's PostgresStore).
+It connects on open(); pass a `dsn`, or a psycopg `connection=`/`pool=` whose settings it reuses."""
 
-from ._unavailable import unavailable_store
+from ._native import PostgresStore
 
 __all__ = ["PostgresStore"]
-
-PostgresStore = unavailable_store("PostgresStore")

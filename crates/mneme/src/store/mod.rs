@@ -7,6 +7,8 @@
 //! (`tests/store_conformance.rs`).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres_store;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod sqlite;
@@ -15,6 +17,8 @@ mod sqlite_schema;
 
 pub use memory::MemoryState;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres_store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub(crate) use sqlite::chmod_owner_only;

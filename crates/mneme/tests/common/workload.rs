@@ -39,6 +39,16 @@ pub fn open_target(target: &str) -> SemanticCache {
             .open()
             .unwrap();
     }
+    #[cfg(feature = "postgres")]
+    if let Some((dsn, schema)) = target
+        .split_once('#')
+        .filter(|_| target.starts_with("postgresql://"))
+    {
+        return b
+            .store(mneme::store::PostgresStore::new(dsn, schema).unwrap())
+            .open()
+            .unwrap();
+    }
     b.path(target).open().unwrap()
 }
 

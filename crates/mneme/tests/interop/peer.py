@@ -1,6 +1,7 @@
 """Drives the real mneme-cache 1.0 (from PyPI) for the interop tests. Never imported by mneme.
 
-A DB argument is a SQLite path, or `redis://host:port/db#prefix` for mneme-cache's RedisStore.
+A DB argument is a SQLite path, `redis://host:port/db#prefix` for mneme-cache's RedisStore, or
+`postgresql://…#schema` for its PostgresStore.
 
 Commands (all print JSON on stdout):
   workload DB WORKLOAD DIM   run the ops, print the get results and stats
@@ -39,6 +40,11 @@ def open_cache(target, embedder):
 
         url, prefix = target.split("#", 1)
         return mneme.SemanticCache(store=RedisStore(url=url, key_prefix=prefix), embedder=embedder)
+    if target.startswith("postgresql://"):
+        from mneme._store_postgres import PostgresStore
+
+        dsn, schema = target.split("#", 1)
+        return mneme.SemanticCache(store=PostgresStore(dsn, schema=schema), embedder=embedder)
     return mneme.SemanticCache(path=target, embedder=embedder)
 
 
