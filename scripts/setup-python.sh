@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=".venv-py"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check pytest redis "psycopg[binary]" ./crates/mneme-py
+"$VENV/bin/pip" install --quiet --disable-pip-version-check pytest redis "psycopg[binary]" prometheus-client opentelemetry-sdk ./crates/mneme-py

@@ -41,6 +41,8 @@ def test_all_is_exactly_the_1_0_list():
         ("mneme._index", ["NumpyIndex"]),
         ("mneme.tools.calibrate", ["find_threshold", "precision_recall_curve", "CalibrationResult", "main"]),
         ("mneme.tools.migrate", ["reembed", "areembed"]),
+        ("mneme.adapters.prometheus", ["PrometheusMetricsHook"]),
+        ("mneme.adapters.opentelemetry", ["OTelMetricsHook"]),
         ("mneme._quantization", ["quantize_int8", "dequantize_int8", "memory_bytes_estimate", "np_dtype_for"]),
     ],
 )
