@@ -4,6 +4,9 @@
 //! emission order, before the public call returns; so a hook may call read-only cache methods
 //! such as `stats()`. A panicking hook is caught and logged; the operation is unaffected.
 
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+
 use crate::types::HitLayer;
 use std::sync::Arc;
 
