@@ -101,3 +101,21 @@ fn errors_are_reported_with_their_remediation() {
     assert!(!ok && err.contains("Remediation"), "{err}");
     assert!(!dir.path().join("x.db").exists());
 }
+
+#[test]
+fn bench_measures_a_copy_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    let (ok, out, err) = mneme(&[&"bench", &db, &"--calls", &"50", &"--dtype", &"int8"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("exact get") && out.contains("semantic get") && out.contains("index int8"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the original is untouched"
+    );
+}
