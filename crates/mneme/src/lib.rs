@@ -41,6 +41,7 @@ pub mod clock;
 pub mod counters;
 pub mod embedder;
 pub mod error;
+mod files;
 pub mod index;
 pub mod metadata;
 pub mod metrics;

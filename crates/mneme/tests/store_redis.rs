@@ -31,6 +31,17 @@ impl Prefix {
     fn store(&self) -> RedisStore {
         RedisStore::new(url(), self.0.clone())
     }
+
+    /// A raw connection and the id of `query`'s row in the default namespace.
+    fn raw_id(&self, query: &str) -> (redis::Connection, i64) {
+        let mut raw = redis::Client::open(url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let key = format!("{}:hash:default:{}", self.0, mneme::hash_query(query));
+        let id = redis::cmd("GET").arg(key).query(&mut raw).unwrap();
+        (raw, id)
+    }
 }
 
 impl Drop for Prefix {
@@ -79,14 +90,7 @@ fn native_ttl_sets_expireat_on_the_entry_hash() {
         .open()
         .unwrap();
     c.put_with("q", "r", Put::default().ttl(600)).unwrap();
-    let mut raw = redis::Client::open(url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let id: i64 = redis::cmd("GET")
-        .arg(format!("{}:hash:default:{}", p.0, mneme::hash_query("q")))
-        .query(&mut raw)
-        .unwrap();
+    let (mut raw, id) = p.raw_id("q");
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("{}:entry:{id}", p.0))
         .query(&mut raw)
@@ -177,14 +181,7 @@ fn an_upsert_to_no_ttl_clears_the_old_expiry() {
     let c = cache(&p, &clock);
     c.put_with("q", "r1", Put::default().ttl(60)).unwrap();
     c.put("q", "r2").unwrap();
-    let mut raw = redis::Client::open(url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let id: i64 = redis::cmd("GET")
-        .arg(format!("{}:hash:default:{}", p.0, mneme::hash_query("q")))
-        .query(&mut raw)
-        .unwrap();
+    let (mut raw, id) = p.raw_id("q");
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("{}:entry:{id}", p.0))
         .query(&mut raw)

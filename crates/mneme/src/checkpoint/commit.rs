@@ -40,9 +40,7 @@ pub(super) fn commit(restored: tempfile::NamedTempFile, dest: &Path) -> Result<C
         if std::fs::symlink_metadata(&original).is_err() {
             continue;
         }
-        let aside = match tempfile::Builder::new()
-            .prefix(".mneme-aside-")
-            .tempfile_in(dest.parent().unwrap_or(Path::new(".")))
+        let aside = match crate::files::temp_in(crate::files::parent_dir(dest), ".mneme-aside-")
             .and_then(|t| t.into_temp_path().keep().map_err(|e| e.error))
         {
             Ok(p) => p,

@@ -71,20 +71,14 @@ impl SemanticCache {
     pub fn dumps_with(&self, dest: impl AsRef<Path>, options: DumpOptions<'_>) -> Result<()> {
         let dest = dest.as_ref();
         self.prepare_checkpoint()?;
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let snapshot = tempfile::Builder::new()
-            .prefix(".mneme-snapshot-")
-            .tempfile_in(dir)
-            .map_err(|e| {
-                Error::checkpoint_with(
-                    format!("cannot create a temporary file in {}", dir.display()),
-                    "make the destination directory writable and check free disk space",
-                    e,
-                )
-            })?;
+        let dir = crate::files::parent_dir(dest);
+        let snapshot = crate::files::temp_in(dir, ".mneme-snapshot-").map_err(|e| {
+            Error::checkpoint_with(
+                format!("cannot create a temporary file in {}", dir.display()),
+                "make the destination directory writable and check free disk space",
+                e,
+            )
+        })?;
         let store = self.store();
         match store.as_memory() {
             Some(memory) => {
@@ -191,10 +185,7 @@ fn extract_validated(
     limits: &LoadLimits,
     more_checks: &mut dyn FnMut(&Manifest) -> Result<()>,
 ) -> Result<reader::Extracted> {
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::files::parent_dir(dest);
     let extracted = reader::extract(source, dir, limits, &mut |m| {
         if m.embedder_fingerprint.as_deref() != Some(embedder.fingerprint()) {
             return Err(Error::embedder_mismatch(

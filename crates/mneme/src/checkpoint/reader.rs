@@ -174,16 +174,13 @@ pub(super) fn extract(
     let mut store: Option<tempfile::NamedTempFile> = None;
     let mut store_before_manifest = false;
     let write_store = |from: &mut dyn Read, size: u64| -> Result<tempfile::NamedTempFile> {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".mneme-restore-")
-            .tempfile_in(dest_dir)
-            .map_err(|e| {
-                Error::checkpoint_with(
-                    format!("cannot create a temporary file in {}", dest_dir.display()),
-                    "make the destination directory writable and check free disk space",
-                    e,
-                )
-            })?;
+        let mut tmp = crate::files::temp_in(dest_dir, ".mneme-restore-").map_err(|e| {
+            Error::checkpoint_with(
+                format!("cannot create a temporary file in {}", dest_dir.display()),
+                "make the destination directory writable and check free disk space",
+                e,
+            )
+        })?;
         let copied =
             io::copy(&mut from.take(size), tmp.as_file_mut()).map_err(|e| unreadable(source, e))?;
         if copied != size {

@@ -73,14 +73,8 @@ pub(super) fn write_archive(
             e,
         )
     };
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".mneme-dump-")
-        .tempfile_in(dir)
-        .map_err(failed)?;
+    let tmp =
+        crate::files::temp_in(crate::files::parent_dir(dest), ".mneme-dump-").map_err(failed)?;
     let level = flate2::Compression::new(options.compression_level.min(9));
     let gz = flate2::write::GzEncoder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()), level);
     let mut tar = tar::Builder::new(gz);

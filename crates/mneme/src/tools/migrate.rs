@@ -41,10 +41,7 @@ fn invalid(problem: String, fix: &str) -> Error {
 fn same_file(a: &Path, b: &Path) -> bool {
     let canon = |p: &Path| {
         p.canonicalize().ok().or_else(|| {
-            let parent = p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let parent = crate::files::parent_dir(p);
             Some(parent.canonicalize().ok()?.join(p.file_name()?))
         })
     };
@@ -126,13 +123,8 @@ impl Migration {
                 }
             })
             .collect();
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".mneme-reembed-")
-            .tempfile_in(dir)
+        let dir = crate::files::parent_dir(dest);
+        let tmp = crate::files::temp_in(dir, ".mneme-reembed-")
             .map_err(|e| {
                 Error::store_backend_with(
                     format!("cannot create a temporary file in {}", dir.display()),
