@@ -4,6 +4,8 @@
 //! emission order, before the public call returns; so a hook may call read-only cache methods
 //! such as `stats()`. A panicking hook is caught and logged; the operation is unaffected.
 
+#[cfg(feature = "otel")]
+pub mod otel;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
