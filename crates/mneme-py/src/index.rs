@@ -1,54 +1,121 @@
-//! `mneme._index.NumpyIndex`: the engine's flat index for direct use, with 1.0's API (raw dot
-//! products, no normalisation; shapes are checked).
+//! `mneme._index.NumpyIndex` and `mneme._index_hnsw.HnswIndex`: the engine's indexes for direct
+//! use, with 1.0's API (raw dot products, no normalisation; shapes are checked).
 
 use crate::errors::IntoPy;
-use mneme::index::{FlatIndex, VectorIndex};
+use mneme::index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
 use mneme::VectorDtype;
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// The flat index behind `mneme._index.NumpyIndex`.
-#[pyclass(module = "mneme._native")]
-pub struct NativeFlatIndex {
-    inner: FlatIndex,
+// One per Python object: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    Flat(FlatIndex),
+    Hnsw(HnswIndex),
 }
 
-fn vector(
-    index: &FlatIndex,
-    what: &str,
-    array: &PyReadonlyArrayDyn<'_, f32>,
-) -> PyResult<Vec<f32>> {
-    let shape = array.shape();
-    if shape != [index.dim()] {
-        return Err(PyValueError::new_err(format!(
-            "NumpyIndex: {what} shape {shape:?} does not match dim={}. Remediation: pass a 1-D array of length {}.",
-            index.dim(),
-            index.dim()
-        )));
+/// The index behind `NumpyIndex` (flat) and `HnswIndex`.
+#[pyclass(module = "mneme._native")]
+pub struct NativeIndex {
+    inner: Backend,
+}
+
+impl NativeIndex {
+    fn index(&self) -> &dyn VectorIndex {
+        match &self.inner {
+            Backend::Flat(i) => i,
+            Backend::Hnsw(i) => i,
+        }
     }
-    Ok(array.as_array().iter().copied().collect())
+
+    fn index_mut(&mut self) -> &mut dyn VectorIndex {
+        match &mut self.inner {
+            Backend::Flat(i) => i,
+            Backend::Hnsw(i) => i,
+        }
+    }
+
+    fn class_name(&self) -> &'static str {
+        match self.inner {
+            Backend::Flat(_) => "NumpyIndex",
+            Backend::Hnsw(_) => "HnswIndex",
+        }
+    }
+
+    fn vector(&self, what: &str, array: &PyReadonlyArrayDyn<'_, f32>) -> PyResult<Vec<f32>> {
+        let shape = array.shape();
+        let dim = self.index().dim();
+        if shape != [dim] {
+            return Err(PyValueError::new_err(format!(
+                "{}: {what} shape {shape:?} does not match dim={dim}. Remediation: pass a 1-D array of length {dim}.",
+                self.class_name()
+            )));
+        }
+        Ok(array.as_array().iter().copied().collect())
+    }
+}
+
+/// Refuses a non-positive `value` of `class`'s option `name`.
+fn positive(class: &str, name: &str, value: i64, fix: &str) -> PyResult<usize> {
+    usize::try_from(value)
+        .ok()
+        .filter(|&v| v > 0)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{class}: {name} must be positive (got {value}). Remediation: {fix}."
+            ))
+        })
 }
 
 #[pymethods]
-impl NativeFlatIndex {
-    #[new]
-    #[pyo3(signature = (dim, dtype, initial_capacity))]
-    fn new(dim: i64, dtype: String, initial_capacity: i64) -> PyResult<Self> {
-        if dim <= 0 {
-            return Err(PyValueError::new_err(format!(
-                "NumpyIndex: dim must be positive (got {dim}). Remediation: pass the embedder's output dimension."
-            )));
-        }
-        if initial_capacity <= 0 {
-            return Err(PyValueError::new_err(format!(
-                "NumpyIndex: initial_capacity must be positive (got {initial_capacity}). Remediation: omit it for 256."
-            )));
-        }
+impl NativeIndex {
+    /// A flat (exact) index.
+    #[staticmethod]
+    fn flat(dim: i64, dtype: String, initial_capacity: i64) -> PyResult<Self> {
+        let class = "NumpyIndex";
+        let dim = positive(class, "dim", dim, "pass the embedder's output dimension")?;
+        let cap = positive(
+            class,
+            "initial_capacity",
+            initial_capacity,
+            "omit it for 256",
+        )?;
         let dtype: VectorDtype = dtype.parse().py()?;
-        let inner =
-            FlatIndex::with_capacity(dim as usize, dtype, initial_capacity as usize).py()?;
-        Ok(NativeFlatIndex { inner })
+        Ok(NativeIndex {
+            inner: Backend::Flat(FlatIndex::with_capacity(dim, dtype, cap).py()?),
+        })
+    }
+
+    /// An HNSW (approximate) index.
+    #[staticmethod]
+    #[pyo3(signature = (dim, dtype, m, ef_construction, ef, initial_max_elements))]
+    fn hnsw(
+        dim: i64,
+        dtype: String,
+        m: i64,
+        ef_construction: i64,
+        ef: i64,
+        initial_max_elements: i64,
+    ) -> PyResult<Self> {
+        let class = "HnswIndex";
+        let fix = "pass a positive integer or omit the option for its default";
+        let params = HnswParams {
+            m: positive(class, "M", m, fix)?,
+            ef_construction: positive(class, "ef_construction", ef_construction, fix)?,
+            ef: positive(class, "ef", ef, fix)?,
+            initial_max_elements: positive(
+                class,
+                "initial_max_elements",
+                initial_max_elements,
+                fix,
+            )?,
+        };
+        let dim = positive(class, "dim", dim, "pass the embedder's output dimension")?;
+        let dtype: VectorDtype = dtype.parse().py()?;
+        Ok(NativeIndex {
+            inner: Backend::Hnsw(HnswIndex::new(dim, dtype, params).py()?),
+        })
     }
 
     fn append(
@@ -57,12 +124,12 @@ impl NativeFlatIndex {
         vec: PyReadonlyArrayDyn<'_, f32>,
         namespace: &str,
     ) -> PyResult<()> {
-        let v = vector(&self.inner, "vector", &vec)?;
-        self.inner.append(row_id, &v, namespace).py()
+        let v = self.vector("vector", &vec)?;
+        self.index_mut().append(row_id, &v, namespace).py()
     }
 
     fn remove(&mut self, row_id: i64) {
-        self.inner.remove(row_id);
+        self.index_mut().remove(row_id);
     }
 
     fn search(
@@ -72,9 +139,9 @@ impl NativeFlatIndex {
         namespace: &str,
         k: i64,
     ) -> PyResult<Vec<(i64, f64)>> {
-        let q = vector(&self.inner, "query", &query)?;
+        let q = self.vector("query", &query)?;
         let k = usize::try_from(k).unwrap_or(0);
-        let inner = &self.inner;
+        let inner = self.index();
         let found = py.detach(|| inner.search(&q, namespace, k));
         Ok(found.into_iter().map(|c| (c.id, c.score as f64)).collect())
     }
@@ -85,48 +152,54 @@ impl NativeFlatIndex {
     ) -> PyResult<()> {
         let owned = rows
             .iter()
-            .map(|(id, v, ns)| Ok((*id, vector(&self.inner, "vector", v)?, ns.clone())))
+            .map(|(id, v, ns)| Ok((*id, self.vector("vector", v)?, ns.clone())))
             .collect::<PyResult<Vec<_>>>()?;
-        self.inner.rebuild_from(
-            owned
-                .iter()
-                .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str())),
-        );
+        match &mut self.inner {
+            Backend::Flat(i) => i.rebuild_from(
+                owned
+                    .iter()
+                    .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str())),
+            ),
+            Backend::Hnsw(i) => i.rebuild_from(&owned).py()?,
+        }
         Ok(())
     }
 
     fn compact(&mut self) {
-        self.inner.compact();
+        self.index_mut().compact();
     }
 
     fn requantize(&mut self, dtype: String) -> PyResult<()> {
         let d: VectorDtype = dtype.parse().py()?;
-        self.inner.requantize(d);
+        match &mut self.inner {
+            Backend::Flat(i) => i.requantize(d),
+            Backend::Hnsw(i) => i.requantize(d),
+        }
         Ok(())
     }
 
     #[getter]
     fn size(&self) -> usize {
-        self.inner.len()
+        self.index().len()
     }
 
     #[getter]
     fn dim(&self) -> usize {
-        self.inner.dim()
+        self.index().dim()
     }
 
     #[getter]
     fn dtype(&self) -> &'static str {
-        self.inner.dtype().as_str()
+        self.index().dtype().as_str()
     }
 
     #[getter]
     fn memory_bytes(&self) -> u64 {
-        self.inner.memory_bytes()
+        self.index().memory_bytes()
     }
 
     #[getter]
     fn tombstone_count(&self) -> usize {
-        self.inner.tombstone_count()
+        self.index().tombstone_count()
     }
 }

@@ -82,7 +82,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logbridge::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<cache::NativeCache>()?;
-    m.add_class::<index::NativeFlatIndex>()?;
+    m.add_class::<index::NativeIndex>()?;
     m.add_class::<stores::PyMemoryStore>()?;
     m.add_class::<stores::PySqliteStore>()?;
     m.add_class::<stores::PyRedisStore>()?;

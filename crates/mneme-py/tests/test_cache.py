@@ -98,6 +98,19 @@ def test_embeddings_as_arrays_lists_and_bad_shapes(cache, emb):
     assert cache.get("x", embedding=np.full(8, np.nan)) is None
 
 
+def test_hnsw_with_int8_finds_every_stored_vector_first(db, emb):
+    cache = mneme.SemanticCache(path=db, embedder=emb, index_backend="hnsw", vector_dtype="int8",
+                                index_options={"M": 8, "ef_construction": 64})
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(200, 8)).astype(np.float32)
+    for i, v in enumerate(vecs):
+        cache.put(f"q{i}", f"r{i}", embedding=v)
+    assert cache.health().index_backend == "hnsw"
+    hits = [cache.get("something else", embedding=v) for v in vecs]
+    assert sum(h is not None and h.response == f"r{i}" for i, h in enumerate(hits)) >= 198
+    cache.close()
+
+
 def test_a_failing_embedder(cache, emb, events, caplog):
     emb.fail_from = 1
     with caplog.at_level(logging.WARNING, logger="mneme.cache"):

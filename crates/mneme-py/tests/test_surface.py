@@ -39,6 +39,7 @@ def test_all_is_exactly_the_1_0_list():
         ("mneme._scoring", ["default_confidence", "default_validator"]),
         ("mneme._checkpoint", ["restore", "CHECKPOINT_FORMAT_VERSION"]),
         ("mneme._index", ["NumpyIndex"]),
+        ("mneme._index_hnsw", ["HnswIndex"]),
         ("mneme.tools.calibrate", ["find_threshold", "precision_recall_curve", "CalibrationResult", "main"]),
         ("mneme.tools.migrate", ["reembed", "areembed"]),
         ("mneme.adapters.prometheus", ["PrometheusMetricsHook"]),
@@ -129,3 +130,34 @@ def test_numpy_index_direct_use():
     assert ix.size == 1 and ix.search(np.ones(4) / 2, "b") == [(7, 1.0)] and ix.search(np.ones(4), "zz") == []
     ix.requantize("int8")
     assert ix.dtype == "int8" and ix.search(np.ones(4) / 2, "b")[0][0] == 7
+
+
+def test_hnsw_index_direct_use_in_every_dtype():
+    import numpy as np
+
+    from mneme._index_hnsw import HnswIndex
+
+    rng = np.random.default_rng(7)
+    vecs = rng.normal(size=(400, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    for dtype in ("float32", "float16", "int8"):
+        ix = HnswIndex(16, dtype=dtype, index_options={"M": 8, "ef": 40})
+        for i, v in enumerate(vecs):
+            ix.append(i, v, "even" if i % 2 == 0 else "odd")
+        assert (ix.size, ix.dim, ix.dtype) == (400, 16, dtype)
+        found = [ix.search(v, "even" if i % 2 == 0 else "odd", k=3) for i, v in enumerate(vecs)]
+        assert sum(f[0][0] == i for i, f in enumerate(found)) >= 396
+        assert all(r[0] % 2 == 0 for r in ix.search(vecs[0], "even", k=20))
+        ix.remove(0)
+        assert ix.tombstone_count == 1 and all(r[0] != 0 for r in ix.search(vecs[0], "even", k=5))
+        ix.compact()
+        assert (ix.size, ix.tombstone_count) == (399, 0)
+    ix.requantize("float32")
+    assert ix.dtype == "float32" and ix.search(vecs[2], "even")[0][0] == 2
+    ix.rebuild_from([(7, vecs[3], "b")])
+    assert ix.size == 1 and ix.search(vecs[3], "b")[0][0] == 7
+    with pytest.raises(TypeError):
+        HnswIndex(16, index_options={"initial_capacity": 5})
+    for bad in (lambda: HnswIndex(0), lambda: HnswIndex(16, index_options={"M": 0}), lambda: ix.append(1, np.ones(3), "a")):
+        with pytest.raises(ValueError):
+            bad()

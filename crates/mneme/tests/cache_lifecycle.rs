@@ -168,10 +168,68 @@ fn unknown_dtypes_and_options_fail_before_any_file_is_created() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(!g.path().exists(), "no file was created");
-    assert!(matches!(
-        g.builder().index_backend(IndexBackend::Hnsw).open(),
-        Err(Error::IndexBackendUnavailable(_))
-    ));
+}
+
+#[test]
+fn the_hnsw_backend_serves_every_dtype_and_keeps_its_choice_across_rebuilds() {
+    let vectors: Vec<Vec<f32>> = (0..300)
+        .map(|i| common::embedders::hashed_vector(&i.to_string(), DIM))
+        .collect();
+    for dtype in [
+        VectorDtype::Float32,
+        VectorDtype::Float16,
+        VectorDtype::Int8,
+    ] {
+        let f = Fixture::new();
+        let mut options = IndexOptions::default();
+        for (key, value) in [("M", "8"), ("ef_construction", "64"), ("ef", "32")] {
+            options.set(key, value).unwrap();
+        }
+        let open = || {
+            f.builder()
+                .index_backend(IndexBackend::Hnsw)
+                .index_options(options.clone())
+                .vector_dtype(dtype)
+                .open()
+                .unwrap()
+        };
+        let cache = open();
+        for (i, v) in vectors.iter().enumerate() {
+            cache
+                .put_with(
+                    &format!("q{i}"),
+                    &format!("r{i}"),
+                    Put::default().embedding(v),
+                )
+                .unwrap();
+        }
+        let self_hits = |c: &SemanticCache| {
+            vectors
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| {
+                    let hit = c.get_with("other words", mneme::Get::default().embedding(v));
+                    hit.unwrap().is_some_and(|h| h.response == format!("r{i}"))
+                })
+                .count()
+        };
+        assert!(self_hits(&cache) >= 297, "{dtype:?}");
+        assert_eq!(cache.health().unwrap().index_backend, "hnsw");
+        cache.close().unwrap();
+
+        // Reopened: rebuilt from the store as HNSW again.
+        let cache = open();
+        assert_eq!(cache.health().unwrap().index_backend, "hnsw");
+        assert!(self_hits(&cache) >= 297, "{dtype:?} after reopen");
+        cache.requantize(VectorDtype::Float32).unwrap();
+        assert_eq!(cache.health().unwrap().index_backend, "hnsw");
+        cache.clear().unwrap();
+        assert_eq!(cache.health().unwrap().index_backend, "hnsw");
+        cache
+            .put_with("q", "r0", Put::default().embedding(&vectors[0]))
+            .unwrap();
+        assert_eq!(self_hits(&cache), 1);
+    }
 }
 
 #[test]

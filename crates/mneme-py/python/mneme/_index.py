@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._native import NativeFlatIndex
+from ._native import NativeIndex
 from ._types import VectorDtype
 
 __all__ = ["NumpyIndex"]
@@ -19,13 +19,12 @@ def _f32(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.float32)
 
 
-class NumpyIndex:
-    """A dense matrix per dtype with per-namespace rows, tombstones and compaction."""
+class _EngineIndex:
+    """The 1.0 index API over an engine index (shared by NumpyIndex and HnswIndex)."""
 
     __slots__ = ("_native",)
 
-    def __init__(self, dim: int, *, dtype: VectorDtype = "float32", initial_capacity: int = 256) -> None:
-        self._native = NativeFlatIndex(dim, dtype, initial_capacity)
+    _native: NativeIndex
 
     def append(self, row_id: int, vec: npt.NDArray[Any], namespace: str) -> None:
         self._native.append(row_id, _f32(vec), namespace)
@@ -64,3 +63,12 @@ class NumpyIndex:
     @property
     def tombstone_count(self) -> int:
         return self._native.tombstone_count
+
+
+class NumpyIndex(_EngineIndex):
+    """A dense matrix per dtype with per-namespace rows, tombstones and compaction."""
+
+    __slots__ = ()
+
+    def __init__(self, dim: int, *, dtype: VectorDtype = "float32", initial_capacity: int = 256) -> None:
+        self._native = NativeIndex.flat(dim, dtype, initial_capacity)

@@ -84,8 +84,12 @@ impl SemanticCache {
         let _w = self.writer.lock();
         let gap = version - local;
         if gap >= FULL_REBUILD_GAP {
-            let dtype = self.index.read().dtype();
-            let rebuilt = super::build_index(self.store.as_ref(), &self.config, self.dim, dtype)?;
+            let (backend, dtype) = {
+                let index = self.index.read();
+                (super::backend_of(&**index), index.dtype())
+            };
+            let rebuilt =
+                super::build_index(self.store.as_ref(), &self.config, backend, self.dim, dtype)?;
             let rows = rebuilt.len() as u64;
             *self.index.write() = rebuilt;
             self.attach_coordinator()?;

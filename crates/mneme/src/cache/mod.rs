@@ -19,7 +19,7 @@ pub use write::Put;
 use crate::counters::Counters;
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
-use crate::index::{FlatIndex, VectorIndex};
+use crate::index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
 use crate::metrics::{self, MetricEvent};
 use crate::store::{SqliteStore, Store};
 use crate::types::{Health, IndexBackend, MultiProcessMode, Stats, VectorDtype};
@@ -146,7 +146,8 @@ impl SemanticCache {
         for (ns, cap) in &config.namespace_quotas {
             store.set_namespace_quota(ns, *cap)?;
         }
-        let index = build_index(store.as_ref(), &config, dim, dtype)?;
+        let backend = resolve_backend(config.index_backend, store.count(None)?);
+        let index = build_index(store.as_ref(), &config, backend, dim, dtype)?;
         let stale = (config.multi_process_mode == MultiProcessMode::StaleTolerant)
             .then(|| Mutex::new(coordinator::StaleState::new(stale_interval)));
         let cache = SemanticCache {
@@ -317,7 +318,13 @@ impl SemanticCache {
             self.counters.lock().clear_namespace(&ns);
         }
         let mut index = self.index.write();
-        *index = new_index(&self.config, self.dim, index.dtype(), 0)?;
+        *index = new_index(
+            &self.config,
+            backend_of(&**index),
+            self.dim,
+            index.dtype(),
+            0,
+        )?;
         Ok(total)
     }
 
@@ -329,10 +336,14 @@ impl SemanticCache {
     pub fn requantize(&self, dtype: VectorDtype) -> Result<()> {
         self.enter()?;
         let _w = self.writer.lock();
-        if self.index.read().dtype() == dtype {
-            return Ok(());
-        }
-        let rebuilt = build_index(self.store.as_ref(), &self.config, self.dim, dtype)?;
+        let backend = {
+            let index = self.index.read();
+            if index.dtype() == dtype {
+                return Ok(());
+            }
+            backend_of(&**index)
+        };
+        let rebuilt = build_index(self.store.as_ref(), &self.config, backend, self.dim, dtype)?;
         *self.index.write() = rebuilt;
         Ok(())
     }
@@ -413,12 +424,52 @@ impl std::fmt::Debug for SemanticCache {
     }
 }
 
+/// The concrete backend for a cache over `rows` stored rows: `auto` decides here, once; later
+/// rebuilds keep the index's current backend (see [`backend_of`]).
+fn resolve_backend(requested: IndexBackend, rows: u64) -> IndexBackend {
+    match requested {
+        IndexBackend::Auto if rows >= AUTO_HNSW_ROWS => IndexBackend::Hnsw,
+        IndexBackend::Hnsw => IndexBackend::Hnsw,
+        _ => IndexBackend::Flat,
+    }
+}
+
+/// The backend an existing index was built with.
+fn backend_of(index: &dyn VectorIndex) -> IndexBackend {
+    if index.backend_name() == "hnsw" {
+        IndexBackend::Hnsw
+    } else {
+        IndexBackend::Flat
+    }
+}
+
+fn hnsw_params(options: &IndexOptions) -> HnswParams {
+    let d = HnswParams::default();
+    HnswParams {
+        m: options.m.unwrap_or(d.m),
+        ef_construction: options.ef_construction.unwrap_or(d.ef_construction),
+        ef: options.ef.unwrap_or(d.ef),
+        initial_max_elements: options
+            .initial_max_elements
+            .unwrap_or(d.initial_max_elements),
+    }
+}
+
+/// An empty index of `backend`, sized for `rows`.
 fn new_index(
     config: &Config,
+    backend: IndexBackend,
     dim: usize,
     dtype: VectorDtype,
     rows: usize,
 ) -> Result<Box<dyn VectorIndex>> {
+    if backend == IndexBackend::Hnsw {
+        return Ok(Box::new(HnswIndex::new(
+            dim,
+            dtype,
+            hnsw_params(&config.index_options),
+        )?));
+    }
     let initial = config
         .index_options
         .initial_capacity
@@ -428,49 +479,61 @@ fn new_index(
     Ok(Box::new(flat))
 }
 
-/// Chooses the backend and bulk-loads every store row in ascending id order.
+/// Decodes a stored little-endian f32 embedding into `buf`; a wrong length is logged and
+/// skipped (Layer 1 still serves that entry).
+fn decode_row(id: i64, bytes: &[u8], buf: &mut [f32]) -> bool {
+    if bytes.len() != buf.len() * 4 {
+        log::warn!(target: "mneme.cache", "entry {id} has a {}-byte embedding, expected {}; Layer 1 still serves it", bytes.len(), buf.len() * 4);
+        return false;
+    }
+    for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
+        *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    true
+}
+
+/// Builds a `backend` index from every store row in ascending id order.
 fn build_index(
     store: &dyn Store,
     config: &Config,
+    backend: IndexBackend,
     dim: usize,
     dtype: VectorDtype,
 ) -> Result<Box<dyn VectorIndex>> {
     let rows = store.count(None)?;
-    match config.index_backend {
-        IndexBackend::Hnsw => {
-            return Err(Error::index_backend_unavailable(
-                "index_backend hnsw is not compiled into this build",
-                "use index_backend auto or numpy (flat, exact)",
-            ))
-        }
-        IndexBackend::Auto if rows >= AUTO_HNSW_ROWS => {
-            log::warn!(target: "mneme.cache", "{rows} rows would select hnsw, which this build lacks; using the flat index");
-        }
-        _ => {}
-    }
-    let initial = config
-        .index_options
-        .initial_capacity
-        .unwrap_or(crate::index::flat::DEFAULT_INITIAL_CAPACITY);
-    let mut index = FlatIndex::with_capacity(dim, dtype, initial)?;
     let mut buf = vec![0f32; dim];
     let mut skipped = 0u64;
-    index.bulk_load(rows as usize, |push| {
+    let index: Box<dyn VectorIndex> = if backend == IndexBackend::Hnsw {
+        let mut index = new_index(config, backend, dim, dtype, rows as usize)?;
         store.scan_index_rows(&mut |id, bytes, ns| {
-            if bytes.len() != dim * 4 {
+            if decode_row(id, bytes, &mut buf) {
+                index.append(id, &buf, ns)?;
+            } else {
                 skipped += 1;
-                log::warn!(target: "mneme.cache", "entry {id} has a {}-byte embedding, expected {}; Layer 1 still serves it", bytes.len(), dim * 4);
-                return Ok(());
             }
-            for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
-                *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
-            push(id, &buf, ns);
             Ok(())
-        })
-    })?;
+        })?;
+        index
+    } else {
+        let initial = config
+            .index_options
+            .initial_capacity
+            .unwrap_or(crate::index::flat::DEFAULT_INITIAL_CAPACITY);
+        let mut index = FlatIndex::with_capacity(dim, dtype, initial)?;
+        index.bulk_load(rows as usize, |push| {
+            store.scan_index_rows(&mut |id, bytes, ns| {
+                if decode_row(id, bytes, &mut buf) {
+                    push(id, &buf, ns);
+                } else {
+                    skipped += 1;
+                }
+                Ok(())
+            })
+        })?;
+        Box::new(index)
+    };
     if index.len() as u64 + skipped != rows {
         log::info!(target: "mneme.cache", "index holds {} rows, store counted {rows}", index.len());
     }
-    Ok(Box::new(index))
+    Ok(index)
 }

@@ -406,6 +406,17 @@ impl FlatIndex {
         slot
     }
 
+    /// For indexes layered on this storage (HNSW): `query` in the form [`Self::score_at`]
+    /// takes.
+    pub(crate) fn prepare_query(&self, query: &[f32]) -> Vec<f32> {
+        self.prepare(query).0
+    }
+
+    /// For indexes layered on this storage: the row at insertion `offset`, as f32.
+    pub(crate) fn vector_at(&self, offset: usize) -> Vec<f32> {
+        self.arena.row_f32(offset, self.dim)
+    }
+
     fn prepare(&self, query: &[f32]) -> PreparedQuery {
         match self.dtype {
             VectorDtype::Int8 => PreparedQuery(query.iter().map(|x| x / 127.0).collect()),
@@ -413,13 +424,14 @@ impl FlatIndex {
         }
     }
 
+    /// The score of the row at `offset` against a prepared query (see [`Self::prepare_query`]).
     #[inline]
-    fn score_offset(&self, offset: usize, q: &PreparedQuery) -> f32 {
+    pub(crate) fn score_offset(&self, offset: usize, q: &[f32]) -> f32 {
         let r = offset * self.dim..(offset + 1) * self.dim;
         match &self.arena {
-            Arena::F32(v) => (self.kernels.dot_f32)(&v[r], &q.0),
-            Arena::F16(v) => (self.kernels.dot_f16)(&v[r], &q.0),
-            Arena::I8(v) => (self.kernels.dot_i8)(&v[r], &q.0),
+            Arena::F32(v) => (self.kernels.dot_f32)(&v[r], q),
+            Arena::F16(v) => (self.kernels.dot_f16)(&v[r], q),
+            Arena::I8(v) => (self.kernels.dot_i8)(&v[r], q),
         }
     }
 
@@ -427,7 +439,7 @@ impl FlatIndex {
         let mut top = TopK::new(k);
         for &off in offsets {
             if !self.dead[off as usize] {
-                top.offer(self.score_offset(off as usize, q), off);
+                top.offer(self.score_offset(off as usize, &q.0), off);
             }
         }
         top
@@ -528,7 +540,7 @@ impl VectorIndex for FlatIndex {
 
     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
         let off = *self.by_id.get(&id)? as usize;
-        Some(self.score_offset(off, &self.prepare(query)))
+        Some(self.score_offset(off, &self.prepare(query).0))
     }
 
     fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {
@@ -568,22 +580,7 @@ impl VectorIndex for FlatIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit(dim: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let mut v: Vec<f32> = (0..dim)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-            })
-            .collect();
-        quant::l2_normalize(&mut v);
-        v
-    }
+    use crate::index::random_unit as unit;
 
     #[test]
     fn capacity_follows_the_1_0_numbers() {

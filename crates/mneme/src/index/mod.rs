@@ -4,10 +4,12 @@
 //! candidates. SIMD lives below it in [`kernels`], chosen once per process.
 
 pub mod flat;
+pub mod hnsw;
 pub mod kernels;
 mod prefault;
 
 pub use flat::FlatIndex;
+pub use hnsw::{HnswIndex, HnswParams};
 
 use crate::types::VectorDtype;
 
@@ -59,4 +61,22 @@ pub trait VectorIndex: Send + Sync {
     fn compact(&mut self) -> usize;
     /// The backend name reported by `health()` (`"numpy"` for flat, compat).
     fn backend_name(&self) -> &'static str;
+}
+
+/// A deterministic pseudo-random unit vector for index tests.
+#[cfg(test)]
+pub(crate) fn random_unit(dim: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut v: Vec<f32> = (0..dim)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        })
+        .collect();
+    crate::quant::l2_normalize(&mut v);
+    v
 }

@@ -1,0 +1,149 @@
+//! Index benchmark: the flat (exact) scan against HNSW on the same rows, in one run.
+//!
+//! `cargo bench --bench index` (also run by `scripts/bench.sh`). Prints build time, search
+//! p50/p99 (k = 1 and 5), self-match recall@1 and recall@10 against the exact scan. mneme-cache
+//! 1.0's HNSW needs hnswlib (not installed by our scripts), so there is no peer column here.
+//!
+//! Environment: `MNEME_BENCH_INDEX_ROWS` (50000), `MNEME_BENCH_DIM` (384), `MNEME_BENCH_CALLS`
+//! (1000), `MNEME_BENCH_EF` (50).
+
+use mneme::index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
+use mneme::VectorDtype;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seeded unit vectors (xorshift, uniform in a cube, normalised).
+fn unit(seed: u64, dim: usize) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v: Vec<f32> = (0..dim)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    mneme::quant::l2_normalize(&mut v);
+    v
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    (
+        us(samples[samples.len() / 2]),
+        us(samples[(samples.len() * 99 / 100).min(samples.len() - 1)]),
+    )
+}
+
+fn time_searches(index: &dyn VectorIndex, queries: &[Vec<f32>], k: usize) -> (f64, f64) {
+    let samples = queries
+        .iter()
+        .map(|q| {
+            let t = Instant::now();
+            std::hint::black_box(index.search(q, "default", k));
+            t.elapsed()
+        })
+        .collect();
+    percentiles(samples)
+}
+
+fn main() {
+    let (rows, dim, calls) = (
+        env("MNEME_BENCH_INDEX_ROWS", 50_000),
+        env("MNEME_BENCH_DIM", 384),
+        env("MNEME_BENCH_CALLS", 1000),
+    );
+    // Embeddings are clustered (topics), and cache queries land near stored entries
+    // (paraphrases): rows are topic centre + noise, queries are rows + more noise.
+    let topics: Vec<Vec<f32>> = (0..(rows / 50).max(1) as u64)
+        .map(|t| unit(t + 1, dim))
+        .collect();
+    let near = |base: &[f32], seed: u64, spread: f32| {
+        let noise = unit(seed, dim);
+        let mut v: Vec<f32> = base
+            .iter()
+            .zip(&noise)
+            .map(|(b, n)| b + spread * n)
+            .collect();
+        mneme::quant::l2_normalize(&mut v);
+        v
+    };
+    let vectors: Vec<Vec<f32>> = (0..rows)
+        .map(|i| near(&topics[i % topics.len()], (i as u64 + 1) << 20, 0.6))
+        .collect();
+    let queries: Vec<Vec<f32>> = (0..calls)
+        .map(|i| near(&vectors[i * rows / calls], (i as u64 + 1) << 40, 0.3))
+        .collect();
+    let params = HnswParams {
+        ef: env("MNEME_BENCH_EF", HnswParams::default().ef),
+        ..HnswParams::default()
+    };
+    println!(
+        "index benchmark: {rows} rows × {dim} dims (clustered), float32, {calls} queries, {params:?}"
+    );
+
+    let t = Instant::now();
+    let mut flat = FlatIndex::with_capacity(dim, VectorDtype::Float32, rows).expect("dim > 0");
+    for (id, v) in vectors.iter().enumerate() {
+        flat.append(id as i64, v, "default").expect("right dim");
+    }
+    let flat_build = t.elapsed();
+    let t = Instant::now();
+    let mut hnsw = HnswIndex::new(dim, VectorDtype::Float32, params).expect("valid params");
+    for (id, v) in vectors.iter().enumerate() {
+        hnsw.append(id as i64, v, "default").expect("right dim");
+    }
+    let hnsw_build = t.elapsed();
+
+    let self_hits = (0..calls)
+        .map(|i| i * rows / calls)
+        .filter(|&i| hnsw.search(&vectors[i], "default", 1).first().map(|c| c.id) == Some(i as i64))
+        .count();
+    let (mut agree, mut total) = (0, 0);
+    for q in &queries {
+        let exact: HashSet<i64> = flat.search(q, "default", 10).iter().map(|c| c.id).collect();
+        agree += hnsw
+            .search(q, "default", 10)
+            .iter()
+            .filter(|c| exact.contains(&c.id))
+            .count();
+        total += exact.len();
+    }
+
+    println!("{:<28} {:>12} {:>12} {:>8}", "", "flat", "hnsw", "ratio");
+    let secs = |d: Duration| d.as_secs_f64();
+    println!(
+        "{:<28} {:>11.2}s {:>11.2}s {:>7.1}x",
+        "build",
+        secs(flat_build),
+        secs(hnsw_build),
+        secs(hnsw_build) / secs(flat_build)
+    );
+    for k in [1, 5] {
+        let (fp50, fp99) = time_searches(&flat, &queries, k);
+        let (hp50, hp99) = time_searches(&hnsw, &queries, k);
+        println!(
+            "{:<28} {fp50:>10.1}µs {hp50:>10.1}µs {:>7.1}x",
+            format!("search k={k} p50"),
+            fp50 / hp50
+        );
+        println!(
+            "{:<28} {fp99:>10.1}µs {hp99:>10.1}µs {:>7.1}x",
+            format!("search k={k} p99"),
+            fp99 / hp99
+        );
+    }
+    println!(
+        "hnsw self-match recall@1: {:.4}   recall@10 vs exact: {:.4}",
+        self_hits as f64 / calls as f64,
+        agree as f64 / total as f64
+    );
+}

@@ -1,0 +1,576 @@
+//! HNSW: an approximate index for large caches (behaviour spec §12). One graph per namespace
+//! (so tenants never see each other's rows), cosine similarity on the same dtype kernels as the
+//! flat index, all three dtypes.
+//!
+//! Deleted rows stay in the graph as tombstones (they still route searches) and are filtered
+//! from results; `compact` rebuilds from the live rows. Overwriting an id tombstones its old node
+//! and inserts a new one.
+
+use super::flat::FlatIndex;
+use super::{Candidate, VectorIndex};
+use crate::error::{Error, Result};
+use crate::types::VectorDtype;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+/// HNSW tuning; defaults are 1.0's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Links per node above layer 0 (layer 0 keeps `2 × m`).
+    pub m: usize,
+    /// Beam width while building.
+    pub ef_construction: usize,
+    /// Beam width while searching (at least `k`).
+    pub ef: usize,
+    /// Starting capacity in rows.
+    pub initial_max_elements: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construction: 200,
+            ef: 50,
+            initial_max_elements: 10_000,
+        }
+    }
+}
+
+/// A scored node: ordered by score (higher is closer), ties by lower node index.
+#[derive(Clone, Copy, PartialEq)]
+struct Scored(f32, u32);
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// One namespace's graph: its entry point and height (links live in [`HnswIndex::links`]).
+#[derive(Default, Clone, Copy)]
+struct Graph {
+    entry: Option<u32>,
+    top_level: usize,
+}
+
+/// The HNSW index.
+pub struct HnswIndex {
+    params: HnswParams,
+    /// Vectors and ids live in a flat store (one arena per dtype, same kernels); node index =
+    /// its insertion order there.
+    rows: FlatIndex,
+    nodes: Vec<(i64, u32)>,
+    node_of: HashMap<i64, u32>,
+    dead: HashSet<u32>,
+    /// `links[node][level]`: a node only ever links within its own namespace's graph.
+    links: Vec<Vec<Vec<u32>>>,
+    graphs: HashMap<String, Graph>,
+    namespaces: Vec<String>,
+    rng: u64,
+}
+
+impl HnswIndex {
+    /// An empty index.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero `dim` or parameter.
+    pub fn new(dim: usize, dtype: VectorDtype, params: HnswParams) -> Result<Self> {
+        if params.m == 0
+            || params.ef_construction == 0
+            || params.ef == 0
+            || params.initial_max_elements == 0
+        {
+            return Err(Error::invalid_argument(
+                format!("invalid HNSW parameters {params:?}"),
+                "use positive M, ef_construction, ef and initial_max_elements",
+            ));
+        }
+        Ok(HnswIndex {
+            params,
+            rows: FlatIndex::with_capacity(dim, dtype, params.initial_max_elements)?,
+            nodes: Vec::new(),
+            node_of: HashMap::new(),
+            dead: HashSet::new(),
+            links: Vec::new(),
+            graphs: HashMap::new(),
+            namespaces: Vec::new(),
+            rng: 0x9E37_79B9_7F4A_7C15,
+        })
+    }
+
+    /// The node's vector, scored against `q` with the dtype's kernel.
+    fn node_score(&self, node: u32, q: &[f32]) -> f32 {
+        self.rows.score_offset(node as usize, q)
+    }
+
+    fn random_level(&mut self) -> usize {
+        // xorshift; level = floor(-ln(U) / ln(M)).
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let u = ((self.rng >> 11) as f64 / (1u64 << 53) as f64).max(1e-12);
+        (-u.ln() / (self.params.m.max(2) as f64).ln()) as usize
+    }
+
+    fn max_links(&self, level: usize) -> usize {
+        if level == 0 {
+            2 * self.params.m
+        } else {
+            self.params.m
+        }
+    }
+
+    /// Best-first search of one layer from `entries`; returns up to `ef` nodes, best first.
+    fn search_layer(&self, q: &[f32], entries: &[u32], ef: usize, level: usize) -> Vec<Scored> {
+        let mut visited = vec![0u64; self.nodes.len().div_ceil(64)];
+        let mut first_visit = |n: u32| {
+            let (word, bit) = (n as usize / 64, 1u64 << (n % 64));
+            let first = visited[word] & bit == 0;
+            visited[word] |= bit;
+            first
+        };
+        let mut frontier: BinaryHeap<Scored> = BinaryHeap::new();
+        let mut best: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::new();
+        for &e in entries {
+            first_visit(e);
+            let s = Scored(self.node_score(e, q), e);
+            frontier.push(s);
+            best.push(std::cmp::Reverse(s));
+        }
+        while let Some(current) = frontier.pop() {
+            let worst = best.peek().map_or(f32::NEG_INFINITY, |r| r.0 .0);
+            if best.len() >= ef && current.0 < worst {
+                break;
+            }
+            for &n in &self.links[current.1 as usize][level] {
+                if !first_visit(n) {
+                    continue;
+                }
+                let s = Scored(self.node_score(n, q), n);
+                let worst = best.peek().map_or(f32::NEG_INFINITY, |r| r.0 .0);
+                if best.len() < ef || s.0 > worst {
+                    frontier.push(s);
+                    best.push(std::cmp::Reverse(s));
+                    if best.len() > ef {
+                        best.pop();
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Scored> = best.into_iter().map(|r| r.0).collect();
+        out.sort_by(|a, b| b.cmp(a));
+        out
+    }
+
+    /// Descends from the top layer to `down_to + 1` greedily; returns the entry for the rest.
+    fn descend(&self, graph: Graph, q: &[f32], down_to: usize) -> Option<u32> {
+        let mut entry = graph.entry?;
+        for level in (down_to + 1..=graph.top_level).rev() {
+            entry = self.search_layer(q, &[entry], 1, level)[0].1;
+        }
+        Some(entry)
+    }
+
+    fn insert_node(&mut self, node: u32, ns_slot: u32, q: &[f32]) {
+        let level = self.random_level();
+        debug_assert_eq!(self.links.len(), node as usize);
+        self.links.push(vec![Vec::new(); level + 1]);
+        let ns = &self.namespaces[ns_slot as usize];
+        let graph = self.graphs.get(ns).copied().unwrap_or_default();
+        let Some(entry) = graph.entry else {
+            let ns = ns.clone();
+            self.graphs.insert(
+                ns,
+                Graph {
+                    entry: Some(node),
+                    top_level: level,
+                },
+            );
+            return;
+        };
+        let mut entries = vec![self.descend(graph, q, level).unwrap_or(entry)];
+        for l in (0..=level.min(graph.top_level)).rev() {
+            let found = self.search_layer(q, &entries, self.params.ef_construction, l);
+            let chosen = self.select_neighbours(&found, self.max_links(l));
+            for &n in &chosen {
+                self.links[n as usize][l].push(node);
+                if self.links[n as usize][l].len() > self.max_links(l) {
+                    let base = self.prepared_row(n);
+                    let mut scored: Vec<Scored> = self.links[n as usize][l]
+                        .iter()
+                        .map(|&x| Scored(self.node_score(x, &base), x))
+                        .collect();
+                    scored.sort_by(|a, b| b.cmp(a));
+                    self.links[n as usize][l] = self.select_neighbours(&scored, self.max_links(l));
+                }
+            }
+            self.links[node as usize][l] = chosen;
+            entries = found.iter().map(|s| s.1).collect();
+        }
+        if level > graph.top_level {
+            let ns = self.namespaces[ns_slot as usize].clone();
+            self.graphs.insert(
+                ns,
+                Graph {
+                    entry: Some(node),
+                    top_level: level,
+                },
+            );
+        }
+    }
+
+    /// Up to `cap` neighbours from `candidates` (best first) by the HNSW heuristic: a candidate
+    /// is kept when it is closer to the base than to every neighbour kept so far, which spreads
+    /// links across directions; leftover slots then go to the closest of the rest.
+    fn select_neighbours(&self, candidates: &[Scored], cap: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(cap);
+        let mut pruned = Vec::new();
+        for c in candidates {
+            if kept.len() == cap {
+                break;
+            }
+            let cq = self.prepared_row(c.1);
+            if kept.iter().all(|&k| self.node_score(k, &cq) < c.0) {
+                kept.push(c.1);
+            } else {
+                pruned.push(c.1);
+            }
+        }
+        let room = cap - kept.len();
+        kept.extend(pruned.into_iter().take(room));
+        kept
+    }
+
+    /// A stored row as a query.
+    fn prepared_row(&self, node: u32) -> Vec<f32> {
+        self.rows.prepare_query(&self.rows.vector_at(node as usize))
+    }
+
+    fn ns_slot(&mut self, namespace: &str) -> u32 {
+        match self.namespaces.iter().position(|n| n == namespace) {
+            Some(i) => i as u32,
+            None => {
+                self.namespaces.push(namespace.to_owned());
+                (self.namespaces.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Live rows in insertion order, dequantised.
+    fn live_rows(&self) -> Vec<(i64, Vec<f32>, String)> {
+        let mut nodes: Vec<u32> = self.node_of.values().copied().collect();
+        nodes.sort_unstable();
+        nodes
+            .into_iter()
+            .map(|node| {
+                let (id, ns) = self.nodes[node as usize];
+                (
+                    id,
+                    self.rows.vector_at(node as usize),
+                    self.namespaces[ns as usize].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Replaces the contents with `rows` (ids, vectors of length `dim`, namespaces) at `dtype`.
+    fn rebuild(&mut self, dtype: VectorDtype, rows: &[(i64, Vec<f32>, String)]) -> Result<()> {
+        let mut fresh = HnswIndex::new(self.dim(), dtype, self.params)?;
+        for (id, v, ns) in rows {
+            fresh.append(*id, v, ns)?;
+        }
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Replaces the contents with `rows`; on a wrong-length vector nothing changes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a vector is not `dim` long.
+    pub fn rebuild_from(&mut self, rows: &[(i64, Vec<f32>, String)]) -> Result<()> {
+        self.rebuild(self.dtype(), rows)
+    }
+
+    /// Rebuilds the graph over the stored copies converted to `dtype` (lossy when narrowing).
+    pub fn requantize(&mut self, dtype: VectorDtype) {
+        if dtype != self.dtype() {
+            let live = self.live_rows();
+            self.rebuild(dtype, &live)
+                .expect("stored rows have the index's dim");
+        }
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn dim(&self) -> usize {
+        self.rows.dim()
+    }
+
+    fn dtype(&self) -> VectorDtype {
+        self.rows.dtype()
+    }
+
+    fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<()> {
+        if vector.len() != self.dim() {
+            return Err(Error::invalid_argument(
+                format!(
+                    "vector has {} elements, the index has dim {}",
+                    vector.len(),
+                    self.dim()
+                ),
+                "pass vectors of the index's dimension",
+            ));
+        }
+        if let Some(old) = self.node_of.remove(&id) {
+            self.dead.insert(old);
+        }
+        let node = self.nodes.len() as u32;
+        // A fresh internal key per node keeps the flat storage append-only.
+        self.rows.append(-(node as i64) - 1, vector, "")?;
+        let slot = self.ns_slot(namespace);
+        self.nodes.push((id, slot));
+        self.node_of.insert(id, node);
+        let q = self.rows.prepare_query(vector);
+        self.insert_node(node, slot, &q);
+        Ok(())
+    }
+
+    fn remove(&mut self, id: i64) -> bool {
+        match self.node_of.remove(&id) {
+            Some(node) => {
+                self.dead.insert(node);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_namespace(&mut self, namespace: &str) -> usize {
+        let Some(slot) = self.namespaces.iter().position(|n| n == namespace) else {
+            return 0;
+        };
+        let ids: Vec<i64> = self
+            .node_of
+            .keys()
+            .copied()
+            .filter(|id| self.nodes[self.node_of[id] as usize].1 == slot as u32)
+            .collect();
+        ids.iter().filter(|id| self.remove(**id)).count()
+    }
+
+    fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
+        let Some(graph) = self.graphs.get(namespace) else {
+            return Vec::new();
+        };
+        if k == 0 || query.len() != self.dim() {
+            return Vec::new();
+        }
+        let q = self.rows.prepare_query(query);
+        let Some(entry) = self.descend(*graph, &q, 0) else {
+            return Vec::new();
+        };
+        let ef = self.params.ef.max(k) + self.dead.len().min(self.params.ef);
+        self.search_layer(&q, &[entry], ef, 0)
+            .into_iter()
+            .filter(|s| !self.dead.contains(&s.1))
+            .take(k)
+            .map(|s| Candidate {
+                id: self.nodes[s.1 as usize].0,
+                score: s.0,
+            })
+            .collect()
+    }
+
+    fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
+        let node = *self.node_of.get(&id)?;
+        Some(self.node_score(node, &self.rows.prepare_query(query)))
+    }
+
+    fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {
+        let node = *self.node_of.get(&id)?;
+        let same_ns = self.namespaces[self.nodes[node as usize].1 as usize] == namespace;
+        Some(same_ns && self.rows.row_matches(-(node as i64) - 1, vector, "") == Some(true))
+    }
+
+    fn len(&self) -> usize {
+        self.node_of.len()
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        (self.nodes.len() * self.dim() * self.dtype().bytes_per_element()) as u64
+    }
+
+    fn tombstone_count(&self) -> usize {
+        self.dead.len()
+    }
+
+    fn compact(&mut self) -> usize {
+        let before = self.dead.len();
+        if before == 0 {
+            return 0;
+        }
+        let live = self.live_rows();
+        self.rebuild(self.dtype(), &live)
+            .expect("stored rows have the index's dim");
+        before
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "hnsw"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::random_unit as unit;
+
+    const DIM: usize = 32;
+
+    fn filled(dtype: VectorDtype, n: i64) -> HnswIndex {
+        let mut idx = HnswIndex::new(DIM, dtype, HnswParams::default()).unwrap();
+        for id in 1..=n {
+            idx.append(id, &unit(DIM, id as u64), "default").unwrap();
+        }
+        idx
+    }
+
+    fn self_recall(idx: &HnswIndex, ids: impl Iterator<Item = i64>) -> f64 {
+        let (mut found, mut total) = (0, 0);
+        for id in ids {
+            total += 1;
+            let top = idx.search(&unit(DIM, id as u64), "default", 1);
+            found += usize::from(top.first().map(|c| c.id) == Some(id));
+        }
+        found as f64 / total as f64
+    }
+
+    #[test]
+    fn every_stored_vector_finds_itself_first_in_every_dtype() {
+        for dtype in [
+            VectorDtype::Float32,
+            VectorDtype::Float16,
+            VectorDtype::Int8,
+        ] {
+            let idx = filled(dtype, 1000);
+            assert_eq!(idx.len(), 1000);
+            let recall = self_recall(&idx, 1..=1000);
+            assert!(recall >= 0.99, "{dtype:?}: self recall {recall}");
+        }
+    }
+
+    #[test]
+    fn top_ten_agrees_with_the_exact_scan() {
+        let idx = filled(VectorDtype::Float32, 1500);
+        let mut flat = FlatIndex::new(DIM, VectorDtype::Float32).unwrap();
+        for id in 1..=1500 {
+            flat.append(id, &unit(DIM, id as u64), "default").unwrap();
+        }
+        let (mut hits, mut total) = (0, 0);
+        for seed in 10_000..10_100 {
+            let q = unit(DIM, seed);
+            let exact: HashSet<i64> = flat
+                .search(&q, "default", 10)
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            let approx = idx.search(&q, "default", 10);
+            assert!(
+                approx.windows(2).all(|w| w[0].score >= w[1].score),
+                "best first"
+            );
+            hits += approx.iter().filter(|c| exact.contains(&c.id)).count();
+            total += exact.len();
+        }
+        let recall = hits as f64 / total as f64;
+        assert!(recall >= 0.9, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn namespaces_never_see_each_other() {
+        let mut idx = HnswIndex::new(DIM, VectorDtype::Float32, HnswParams::default()).unwrap();
+        for id in 1..=200 {
+            let ns = if id % 2 == 0 { "even" } else { "odd" };
+            idx.append(id, &unit(DIM, id as u64), ns).unwrap();
+        }
+        let q = unit(DIM, 4);
+        let even = idx.search(&q, "even", 50);
+        assert_eq!(even[0].id, 4);
+        assert!(even.iter().all(|c| c.id % 2 == 0));
+        assert!(idx.search(&q, "odd", 50).iter().all(|c| c.id % 2 == 1));
+        assert!(idx.search(&q, "nobody", 5).is_empty());
+        assert_eq!(idx.row_matches(4, &unit(DIM, 4), "even"), Some(true));
+        assert_eq!(idx.row_matches(4, &unit(DIM, 4), "odd"), Some(false));
+        assert_eq!(idx.remove_namespace("odd"), 100);
+        assert!(idx.search(&q, "odd", 5).is_empty());
+        assert_eq!(idx.len(), 100);
+    }
+
+    #[test]
+    fn removed_and_overwritten_rows_are_filtered_then_compacted() {
+        let mut idx = filled(VectorDtype::Float32, 500);
+        for id in 1..=100 {
+            assert!(idx.remove(id));
+        }
+        assert!(!idx.remove(1), "already gone");
+        // Overwrite 200 with 201's vector: a search for that vector finds one of the two.
+        idx.append(200, &unit(DIM, 201), "default").unwrap();
+        assert_eq!(idx.len(), 400);
+        assert_eq!(idx.tombstone_count(), 101);
+        let q = unit(DIM, 5);
+        assert!(idx.search(&q, "default", 20).iter().all(|c| c.id > 100));
+        assert_eq!(idx.score(5, &q), None);
+        let top = idx.search(&unit(DIM, 201), "default", 2);
+        assert!(top.iter().all(|c| c.id == 200 || c.id == 201) && top.len() == 2);
+
+        assert_eq!(idx.compact(), 101);
+        assert_eq!((idx.len(), idx.tombstone_count()), (400, 0));
+        assert!(self_recall(&idx, 101..=199) >= 0.99);
+        assert!((idx.score(300, &unit(DIM, 300)).unwrap() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn bad_input_is_refused_without_changing_the_index() {
+        assert!(HnswIndex::new(
+            DIM,
+            VectorDtype::Float32,
+            HnswParams {
+                ef: 0,
+                ..Default::default()
+            }
+        )
+        .is_err());
+        let mut idx = filled(VectorDtype::Float32, 10);
+        assert!(idx.append(11, &[1.0; 3], "default").is_err());
+        assert_eq!(idx.len(), 10);
+        assert!(idx.search(&[1.0; 3], "default", 5).is_empty());
+        assert!(idx.search(&unit(DIM, 1), "default", 0).is_empty());
+        assert_eq!(idx.backend_name(), "hnsw");
+    }
+
+    #[test]
+    fn requantize_and_rebuild_replace_the_graph() {
+        let mut idx = filled(VectorDtype::Float32, 300);
+        idx.requantize(VectorDtype::Int8);
+        assert_eq!((idx.dtype(), idx.len()), (VectorDtype::Int8, 300));
+        assert!(self_recall(&idx, 1..=300) >= 0.99);
+        let rows: Vec<(i64, Vec<f32>, String)> = (1..=50)
+            .map(|id| (id, unit(DIM, id as u64 + 1000), "default".to_owned()))
+            .collect();
+        idx.rebuild_from(&rows).unwrap();
+        assert_eq!(idx.len(), 50);
+        assert_eq!(idx.search(&unit(DIM, 1007), "default", 1)[0].id, 7);
+        let bad = vec![(1, vec![0.0; 3], "default".to_owned())];
+        assert!(idx.rebuild_from(&bad).is_err());
+        assert_eq!(idx.len(), 50, "a failed rebuild changes nothing");
+    }
+}
