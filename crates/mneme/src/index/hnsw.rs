@@ -232,22 +232,24 @@ impl HnswIndex {
     /// is kept when it is closer to the base than to every neighbour kept so far, which spreads
     /// links across directions; leftover slots then go to the closest of the rest.
     fn select_neighbours(&self, candidates: &[Scored], cap: usize) -> Vec<u32> {
-        let mut kept: Vec<u32> = Vec::with_capacity(cap);
+        let mut kept: Vec<(u32, Vec<f32>)> = Vec::with_capacity(cap);
         let mut pruned = Vec::new();
         for c in candidates {
             if kept.len() == cap {
                 break;
             }
-            let cq = self.prepared_row(c.1);
-            if kept.iter().all(|&k| self.node_score(k, &cq) < c.0) {
-                kept.push(c.1);
+            // Similarity is symmetric, so score the candidate against each kept row's query
+            // form: only kept rows (≤ cap) are ever prepared.
+            if kept.iter().all(|(_, kq)| self.node_score(c.1, kq) < c.0) {
+                kept.push((c.1, self.prepared_row(c.1)));
             } else {
                 pruned.push(c.1);
             }
         }
         let room = cap - kept.len();
-        kept.extend(pruned.into_iter().take(room));
-        kept
+        let mut out: Vec<u32> = kept.into_iter().map(|(n, _)| n).collect();
+        out.extend(pruned.into_iter().take(room));
+        out
     }
 
     /// A stored row as a query.
