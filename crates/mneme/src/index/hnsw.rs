@@ -407,8 +407,10 @@ impl VectorIndex for HnswIndex {
         self.node_of.len()
     }
 
+    /// Vector storage (as the flat index counts it) plus the graph's links.
     fn memory_bytes(&self) -> u64 {
-        (self.nodes.len() * self.dim() * self.dtype().bytes_per_element()) as u64
+        let links: usize = self.links.iter().flatten().map(|l| l.capacity() * 4).sum();
+        self.rows.memory_bytes() + links as u64
     }
 
     fn tombstone_count(&self) -> usize {
@@ -557,6 +559,8 @@ mod tests {
         assert!(idx.search(&[1.0; 3], "default", 5).is_empty());
         assert!(idx.search(&unit(DIM, 1), "default", 0).is_empty());
         assert_eq!(idx.backend_name(), "hnsw");
+        let vectors = (DIM * 4 * HnswParams::default().initial_max_elements) as u64;
+        assert!(idx.memory_bytes() > vectors, "links are counted");
     }
 
     #[test]
