@@ -318,13 +318,7 @@ impl SemanticCache {
             self.counters.lock().clear_namespace(&ns);
         }
         let mut index = self.index.write();
-        *index = new_index(
-            &self.config,
-            backend_of(&**index),
-            self.dim,
-            index.dtype(),
-            0,
-        )?;
+        *index = new_index(&self.config, backend_of(&**index), self.dim, index.dtype())?;
         Ok(total)
     }
 
@@ -455,13 +449,12 @@ fn hnsw_params(options: &IndexOptions) -> HnswParams {
     }
 }
 
-/// An empty index of `backend`, sized for `rows`.
+/// An empty index of `backend`, at its configured starting capacity.
 fn new_index(
     config: &Config,
     backend: IndexBackend,
     dim: usize,
     dtype: VectorDtype,
-    rows: usize,
 ) -> Result<Box<dyn VectorIndex>> {
     if backend == IndexBackend::Hnsw {
         return Ok(Box::new(HnswIndex::new(
@@ -470,13 +463,15 @@ fn new_index(
             hnsw_params(&config.index_options),
         )?));
     }
+    Ok(Box::new(empty_flat(config, dim, dtype)?))
+}
+
+fn empty_flat(config: &Config, dim: usize, dtype: VectorDtype) -> Result<FlatIndex> {
     let initial = config
         .index_options
         .initial_capacity
         .unwrap_or(crate::index::flat::DEFAULT_INITIAL_CAPACITY);
-    let mut flat = FlatIndex::with_capacity(dim, dtype, initial)?;
-    flat.reset(initial.max(rows));
-    Ok(Box::new(flat))
+    FlatIndex::with_capacity(dim, dtype, initial)
 }
 
 /// Decodes a stored little-endian f32 embedding into `buf`; a wrong length is logged and
@@ -504,7 +499,7 @@ fn build_index(
     let mut buf = vec![0f32; dim];
     let mut skipped = 0u64;
     let index: Box<dyn VectorIndex> = if backend == IndexBackend::Hnsw {
-        let mut index = new_index(config, backend, dim, dtype, rows as usize)?;
+        let mut index = new_index(config, backend, dim, dtype)?;
         store.scan_index_rows(&mut |id, bytes, ns| {
             if decode_row(id, bytes, &mut buf) {
                 index.append(id, &buf, ns)?;
@@ -515,11 +510,7 @@ fn build_index(
         })?;
         index
     } else {
-        let initial = config
-            .index_options
-            .initial_capacity
-            .unwrap_or(crate::index::flat::DEFAULT_INITIAL_CAPACITY);
-        let mut index = FlatIndex::with_capacity(dim, dtype, initial)?;
+        let mut index = empty_flat(config, dim, dtype)?;
         index.bulk_load(rows as usize, |push| {
             store.scan_index_rows(&mut |id, bytes, ns| {
                 if decode_row(id, bytes, &mut buf) {
