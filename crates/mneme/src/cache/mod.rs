@@ -499,6 +499,10 @@ fn build_index(
     let mut buf = vec![0f32; dim];
     let mut skipped = 0u64;
     let index: Box<dyn VectorIndex> = if backend == IndexBackend::Hnsw {
+        if rows > 0 {
+            // Building is single-threaded, about a millisecond or two per row at 384 dims.
+            log::info!(target: "mneme.cache", "building the HNSW graph over {rows} rows");
+        }
         let mut index = new_index(config, backend, dim, dtype)?;
         store.scan_index_rows(&mut |id, bytes, ns| {
             if decode_row(id, bytes, &mut buf) {
