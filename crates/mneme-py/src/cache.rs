@@ -1,7 +1,7 @@
 //! The cache binding: converts arguments, releases the GIL around every engine call, maps
 //! errors. Behaviour lives in the engine; `mneme/_cache.py` adds only the Python surface.
 
-use crate::callbacks::{self, take_parked, PyEmbedder};
+use crate::callbacks::{self, run, PyEmbedder};
 use crate::errors::IntoPy;
 use crate::metadata::metadata_from_py;
 use crate::stores::store_from_py;
@@ -22,16 +22,6 @@ use std::time::Duration;
 #[pyclass(module = "mneme._native", frozen)]
 pub struct NativeCache {
     inner: Arc<SemanticCache>,
-}
-
-/// Runs an engine call with the GIL released, then re-raises any exception a Python callback
-/// parked during it.
-fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> mneme::Result<T> + Send) -> PyResult<T> {
-    let out = py.detach(f);
-    if let Some(e) = take_parked() {
-        return Err(e);
-    }
-    out.py()
 }
 
 fn positive_int(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {

@@ -6,7 +6,7 @@
 //! short-circuits (no deletion, no acceptance), and the binding re-raises it when the engine
 //! returns.
 
-use crate::errors::PyCallbackError;
+use crate::errors::{IntoPy, PyCallbackError};
 use crate::metadata::metadata_to_py;
 use mneme::{BoxError, Embedder, Metadata, MetricEvent};
 use numpy::PyReadonlyArray1;
@@ -29,8 +29,18 @@ fn parked() -> bool {
 }
 
 /// Takes the exception a callback raised during the last engine call on this thread.
-pub fn take_parked() -> Option<PyErr> {
+fn take_parked() -> Option<PyErr> {
     PENDING.with(|p| p.borrow_mut().take())
+}
+
+/// Runs an engine call with the GIL released, then re-raises any exception a Python callback
+/// parked during it.
+pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> mneme::Result<T> + Send) -> PyResult<T> {
+    let out = py.detach(f);
+    if let Some(e) = take_parked() {
+        return Err(e);
+    }
+    out.py()
 }
 
 /// The Python embedder, through `mneme._embedding.EmbedderAdapter.embed_f32`, which returns a

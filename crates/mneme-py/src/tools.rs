@@ -1,6 +1,6 @@
 //! `mneme.tools.calibrate` on the engine's calibration (the Python module adds only the CLI).
 
-use crate::callbacks::{take_parked, PyEmbedder};
+use crate::callbacks::{run, PyEmbedder};
 use crate::errors::IntoPy;
 use mneme::tools::calibrate::{self, CalibrateOptions};
 use mneme::VectorDtype;
@@ -42,13 +42,9 @@ pub fn find_threshold(
     o.min_precision = min_precision;
     o.min_recall = min_recall;
     let embedder = PyEmbedder::new(adapter, dim, fingerprint);
-    let r = py.detach(|| {
+    let r = run(py, || {
         calibrate::find_threshold(&pairs(&paraphrases), &pairs(&distractors), &embedder, &o)
-    });
-    if let Some(e) = take_parked() {
-        return Err(e);
-    }
-    let r = r.py()?;
+    })?;
     let curve = r
         .pr_curve
         .iter()
@@ -73,7 +69,7 @@ pub fn precision_recall_curve(
 ) -> PyResult<Curve> {
     let o = options(grid, vector_dtype)?;
     let embedder = PyEmbedder::new(adapter, dim, fingerprint);
-    let scored = py.detach(|| -> mneme::Result<_> {
+    let scored = run(py, || -> mneme::Result<_> {
         let pos = calibrate::score_pairs(&pairs(&paraphrases), &embedder, o.vector_dtype)?;
         let neg = calibrate::score_pairs(&pairs(&distractors), &embedder, o.vector_dtype)?;
         Ok(calibrate::curve_from_scores(
@@ -81,9 +77,8 @@ pub fn precision_recall_curve(
             &neg,
             &o.grid.clone().unwrap_or_else(calibrate::default_grid),
         ))
-    });
+    })?;
     Ok(scored
-        .py()?
         .iter()
         .map(|p| (p.threshold, p.precision, p.recall))
         .collect())
