@@ -146,8 +146,7 @@ impl SemanticCache {
         for (ns, cap) in &config.namespace_quotas {
             store.set_namespace_quota(ns, *cap)?;
         }
-        let backend = resolve_backend(config.index_backend, store.count(None)?);
-        let index = build_index(store.as_ref(), &config, backend, dim, dtype)?;
+        let index = build_index(store.as_ref(), &config, config.index_backend, dim, dtype)?;
         let stale = (config.multi_process_mode == MultiProcessMode::StaleTolerant)
             .then(|| Mutex::new(coordinator::StaleState::new(stale_interval)));
         let cache = SemanticCache {
@@ -487,15 +486,18 @@ fn decode_row(id: i64, bytes: &[u8], buf: &mut [f32]) -> bool {
     true
 }
 
-/// Builds a `backend` index from every store row in ascending id order.
+/// Builds an index from every store row in ascending id order. `requested` is the configured
+/// backend at open (so `auto` resolves on the row count counted here), then the existing
+/// index's [`backend_of`] on rebuilds.
 fn build_index(
     store: &dyn Store,
     config: &Config,
-    backend: IndexBackend,
+    requested: IndexBackend,
     dim: usize,
     dtype: VectorDtype,
 ) -> Result<Box<dyn VectorIndex>> {
     let rows = store.count(None)?;
+    let backend = resolve_backend(requested, rows);
     let mut buf = vec![0f32; dim];
     let mut skipped = 0u64;
     let index: Box<dyn VectorIndex> = if backend == IndexBackend::Hnsw {
