@@ -468,3 +468,51 @@ fn drop_closes_and_persists() {
         "batched access time was flushed on drop"
     );
 }
+
+#[test]
+fn a_large_file_reopens_with_every_row_in_its_namespace_in_every_dtype() {
+    // Large enough that the open reads it on two threads (see store/sqlite_scan.rs).
+    let f = Fixture::new();
+    let cache = f.open();
+    let ns_of = |i: usize| if i % 3 == 0 { "a" } else { "b" };
+    let vectors: Vec<Vec<f32>> = (0..6000)
+        .map(|i| common::embedders::hashed_vector(&format!("v{i}"), DIM))
+        .collect();
+    for (i, v) in vectors.iter().enumerate() {
+        let put = Put::default().embedding(v).namespace(ns_of(i));
+        cache
+            .put_with(&format!("q{i}"), &format!("r{i}"), put)
+            .unwrap();
+    }
+    for i in (0..6000).step_by(11) {
+        assert!(cache.delete_in(&format!("q{i}"), ns_of(i)).unwrap());
+    }
+    cache.close().unwrap();
+    for (dtype, min_hits) in [
+        (VectorDtype::Float32, 1.0),
+        (VectorDtype::Float16, 0.99),
+        (VectorDtype::Int8, 0.97),
+    ] {
+        let cache = f.builder().vector_dtype(dtype).open().unwrap();
+        assert_eq!(cache.stats(None).unwrap().entries, 6000 - 546);
+        let (mut checked, mut hits) = (0, 0);
+        for (i, v) in vectors.iter().enumerate().step_by(5) {
+            let get = mneme::Get::default().embedding(v).namespace(ns_of(i));
+            let hit = cache.get_with("other words", get).unwrap();
+            if i % 11 == 0 {
+                assert!(
+                    hit.is_none_or(|h| h.response != format!("r{i}")),
+                    "{i} was deleted"
+                );
+                continue;
+            }
+            checked += 1;
+            hits += hit.is_some_and(|h| h.response == format!("r{i}")) as usize;
+        }
+        assert!(
+            hits as f64 >= min_hits * checked as f64,
+            "{dtype:?}: {hits}/{checked}"
+        );
+        cache.close().unwrap();
+    }
+}

@@ -130,3 +130,75 @@ fn version_counter_bump_matrix() {
         [1, 0, 1, 1, 1, 0]
     );
 }
+
+#[test]
+fn sqlite_split_scan_visits_every_row_once_in_both_orders() {
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::new(dir.path().join("split.db"));
+    s.open(conformance::FP, conformance::DIM).unwrap();
+    let batch: Vec<_> = (0..6000)
+        .map(|i| conformance::entry(if i % 3 == 0 { "a" } else { "b" }, &format!("q{i}"), i))
+        .collect();
+    let ids = s.insert_batch(&batch).unwrap();
+    let deleted: Vec<i64> = ids.iter().copied().filter(|id| id % 7 == 0).collect();
+    s.delete_by_ids(&deleted).unwrap();
+
+    let (low, high) = (Mutex::new(Vec::new()), Mutex::new(Vec::new()));
+    let split = s
+        .scan_index_rows_split(
+            &mut |id, bytes, ns| {
+                low.lock().unwrap().push((id, bytes.len(), ns.to_owned()));
+                Ok(())
+            },
+            &mut |id, bytes, ns| {
+                high.lock().unwrap().push((id, bytes.len(), ns.to_owned()));
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(split, "a 6000-row file is read by two threads");
+    let (low, mut high) = (low.into_inner().unwrap(), high.into_inner().unwrap());
+    assert!(low.windows(2).all(|w| w[0].0 < w[1].0), "low half ascends");
+    assert!(
+        high.windows(2).all(|w| w[0].0 > w[1].0),
+        "high half descends"
+    );
+    assert!(!low.is_empty() && !high.is_empty());
+    high.reverse();
+    let mut sequential = Vec::new();
+    s.scan_index_rows(&mut |id, bytes, ns| {
+        sequential.push((id, bytes.len(), ns.to_owned()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!([low, high].concat(), sequential);
+    assert_eq!(sequential.len(), 6000 - deleted.len());
+
+    // An error from the second thread's visitor stops the scan and comes back.
+    let failed = s.scan_index_rows_split(&mut |_, _, _| Ok(()), &mut |_, _, _| {
+        Err(Error::store_backend("stop", "test"))
+    });
+    assert!(matches!(failed, Err(Error::StoreBackend { .. })));
+
+    // Small tables and in-memory databases are read by one thread.
+    let small = SqliteStore::new(dir.path().join("small.db"));
+    small.open(conformance::FP, conformance::DIM).unwrap();
+    small.insert(&conformance::entry("a", "q", 1)).unwrap();
+    let memory = SqliteStore::new(":memory:");
+    memory.open(conformance::FP, conformance::DIM).unwrap();
+    memory.insert_batch(&batch).unwrap();
+    for store in [&small, &memory] {
+        let mut called = false;
+        let split = store
+            .scan_index_rows_split(
+                &mut |_, _, _| {
+                    called = true;
+                    Ok(())
+                },
+                &mut |_, _, _| Ok(()),
+            )
+            .unwrap();
+        assert!(!split && !called);
+    }
+}

@@ -19,7 +19,7 @@ pub use write::Put;
 use crate::counters::Counters;
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
-use crate::index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
+use crate::index::{FlatIndex, HnswIndex, HnswParams, LoadHalf, VectorIndex};
 use crate::metrics::{self, MetricEvent};
 use crate::store::{SqliteStore, Store};
 use crate::types::{Health, IndexBackend, MultiProcessMode, Stats, VectorDtype};
@@ -477,13 +477,30 @@ fn empty_flat(config: &Config, dim: usize, dtype: VectorDtype) -> Result<FlatInd
 /// skipped (Layer 1 still serves that entry).
 fn decode_row(id: i64, bytes: &[u8], buf: &mut [f32]) -> bool {
     if bytes.len() != buf.len() * 4 {
-        log::warn!(target: "mneme.cache", "entry {id} has a {}-byte embedding, expected {}; Layer 1 still serves it", bytes.len(), buf.len() * 4);
+        warn_bad_row(id, bytes.len(), buf.len());
         return false;
     }
     for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
         *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     }
     true
+}
+
+/// A store visitor that writes rows into one half of a bulk load.
+fn into<'h, 'b>(
+    half: &'h mut LoadHalf<'b>,
+    dim: usize,
+) -> impl FnMut(i64, &[u8], &str) -> Result<()> + Send + use<'h, 'b> {
+    move |id, bytes, ns| {
+        if !half.push(id, bytes, ns) {
+            warn_bad_row(id, bytes.len(), dim);
+        }
+        Ok(())
+    }
+}
+
+fn warn_bad_row(id: i64, bytes: usize, dim: usize) {
+    log::warn!(target: "mneme.cache", "entry {id} has a {bytes}-byte embedding, expected {}; Layer 1 still serves it", dim * 4);
 }
 
 /// Builds an index from every store row in ascending id order. `requested` is the configured
@@ -517,16 +534,12 @@ fn build_index(
         index
     } else {
         let mut index = empty_flat(config, dim, dtype)?;
-        index.bulk_load(rows as usize, |push| {
-            store.scan_index_rows(&mut |id, bytes, ns| {
-                if decode_row(id, bytes, &mut buf) {
-                    push(id, &buf, ns);
-                } else {
-                    skipped += 1;
-                }
-                Ok(())
-            })
-        })?;
+        skipped = index.bulk_load(rows as usize, |low, high| {
+            if !store.scan_index_rows_split(&mut into(low, dim), &mut into(high, dim))? {
+                store.scan_index_rows(&mut into(low, dim))?;
+            }
+            Ok::<(), Error>(())
+        })? as u64;
         Box::new(index)
     };
     if index.len() as u64 + skipped != rows {

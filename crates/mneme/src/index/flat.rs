@@ -5,12 +5,14 @@
 //! memory stays until [`FlatIndex::compact`]), which keeps deletes O(1) and offsets stable.
 //! Capacity numbers follow mneme-cache 1.0 because users observe them through `Stats`.
 
+use super::bulk_load::{LoadHalf, Slots};
 use super::kernels::Kernels;
 use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::quant;
 use crate::types::VectorDtype;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 
 /// Default starting capacity, in rows.
 pub const DEFAULT_INITIAL_CAPACITY: usize = 256;
@@ -33,16 +35,37 @@ impl Arena {
         }
     }
 
-    /// Address and byte length of the reserved, not yet written part.
-    fn spare(&mut self) -> (usize, usize) {
-        fn spare_of<T>(v: &mut Vec<T>) -> (usize, usize) {
-            let s = v.spare_capacity_mut();
-            (s.as_mut_ptr() as usize, std::mem::size_of_val(s))
+    /// The whole reservation of an empty arena, for a bulk load, backed by huge pages where the
+    /// kernel allows it.
+    fn bulk_slots(&mut self) -> Slots {
+        fn raw<T>(v: &mut Vec<T>) -> *mut std::mem::MaybeUninit<T> {
+            debug_assert!(v.is_empty());
+            let spare = v.spare_capacity_mut();
+            super::pages::advise_huge_pages(spare.as_ptr() as usize, std::mem::size_of_val(spare));
+            spare.as_mut_ptr()
         }
         match self {
-            Arena::F32(v) => spare_of(v),
-            Arena::F16(v) => spare_of(v),
-            Arena::I8(v) => spare_of(v),
+            Arena::F32(v) => Slots::F32(raw(v)),
+            Arena::F16(v) => Slots::F16(raw(v)),
+            Arena::I8(v) => Slots::I8(raw(v)),
+        }
+    }
+
+    /// Makes rows `[0, low)` and `[high_start, high_start + high)` of an empty arena its
+    /// contents, moving the second block down to follow the first.
+    ///
+    /// # Safety
+    /// Those rows must have been written since [`Arena::bulk_slots`].
+    unsafe fn adopt_blocks(&mut self, dim: usize, low: usize, high_start: usize, high: usize) {
+        unsafe fn adopt<T>(v: &mut Vec<T>, dim: usize, low: usize, from: usize, high: usize) {
+            let base = v.as_mut_ptr();
+            std::ptr::copy(base.add(from * dim), base.add(low * dim), high * dim);
+            v.set_len((low + high) * dim);
+        }
+        match self {
+            Arena::F32(v) => adopt(v, dim, low, high_start, high),
+            Arena::F16(v) => adopt(v, dim, low, high_start, high),
+            Arena::I8(v) => adopt(v, dim, low, high_start, high),
         }
     }
 
@@ -255,43 +278,67 @@ impl FlatIndex {
         }
     }
 
-    /// Replaces the contents with the rows `fill` produces, about `expected` of them.
-    ///
-    /// The arena is sized for `expected` rows and pre-faulted on a helper thread while `fill`
-    /// runs (see `prefault`). Rows beyond `expected` are held back and appended after the helper
-    /// is joined, so the arena never moves while it is being populated.
+    /// Replaces the contents with the rows `fill` writes through two [`LoadHalf`] writers, which
+    /// may run on two threads at once (see `bulk_load.rs`): `low` with ascending ids, `high` with
+    /// descending ids, each above every `low` id. The arena is sized for `expected` rows; more
+    /// are appended afterwards. Returns how many rows the writers refused for their length.
     ///
     /// # Errors
-    /// Whatever `fill` returns; the index then holds the rows loaded so far.
+    /// Whatever `fill` returns; the index then holds the rows written so far.
     pub fn bulk_load<E>(
         &mut self,
         expected: usize,
-        fill: impl FnOnce(&mut dyn FnMut(i64, &[f32], &str)) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
+        fill: impl FnOnce(&mut LoadHalf<'_>, &mut LoadHalf<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<usize, E> {
         self.reset(self.initial_capacity.max(expected));
-        let (addr, len) = self.arena.spare();
-        let mut overflow: Vec<(i64, Vec<f32>, String)> = Vec::new();
-        let filled = std::thread::scope(|s| {
-            let helper = (len >= 1 << 24)
-                .then(|| s.spawn(move || super::prefault::populate_for_write(addr, len)));
-            let filled = fill(&mut |id, v, ns| {
-                if v.len() != self.dim {
-                    // Skipped like a malformed store row; the cache logs those itself.
-                } else if self.ids.len() < self.capacity || self.by_id.contains_key(&id) {
-                    self.push_row(id, v, ns);
-                } else {
-                    overflow.push((id, v.to_vec(), ns.to_owned()));
-                }
-            });
-            if let Some(h) = helper {
-                let _ = h.join();
+        let (dim, capacity) = (self.dim, self.capacity);
+        let slots = self.arena.bulk_slots();
+        let budget = AtomicUsize::new(capacity);
+        let mut low = LoadHalf::new(slots, dim, capacity, false, &budget);
+        let mut high = LoadHalf::new(slots, dim, capacity, true, &budget);
+        let filled = fill(&mut low, &mut high);
+        // In id order, both halves' overflow goes between the two blocks.
+        let mut overflow = std::mem::take(&mut low.overflow);
+        overflow.extend(high.overflow.drain(..).rev());
+        // SAFETY: `high` is done, having written its top `high.written` slots.
+        let placed = unsafe { low.fill_gap(high.written, &overflow) };
+        // SAFETY: `low` wrote the slots [0, low.written) and `high` the top `high.written`
+        // slots (`LoadHalf::take_slot`, `LoadHalf::fill_gap`).
+        unsafe {
+            self.arena
+                .adopt_blocks(dim, low.written, capacity - high.written, high.written)
+        };
+        let skipped = low.skipped + high.skipped;
+        high.rows.reverse();
+        for half in [low, high] {
+            let slots: Vec<u32> = half.namespaces.iter().map(|n| self.ns_slot(n)).collect();
+            for (id, ns) in half.rows {
+                self.adopt_row(id, slots[ns as usize]);
             }
-            filled
-        });
-        for (id, v, ns) in &overflow {
-            self.push_row(*id, v, ns);
         }
-        filled
+        // Rows past the whole reservation (another process inserted after the count).
+        for (id, le_bytes, ns) in &overflow[placed..] {
+            let v: Vec<f32> = le_bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            self.push_row(*id, &v, ns);
+        }
+        filled.map(|()| skipped)
+    }
+
+    /// Records the row just placed at the next offset by a bulk load.
+    fn adopt_row(&mut self, id: i64, slot: u32) {
+        let off = self.ids.len() as u32;
+        self.ids.push(id);
+        self.row_ns.push(slot);
+        self.dead.push(false);
+        if let Some(old) = self.by_id.insert(id, off) {
+            // A writer repeated an id: the later copy wins, as `append` would have it.
+            self.dead[old as usize] = true;
+            self.tombstones += 1;
+        }
+        self.ns_rows[slot as usize].push(off);
     }
 
     /// Empties the index and sets its capacity in rows.
@@ -688,28 +735,89 @@ mod tests {
         assert_eq!(idx.search(&unit(16, 3), "x", 1)[0].id, 3);
     }
 
+    fn le_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
     #[test]
-    fn bulk_load_holds_back_rows_beyond_the_reservation() {
+    fn bulk_load_meets_in_the_middle_in_id_order() {
+        // Uneven halves, so one of them runs out of budget while the other holds unused slots.
+        for (dtype, rows, split) in [
+            (VectorDtype::Float32, 100, 50),
+            (VectorDtype::Float16, 10_000, 4_000),
+            (VectorDtype::Int8, 10_000, 7_000),
+        ] {
+            let mut idx = FlatIndex::with_capacity(8, dtype, 1).unwrap();
+            let ns_of = |id: i64| if id <= split && id % 2 == 0 { "a" } else { "b" };
+            let skipped = idx
+                .bulk_load::<()>(rows as usize, |low, high| {
+                    std::thread::scope(|s| {
+                        s.spawn(|| {
+                            for id in (split + 1..=rows).rev() {
+                                assert!(high.push(id, &le_bytes(&unit(8, id as u64)), ns_of(id)));
+                            }
+                        });
+                        for id in 1..=split {
+                            assert!(low.push(id, &le_bytes(&unit(8, id as u64)), ns_of(id)));
+                        }
+                        assert!(!low.push(999, &[0; 7], "a"));
+                    });
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(
+                (skipped, idx.len(), idx.capacity()),
+                (1, rows as usize, rows as usize)
+            );
+            assert_eq!(idx.ids, (1..=rows).collect::<Vec<i64>>(), "{dtype}");
+            for id in [1, 2, split, split + 1, rows - 3, rows] {
+                assert_eq!(
+                    idx.search(&unit(8, id as u64), ns_of(id), 1)[0].id,
+                    id,
+                    "{dtype}"
+                );
+                assert!(idx.row_matches(id, &unit(8, id as u64), ns_of(id)).unwrap());
+            }
+            assert_eq!(
+                idx.search(&unit(8, 3), "a", rows as usize).len(),
+                split as usize / 2
+            );
+        }
+    }
+
+    #[test]
+    fn bulk_load_closes_the_gap_and_appends_rows_past_the_reservation() {
         let mut idx = FlatIndex::with_capacity(32, VectorDtype::Float32, 1).unwrap();
-        let loaded: Result<(), ()> = idx.bulk_load(200_000, |push| {
+        idx.bulk_load::<()>(1000, |low, high| {
             for id in 1..=10 {
-                push(id, &unit(32, id as u64), "a");
+                low.push(id, &le_bytes(&unit(32, id as u64)), "a");
+            }
+            for id in (11..=15).rev() {
+                high.push(id, &le_bytes(&unit(32, id as u64)), "a");
             }
             Ok(())
-        });
-        loaded.unwrap();
-        assert_eq!((idx.len(), idx.capacity()), (10, 200_000));
+        })
+        .unwrap();
+        assert_eq!((idx.len(), idx.capacity()), (15, 1000));
+        assert_eq!(idx.ids, (1..=15).collect::<Vec<i64>>());
+        assert_eq!(idx.search(&unit(32, 12), "a", 1)[0].id, 12);
         let mut small = FlatIndex::with_capacity(32, VectorDtype::Int8, 2).unwrap();
-        small
-            .bulk_load::<()>(3, |push| {
-                for id in 1..=7 {
-                    push(id, &unit(32, id as u64), "a");
-                }
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(small.len(), 7);
-        assert_eq!(small.search(&unit(32, 7), "a", 1)[0].id, 7);
+        let failed = small.bulk_load(3, |low, high| {
+            for id in 1..=600 {
+                low.push(id, &le_bytes(&unit(32, id as u64)), "a");
+            }
+            high.push(700, &le_bytes(&unit(32, 700)), "b");
+            low.push(600, &le_bytes(&unit(32, 1)), "a");
+            Err("stopped")
+        });
+        assert_eq!(failed, Err("stopped"));
+        assert_eq!(small.len(), 601);
+        assert_eq!(small.search(&unit(32, 700), "b", 1)[0].id, 700);
+        assert_eq!(small.search(&unit(32, 1), "a", 2)[0].id, 1);
+        assert_eq!(
+            small.vector(600).map(|v| v[0]),
+            small.vector(1).map(|v| v[0])
+        );
     }
 
     #[test]

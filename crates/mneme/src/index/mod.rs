@@ -3,11 +3,13 @@
 //! An index never sees the store or the cache's policy; the cache feeds it rows and asks it for
 //! candidates. SIMD lives below it in [`kernels`], chosen once per process.
 
+mod bulk_load;
 pub mod flat;
 pub mod hnsw;
 pub mod kernels;
-mod prefault;
+mod pages;
 
+pub use bulk_load::LoadHalf;
 pub use flat::FlatIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 

@@ -13,6 +13,7 @@ mod postgres_store;
 mod redis_store;
 mod sqlite;
 mod sqlite_checkpoint;
+mod sqlite_scan;
 mod sqlite_schema;
 
 pub use memory::MemoryState;
@@ -91,6 +92,9 @@ pub type EntryVisitor<'a> = dyn FnMut(StoredEntry) -> Result<()> + 'a;
 /// Receives `(id, embedding bytes, namespace)` for the fast index load.
 pub type IndexRowVisitor<'a> = dyn FnMut(i64, &[u8], &str) -> Result<()> + 'a;
 
+/// An [`IndexRowVisitor`] that may run on another thread.
+pub type SendIndexRowVisitor<'a> = dyn FnMut(i64, &[u8], &str) -> Result<()> + Send + 'a;
+
 /// The persistence contract every backend implements.
 ///
 /// After `close()` every method, `open` included, returns [`Error::CacheClosed`]; `close` itself
@@ -167,6 +171,19 @@ pub trait Store: Send + Sync {
     /// Fast index load: `(id, embedding bytes, namespace)` in ascending id order.
     fn scan_index_rows(&self, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
         self.scan_all(&mut |e| visit(e.id, &e.embedding, &e.namespace))
+    }
+
+    /// Fast index load on two threads: `low` receives the rows below a split id in ascending
+    /// order while `high` receives the others in descending order. Returns `false`, calling
+    /// neither, when the store reads through one connection only; the caller then uses
+    /// [`Store::scan_index_rows`].
+    fn scan_index_rows_split(
+        &self,
+        low: &mut SendIndexRowVisitor<'_>,
+        high: &mut SendIndexRowVisitor<'_>,
+    ) -> Result<bool> {
+        let _ = (low, high);
+        Ok(false)
     }
 
     /// `(id, namespace, created_at)` of every row, ascending id.

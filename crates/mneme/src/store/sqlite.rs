@@ -6,10 +6,11 @@
 //! writers keep going while a backup runs.
 
 use super::sqlite_checkpoint::Checkpointer;
+use super::sqlite_scan::{scan_rows, scan_rows_split, Rows};
 use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, LATEST_VERSION, V1};
 use super::{
     check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
-    Store, StoredEntry,
+    SendIndexRowVisitor, Store, StoredEntry,
 };
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
@@ -61,7 +62,7 @@ pub struct SqliteStore {
 }
 
 /// Maps a SQLite error to [`Error::StoreBackend`], with the disk-full hint when it applies.
-fn backend(what: &str, e: rusqlite::Error) -> Error {
+pub(super) fn backend(what: &str, e: rusqlite::Error) -> Error {
     let text = e.to_string().to_lowercase();
     let hint = if text.contains("disk") || text.contains("full") {
         "free disk, set max_entries, run vacuum()"
@@ -392,6 +393,22 @@ impl SqliteStore {
         Ok(conn)
     }
 
+    /// A second, read-only connection to the open file, for reads beside the main one.
+    fn reader(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| backend("opening a second reader", e))?;
+        conn.busy_timeout(self.options.timeout)
+            .map_err(|e| backend("busy_timeout", e))?;
+        conn.execute_batch(&format!("PRAGMA mmap_size={};", self.options.mmap_size))
+            .map_err(|e| backend("opening a second reader", e))?;
+        Ok(conn)
+    }
+
     fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(path, e),
@@ -500,26 +517,6 @@ fn upsert(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlite::Result<i
     };
     tx.prepare_cached(BUMP_VERSION)?.execute([])?;
     Ok(id)
-}
-
-/// Streams `(id, embedding, namespace)` without copying the blob out of SQLite's page.
-fn scan_rows(c: &Connection, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
-    let mut st = c
-        .prepare("SELECT id, embedding, namespace FROM entries ORDER BY id")
-        .map_err(|e| backend("iter_index_rows", e))?;
-    let mut rows = st.query([]).map_err(|e| backend("iter_index_rows", e))?;
-    while let Some(row) = rows.next().map_err(|e| backend("iter_index_rows", e))? {
-        let read = || -> rusqlite::Result<(i64, &[u8], &str)> {
-            Ok((
-                row.get(0)?,
-                row.get_ref(1)?.as_blob()?,
-                row.get_ref(2)?.as_str()?,
-            ))
-        };
-        let (id, blob, ns) = read().map_err(|e| backend("iter_index_rows", e))?;
-        visit(id, blob, ns)?;
-    }
-    Ok(())
 }
 
 fn read_schema_version(c: &Connection) -> rusqlite::Result<i64> {
@@ -905,7 +902,18 @@ impl Store for SqliteStore {
     }
 
     fn scan_index_rows(&self, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
-        self.with_conn(|c| scan_rows(c, visit))
+        self.with_conn(|c| scan_rows(c, Rows::All, visit))
+    }
+
+    fn scan_index_rows_split(
+        &self,
+        low: &mut SendIndexRowVisitor<'_>,
+        high: &mut SendIndexRowVisitor<'_>,
+    ) -> Result<bool> {
+        if self.is_in_memory() {
+            return Ok(false);
+        }
+        self.with_conn(|c| scan_rows_split(c, || self.reader(), low, high))
     }
 
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {

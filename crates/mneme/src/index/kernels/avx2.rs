@@ -94,3 +94,47 @@ pub unsafe fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
     let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     hsum(sum) + super::scalar::dot_i8(&row[i..n], &q[i..n])
 }
+
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn quantize_i8(src: &[f32], dst: &mut [i8]) {
+    // The scalar steps lane by lane (scale, clamp, round half even by ±1.5 × 2²³, NaN → 0),
+    // then two saturating packs, whose lane interleave one permutation undoes.
+    let n = src.len().min(dst.len());
+    let scale = _mm256_set1_ps(127.0);
+    let (lo, hi) = (_mm256_set1_ps(-128.0), _mm256_set1_ps(127.0));
+    let round = _mm256_set1_ps(12_582_912.0);
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let lanes = |at: *const f32| {
+        let y = _mm256_mul_ps(_mm256_loadu_ps(at), scale);
+        let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(y, y));
+        let y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+        let y = _mm256_sub_ps(_mm256_add_ps(y, round), round);
+        _mm256_and_si256(_mm256_cvtps_epi32(y), ordered)
+    };
+    let mut i = 0;
+    while i + 32 <= n {
+        let p = src.as_ptr().add(i);
+        let ab = _mm256_packs_epi32(lanes(p), lanes(p.add(8)));
+        let cd = _mm256_packs_epi32(lanes(p.add(16)), lanes(p.add(24)));
+        let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);
+        _mm256_storeu_si256(dst.as_mut_ptr().add(i) as *mut __m256i, bytes);
+        i += 32;
+    }
+    super::scalar::quantize_i8(&src[i..n], &mut dst[i..n]);
+}
+
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn to_f16(src: &[f32], dst: &mut [u16]) {
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
+        _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
+        i += 8;
+    }
+    super::scalar::to_f16(&src[i..n], &mut dst[i..n]);
+}

@@ -17,6 +17,10 @@ pub struct Kernels {
     pub dot_f16: fn(&[u16], &[f32]) -> f32,
     /// int8 row · f32 query (scale folded into the query).
     pub dot_i8: fn(&[i8], &[f32]) -> f32,
+    /// f32 → int8 quantisation, bit-exact with [`scalar::quantize_i8`].
+    pub quantize_i8: fn(&[f32], &mut [i8]),
+    /// f32 → binary16 bits, bit-exact with [`scalar::to_f16`].
+    pub to_f16: fn(&[f32], &mut [u16]),
     /// Which instruction set was chosen, for benchmarks and logs.
     pub name: &'static str,
 }
@@ -29,7 +33,7 @@ impl std::fmt::Debug for Kernels {
 
 #[cfg(target_arch = "x86_64")]
 mod safe_avx2 {
-    // SAFETY (all three): only reachable through `Kernels::detect`, which checks the features.
+    // SAFETY (all): only reachable through `Kernels::detect`, which checks the features.
     pub fn dot_f32(r: &[f32], q: &[f32]) -> f32 {
         unsafe { super::avx2::dot_f32(r, q) }
     }
@@ -38,6 +42,12 @@ mod safe_avx2 {
     }
     pub fn dot_i8(r: &[i8], q: &[f32]) -> f32 {
         unsafe { super::avx2::dot_i8(r, q) }
+    }
+    pub fn quantize_i8(src: &[f32], dst: &mut [i8]) {
+        unsafe { super::avx2::quantize_i8(src, dst) }
+    }
+    pub fn to_f16(src: &[f32], dst: &mut [u16]) {
+        unsafe { super::avx2::to_f16(src, dst) }
     }
 }
 
@@ -48,6 +58,8 @@ impl Kernels {
             dot_f32: scalar::dot_f32,
             dot_f16: scalar::dot_f16,
             dot_i8: scalar::dot_i8,
+            quantize_i8: scalar::quantize_i8,
+            to_f16: scalar::to_f16,
             name: "scalar",
         }
     }
@@ -68,6 +80,8 @@ impl Kernels {
                     dot_f32: safe_avx2::dot_f32,
                     dot_f16: safe_avx2::dot_f16,
                     dot_i8: safe_avx2::dot_i8,
+                    quantize_i8: safe_avx2::quantize_i8,
+                    to_f16: safe_avx2::to_f16,
                     name: "avx2+fma+f16c",
                 };
             }
@@ -101,6 +115,31 @@ mod tests {
             let i = crate::quant::quantize_int8(&row);
             let scale_i: f32 = i.iter().zip(&q).map(|(a, b)| (*a as f32 * b).abs()).sum();
             prop_assert!(close((k.dot_i8)(&i, &q), scalar::dot_i8(&i, &q), scale_i));
+        }
+
+        #[test]
+        fn detected_conversions_are_bit_exact(
+            v in proptest::collection::vec(prop_oneof![
+                -2.0f32..2.0,
+                Just(0.5 / 127.0),
+                Just(-1.5 / 127.0),
+                Just(1e-8f32),
+                Just(65520.0f32),
+                Just(6.0e-8f32),
+                Just(f32::NAN),
+                Just(f32::INFINITY),
+                Just(f32::NEG_INFINITY),
+            ], 0..100),
+        ) {
+            let k = Kernels::detect();
+            let (mut a, mut b) = (vec![0i8; v.len()], vec![0i8; v.len()]);
+            (k.quantize_i8)(&v, &mut a);
+            scalar::quantize_i8(&v, &mut b);
+            prop_assert_eq!(a, b);
+            let (mut a, mut b) = (vec![0u16; v.len()], vec![0u16; v.len()]);
+            (k.to_f16)(&v, &mut a);
+            scalar::to_f16(&v, &mut b);
+            prop_assert_eq!(a, b);
         }
     }
 

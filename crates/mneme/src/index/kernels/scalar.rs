@@ -18,3 +18,17 @@ pub fn dot_f16(row: &[u16], q: &[f32]) -> f32 {
 pub fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
     row.iter().zip(q).map(|(&a, b)| a as f32 * b).sum()
 }
+
+/// Quantises `src` to int8 into `dst` (see [`crate::quant::quantize_int8_scalar`]).
+pub fn quantize_i8(src: &[f32], dst: &mut [i8]) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = crate::quant::quantize_int8_scalar(x);
+    }
+}
+
+/// Converts `src` to binary16 bits into `dst`, rounding to nearest even.
+pub fn to_f16(src: &[f32], dst: &mut [u16]) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = half::f16::from_f32(x).to_bits();
+    }
+}

@@ -1,0 +1,95 @@
+//! Reading every row's vector for an index load: on the store's connection, or split in two
+//! halves read concurrently on it and on a second, read-only connection.
+
+use super::{IndexRowVisitor, SendIndexRowVisitor};
+use crate::error::{Error, Result};
+use rusqlite::{Connection, OptionalExtension};
+
+/// Below this id span one thread reads everything: a second connection is not worth opening.
+const SPLIT_MIN_SPAN: i64 = 4096;
+
+/// Which rows a scan reads, in which order.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rows {
+    /// Every row, ascending id.
+    All,
+    /// Rows with an id below the split, ascending.
+    Below(i64),
+    /// Rows with an id at or above the split, descending.
+    FromTopDownTo(i64),
+}
+
+/// Streams `(id, embedding, namespace)` without copying the blob out of SQLite's row.
+pub(super) fn scan_rows(c: &Connection, rows: Rows, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
+    let (sql, split) = match rows {
+        Rows::All => (
+            "SELECT id, embedding, namespace FROM entries ORDER BY id",
+            None,
+        ),
+        Rows::Below(split) => (
+            "SELECT id, embedding, namespace FROM entries WHERE id < ?1 ORDER BY id",
+            Some(split),
+        ),
+        Rows::FromTopDownTo(split) => (
+            "SELECT id, embedding, namespace FROM entries WHERE id >= ?1 ORDER BY id DESC",
+            Some(split),
+        ),
+    };
+    let failed = |e| super::sqlite::backend("iter_index_rows", e);
+    let mut st = c.prepare(sql).map_err(failed)?;
+    let mut cursor = match split {
+        Some(split) => st.query([split]),
+        None => st.query([]),
+    }
+    .map_err(failed)?;
+    while let Some(row) = cursor.next().map_err(failed)? {
+        let read = || -> rusqlite::Result<(i64, &[u8], &str)> {
+            Ok((
+                row.get(0)?,
+                row.get_ref(1)?.as_blob()?,
+                row.get_ref(2)?.as_str()?,
+            ))
+        };
+        let (id, blob, ns) = read().map_err(failed)?;
+        visit(id, blob, ns)?;
+    }
+    Ok(())
+}
+
+/// Reads the rows below the middle id on `conn` while a thread reads the others, top down, on
+/// the connection `second` opens. Returns `false`, reading nothing, when the table is small.
+///
+/// The two halves read two snapshots a moment apart. That is as safe as one: a row another
+/// process changes in between is repaired by the cache's candidate check, like any row changed
+/// after the open.
+pub(super) fn scan_rows_split(
+    conn: &Connection,
+    second: impl FnOnce() -> Result<Connection>,
+    low: &mut SendIndexRowVisitor<'_>,
+    high: &mut SendIndexRowVisitor<'_>,
+) -> Result<bool> {
+    let span: Option<(i64, i64)> = conn
+        .query_row("SELECT min(id), max(id) FROM entries", [], |r| {
+            Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+        })
+        .optional()
+        .map_err(|e| super::sqlite::backend("iter_index_rows", e))?
+        .flatten();
+    let Some((min, max)) = span.filter(|(min, max)| max - min >= SPLIT_MIN_SPAN) else {
+        return Ok(false);
+    };
+    let reader = second()?;
+    let split = min + (max - min + 1) / 2;
+    std::thread::scope(|s| {
+        let top = s.spawn(move || scan_rows(&reader, Rows::FromTopDownTo(split), high));
+        let bottom = scan_rows(conn, Rows::Below(split), low);
+        let top = top.join().unwrap_or_else(|_| {
+            Err(Error::store_backend(
+                "the index load's second reader panicked",
+                "reopen the cache; report this as a bug if it repeats",
+            ))
+        });
+        bottom.and(top)
+    })?;
+    Ok(true)
+}
