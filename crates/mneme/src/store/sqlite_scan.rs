@@ -81,7 +81,13 @@ pub(super) fn scan_rows_split(
     let reader = second()?;
     let split = min + (max - min + 1) / 2;
     std::thread::scope(|s| {
-        let top = s.spawn(move || scan_rows(&reader, Rows::FromTopDownTo(split), high));
+        let top = s.spawn(move || {
+            let scanned = scan_rows(&reader, Rows::FromTopDownTo(split), high);
+            // Closing unmaps every page the scan touched (~10 ms at 100k × 768): off the open's
+            // path when a thread is available, inline otherwise.
+            let _ = std::thread::Builder::new().spawn(move || drop(reader));
+            scanned
+        });
         let bottom = scan_rows(conn, Rows::Below(split), low);
         let top = top.join().unwrap_or_else(|_| {
             Err(Error::store_backend(
