@@ -13,7 +13,7 @@ use mneme::{
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,24 +167,50 @@ fn builder(
     })
 }
 
-/// `mneme._types.Hit`, looked up once.
-static HIT_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+/// `mneme._types.Hit` and its field names (interned), looked up once.
+static HIT_CLASS: pyo3::sync::PyOnceLock<(Py<PyAny>, [Py<PyString>; 7])> =
+    pyo3::sync::PyOnceLock::new();
 
+/// Builds a `Hit` without running its dataclass `__init__`, whose seven Python-level
+/// `object.__setattr__` calls were most of the binding's cost on an exact hit: the instance is
+/// allocated with `object.__new__` and each slot set by the C-level generic setter, the way
+/// `copy` and `pickle` rebuild instances. The class stays frozen for its users.
 fn hit_to_py<'py>(py: Python<'py>, hit: Hit) -> PyResult<Bound<'py, PyAny>> {
-    let class = HIT_CLASS
-        .get_or_try_init(py, || {
-            py.import("mneme._types")?.getattr("Hit").map(Bound::unbind)
-        })?
-        .bind(py);
-    class.call1((
-        hit.response,
-        hit.similarity,
-        hit.confidence,
-        hit.age_seconds,
-        hit.layer.as_str(),
-        hit.namespace,
+    let (class, names) = HIT_CLASS.get_or_try_init(py, || -> PyResult<_> {
+        let class = py.import("mneme._types")?.getattr("Hit")?.unbind();
+        let names = [
+            "response",
+            "similarity",
+            "confidence",
+            "age_seconds",
+            "layer",
+            "namespace",
+            "metadata",
+        ]
+        .map(|n| PyString::intern(py, n).unbind());
+        Ok((class, names))
+    })?;
+    let class = class.bind(py);
+    let obj = class.call_method1(pyo3::intern!(py, "__new__"), (class,))?;
+    let values = [
+        hit.response.into_pyobject(py)?.into_any(),
+        hit.similarity.into_pyobject(py)?.into_any(),
+        hit.confidence.into_pyobject(py)?.into_any(),
+        hit.age_seconds.into_pyobject(py)?.into_any(),
+        hit.layer.as_str().into_pyobject(py)?.into_any(),
+        hit.namespace.into_pyobject(py)?.into_any(),
         crate::metadata::metadata_to_py(py, &hit.metadata)?,
-    ))
+    ];
+    for (name, value) in names.iter().zip(&values) {
+        // SAFETY: three valid object pointers, borrowed for the call; the GIL is held.
+        let rc = unsafe {
+            pyo3::ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr())
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(obj)
 }
 
 /// A borrowed view of the caller's float32 array (the Python layer hands over a contiguous 1-D

@@ -160,7 +160,7 @@ impl SemanticCache {
         now: i64,
         events: &mut Vec<MetricEvent>,
     ) -> Result<Option<Hit>> {
-        let Some(entry) = self.store.get_by_hash(ns, &hash_query(key))? else {
+        let Some(entry) = self.store.get_hit_by_hash(ns, &hash_query(key))? else {
             return Ok(None);
         };
         if entry.is_expired(now) {

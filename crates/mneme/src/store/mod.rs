@@ -107,6 +107,11 @@ pub trait Store: Send + Sync {
     fn close(&self) -> Result<()>;
     /// Exact lookup by namespace and query hash.
     fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>>;
+    /// Layer 1's lookup: as [`Store::get_by_hash`], but the embedding may come back empty, since
+    /// an exact hit never reads it. Stores that can skip reading it override this.
+    fn get_hit_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
+        self.get_by_hash(namespace, query_hash)
+    }
     /// Lookup by id; `id <= 0` gives `None`.
     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>>;
     /// Row count, global or for one namespace.

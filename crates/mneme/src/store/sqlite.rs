@@ -7,7 +7,7 @@
 
 use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_scan::{scan_rows, scan_rows_split, Rows};
-use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, LATEST_VERSION, V1};
+use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, ENTRY_COLUMNS_NO_VECTOR, LATEST_VERSION, V1};
 use super::{
     check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
     SendIndexRowVisitor, Store, StoredEntry,
@@ -227,10 +227,9 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| backend("opening read-only", e))?;
-        let sql = "SELECT id, namespace, query_hash, query, response, X'', metadata, created_at, \
-                   last_accessed_at, ttl, access_count FROM entries ORDER BY id";
+        let sql = format!("SELECT {ENTRY_COLUMNS_NO_VECTOR} FROM entries ORDER BY id");
         let mut st = conn
-            .prepare(sql)
+            .prepare(&sql)
             .map_err(|e| backend("reading entries", e))?;
         let mut rows = st.query([]).map_err(|e| backend("reading entries", e))?;
         while let Some(row) = rows.next().map_err(|e| backend("reading entries", e))? {
@@ -391,6 +390,15 @@ impl SqliteStore {
                 _ => backend("pragma setup", e),
             })?;
         Ok(conn)
+    }
+
+    fn select_by_hash(&self, sql: &str, ns: &str, hash: &str) -> Result<Option<StoredEntry>> {
+        let row = self.read("get_by_hash", |c| {
+            c.prepare_cached(sql)?
+                .query_row(params![ns, hash], read_entry)
+                .optional()
+        })?;
+        row.map(with_metadata).transpose()
     }
 
     /// A second, read-only connection to the open file, for reads beside the main one.
@@ -565,15 +573,17 @@ impl Store for SqliteStore {
     }
 
     fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
-        let row = self.read("get_by_hash", |c| {
-            let sql = format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries WHERE namespace = ?1 AND query_hash = ?2"
-            );
-            c.prepare_cached(&sql)?
-                .query_row(params![namespace, query_hash], read_entry)
-                .optional()
-        })?;
-        row.map(with_metadata).transpose()
+        let sql =
+            format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE namespace = ?1 AND query_hash = ?2");
+        self.select_by_hash(&sql, namespace, query_hash)
+    }
+
+    fn get_hit_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
+        // Copying a 3 KB vector out of the row is a good part of an exact hit's cost.
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS_NO_VECTOR} FROM entries WHERE namespace = ?1 AND query_hash = ?2"
+        );
+        self.select_by_hash(&sql, namespace, query_hash)
     }
 
     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {

@@ -50,3 +50,7 @@ pub const LATEST_VERSION: i64 = 1;
 /// The column list every entry read selects, in [`StoredEntry`](super::StoredEntry) order.
 pub const ENTRY_COLUMNS: &str = "id, namespace, query_hash, query, response, embedding, metadata, \
      created_at, last_accessed_at, ttl, access_count";
+
+/// [`ENTRY_COLUMNS`] with an empty embedding, for reads that never use the vector.
+pub const ENTRY_COLUMNS_NO_VECTOR: &str = "id, namespace, query_hash, query, response, X'', \
+     metadata, created_at, last_accessed_at, ttl, access_count";
