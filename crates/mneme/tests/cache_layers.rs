@@ -389,3 +389,58 @@ fn overwritten_rows_are_verified_against_the_store() {
         "new"
     );
 }
+
+/// Repeated exact hits are served from memory while the file is unchanged (cache/hot.rs); any
+/// commit, from another handle or a plain SQLite connection, must show on the next get.
+#[test]
+fn repeated_exact_hits_see_every_change_made_elsewhere() {
+    let f = Fixture::new();
+    f.embedder.set("q", axis(DIM, 0));
+    f.embedder.set("t", axis(DIM, 1));
+    let a = f.open();
+    let b = f.open();
+    let exact = |key: &str| {
+        let hit = a.get(key).unwrap()?;
+        (hit.layer == HitLayer::Exact).then_some(hit.response)
+    };
+    a.put("q", "r1").unwrap();
+    for _ in 0..3 {
+        assert_eq!(exact("q").as_deref(), Some("r1"));
+    }
+    b.put("q", "r2").unwrap();
+    assert_eq!(exact("q").as_deref(), Some("r2"), "another handle's overwrite");
+    assert_eq!(exact("q").as_deref(), Some("r2"));
+
+    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    raw.execute("UPDATE entries SET response = 'r3' WHERE query = 'q'", [])
+        .unwrap();
+    assert_eq!(exact("q").as_deref(), Some("r3"), "a plain SQLite commit");
+
+    b.delete("q").unwrap();
+    assert_eq!(exact("q"), None, "another handle's delete");
+
+    a.put_with("t", "short-lived", Put::default().ttl(10)).unwrap();
+    assert_eq!(exact("t").as_deref(), Some("short-lived"));
+    f.take_events();
+    f.clock.advance(10);
+    assert_eq!(exact("t"), None, "expiry is checked on cached entries too");
+    assert!(f
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, MetricEvent::Expired { count: 1, .. })));
+
+    // Hits served from memory are counted and bookkept like any other.
+    a.put("c", "counted").unwrap();
+    let before = a.stats(None).unwrap().hits_exact;
+    for _ in 0..4 {
+        assert_eq!(exact("c").as_deref(), Some("counted"));
+    }
+    assert_eq!(a.stats(None).unwrap().hits_exact, before + 4);
+    a.close().unwrap();
+    let count: i64 = raw
+        .query_row("SELECT access_count FROM entries WHERE query = 'c'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(count, 4);
+}

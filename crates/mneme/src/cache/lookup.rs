@@ -160,8 +160,20 @@ impl SemanticCache {
         now: i64,
         events: &mut Vec<MetricEvent>,
     ) -> Result<Option<Hit>> {
-        let Some(entry) = self.store.get_hit_by_hash(ns, &hash_query(key))? else {
-            return Ok(None);
+        let hash = hash_query(key);
+        let token = self.store.change_token();
+        let cached = token.and_then(|t| self.hot.lock().get(t, ns, &hash));
+        let entry = match cached.filter(|e| !e.is_expired(now)) {
+            Some(entry) => entry,
+            None => {
+                let Some(entry) = self.store.get_hit_by_hash(ns, &hash)? else {
+                    return Ok(None);
+                };
+                if let Some(t) = token.filter(|_| !entry.is_expired(now)) {
+                    self.hot.lock().insert(t, &entry);
+                }
+                entry
+            }
         };
         if entry.is_expired(now) {
             self.expire(&entry, events)?;

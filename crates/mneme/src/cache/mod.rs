@@ -8,6 +8,7 @@
 mod access;
 mod callbacks;
 mod coordinator;
+mod hot;
 mod lookup;
 mod options;
 mod write;
@@ -61,6 +62,8 @@ pub struct SemanticCache {
     index: RwLock<Box<dyn VectorIndex>>,
     counters: Mutex<Counters>,
     access: Mutex<AccessBatch>,
+    /// Repeated exact hits while the store is unchanged.
+    hot: Mutex<hot::HotEntries>,
     /// Present in `stale-tolerant` mode.
     stale: Option<Mutex<coordinator::StaleState>>,
 }
@@ -162,6 +165,7 @@ impl SemanticCache {
             index: RwLock::new(index),
             counters: Mutex::new(counters),
             access: Mutex::new(AccessBatch::default()),
+            hot: Mutex::default(),
             stale,
         };
         cache.attach_coordinator()?;

@@ -15,6 +15,7 @@ mod sqlite;
 mod sqlite_checkpoint;
 mod sqlite_scan;
 mod sqlite_schema;
+mod sqlite_shm;
 
 pub use memory::MemoryState;
 pub use memory::MemoryStore;
@@ -111,6 +112,12 @@ pub trait Store: Send + Sync {
     /// an exact hit never reads it. Stores that can skip reading it override this.
     fn get_hit_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
         self.get_by_hash(namespace, query_hash)
+    }
+    /// A value that changes whenever anything commits to the store, from this process or another,
+    /// read without a round trip; `None` when the store has no such signal or cannot tell right
+    /// now. While it holds still, the cache serves repeated exact hits from memory.
+    fn change_token(&self) -> Option<u128> {
+        None
     }
     /// Lookup by id; `id <= 0` gives `None`.
     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>>;

@@ -8,13 +8,14 @@
 use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_scan::{scan_rows, scan_rows_split, Rows};
 use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, ENTRY_COLUMNS_NO_VECTOR, LATEST_VERSION, V1};
+use super::sqlite_shm::WalIndexWatch;
 use super::{
     check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
     SendIndexRowVisitor, Store, StoredEntry,
 };
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +60,8 @@ pub struct SqliteStore {
     path: PathBuf,
     options: SqliteOptions,
     conn: Mutex<Conn>,
+    /// The `-shm` header while open (see [`Store::change_token`]).
+    watch: RwLock<Option<WalIndexWatch>>,
 }
 
 /// Maps a SQLite error to [`Error::StoreBackend`], with the disk-full hint when it applies.
@@ -163,6 +166,7 @@ impl SqliteStore {
             path: path.into(),
             options,
             conn: Mutex::new(Conn::NotOpen),
+            watch: RwLock::new(None),
         }
     }
 
@@ -559,11 +563,16 @@ impl Store for SqliteStore {
                 .map_err(|e| backend("wal_autocheckpoint", e))?;
         }
         *guard = Conn::Open(conn, checkpointer);
+        // A URI names its file indirectly: no watch (and no shortcut) for those.
+        if !self.is_in_memory() && !self.path.to_string_lossy().starts_with("file:") {
+            *self.watch.write() = WalIndexWatch::open(&self.path);
+        }
         Ok(())
     }
 
     fn close(&self) -> Result<()> {
         let mut guard = self.conn.lock();
+        self.watch.write().take();
         if let Conn::Open(c, checkpointer) = std::mem::replace(&mut *guard, Conn::Closed) {
             drop(checkpointer);
             let _ = c.execute_batch("PRAGMA wal_checkpoint(FULL)");
@@ -576,6 +585,10 @@ impl Store for SqliteStore {
         let sql =
             format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE namespace = ?1 AND query_hash = ?2");
         self.select_by_hash(&sql, namespace, query_hash)
+    }
+
+    fn change_token(&self) -> Option<u128> {
+        self.watch.read().as_ref()?.token()
     }
 
     fn get_hit_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
