@@ -50,6 +50,8 @@ def main():
             for i in range(100):
                 c.get(f"q{i * 37 % rows}")
             out[f"exact get @ {rows}"] = timed(calls, lambda i: c.get(f"q{(i * 7919) % rows}"))
+            # Popular queries repeat: the same 100 keys again and again.
+            out[f"exact get, 100 repeated keys @ {rows}"] = timed(calls, lambda i: c.get(f"q{(i % 100) * 37 % rows}"))
             # 1.0's own harness stored no real hashes, so its "exact get" was this (storage §13).
             out[f"exact get as 1.0's harness measured it (Layer-2 miss) @ {rows}"] = timed(slow, lambda i: c.get(f"absent-q{(i * 7919) % rows}"))
         for dtype in ("float32", "int8"):

@@ -408,7 +408,11 @@ fn repeated_exact_hits_see_every_change_made_elsewhere() {
         assert_eq!(exact("q").as_deref(), Some("r1"));
     }
     b.put("q", "r2").unwrap();
-    assert_eq!(exact("q").as_deref(), Some("r2"), "another handle's overwrite");
+    assert_eq!(
+        exact("q").as_deref(),
+        Some("r2"),
+        "another handle's overwrite"
+    );
     assert_eq!(exact("q").as_deref(), Some("r2"));
 
     let raw = rusqlite::Connection::open(f.path()).unwrap();
@@ -419,7 +423,8 @@ fn repeated_exact_hits_see_every_change_made_elsewhere() {
     b.delete("q").unwrap();
     assert_eq!(exact("q"), None, "another handle's delete");
 
-    a.put_with("t", "short-lived", Put::default().ttl(10)).unwrap();
+    a.put_with("t", "short-lived", Put::default().ttl(10))
+        .unwrap();
     assert_eq!(exact("t").as_deref(), Some("short-lived"));
     f.take_events();
     f.clock.advance(10);
@@ -438,9 +443,11 @@ fn repeated_exact_hits_see_every_change_made_elsewhere() {
     assert_eq!(a.stats(None).unwrap().hits_exact, before + 4);
     a.close().unwrap();
     let count: i64 = raw
-        .query_row("SELECT access_count FROM entries WHERE query = 'c'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT access_count FROM entries WHERE query = 'c'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(count, 4);
 }
