@@ -1,6 +1,6 @@
 """Runs workload.py under mneme-cache 1.0 (.venv-peer) and under our `mneme` (.venv-py) on the
-same seeded files, in one run, and prints p50/p99 for both with the ratio, plus the
-memory-bandwidth bound of the semantic scans (our engine bench measures it; see BENCHMARKS.md).
+same seeded files, in one run, and prints p50/p99 for both with the ratio, plus where both
+float32 scans stand against the machine's memory-bandwidth bound, measured in the same run.
 
 Usage: python3 compare.py [ROWS] [CALLS]   (scripts/bench-python.sh sets everything up)
 """
@@ -41,6 +41,31 @@ def seed(rows, dim):
         os.replace(tmp, path)
 
 
+BOUND = r'''
+import sys, threading, time, numpy as np
+n = int(sys.argv[1])
+halves = [h.view(np.uint64) for h in np.array_split(np.ones(n, dtype=np.float32), 2)]
+best = float("inf")
+for _ in range(10):
+    t = time.perf_counter()
+    threads = [threading.Thread(target=np.bitwise_or.reduce, args=(h,)) for h in halves]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    best = min(best, time.perf_counter() - t)
+print(best * 1e6)
+'''
+
+
+def bandwidth_bound(floats):
+    """The fastest plain pass over an array of the index's size with two threads (a numpy OR
+    reduction, which releases the GIL and streams at memory speed): what a scan of that many
+    bytes cannot beat on this machine."""
+    out = subprocess.run([str(OURS), "-c", BOUND, str(floats)], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
 def run(python, rows, calls):
     out = subprocess.run([str(python), str(HERE / "workload.py"), str(BENCH), str(rows), str(calls)],
                          capture_output=True, text=True, check=True)
@@ -69,6 +94,13 @@ def main():
             print(f"| {name} | {a['ops']:.0f} | | {b['ops']:.0f} | | {a['ops'] / b['ops']:.1f}x |")
         else:
             print(f"| {name} | {fmt(a['p50'])} (n={a['n']}) | {fmt(a['p99'])} | {fmt(b['p50'])} (n={b['n']}) | {fmt(b['p99'])} | {b['p50'] / a['p50']:.1f}x |")
+    print()
+    for dim in (768, 1536):
+        name = f"semantic get float32, {rows} x {dim}"
+        bound = bandwidth_bound(rows * dim)
+        print(f"- memory-bandwidth bound for {name} (two threads reading {rows * dim * 4 / 1e6:.0f} MB): "
+              f"{fmt(bound)}; mneme p50 = {ours[name]['p50'] / bound:.2f}x the bound, "
+              f"mneme-cache 1.0 p50 = {theirs[name]['p50'] / bound:.2f}x")
 
 
 if __name__ == "__main__":
