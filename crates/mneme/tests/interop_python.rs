@@ -272,6 +272,19 @@ fn a_stale_tolerant_reader_follows_mneme_cache_writing_the_same_file() {
         .unwrap()
         .unwrap();
     assert_eq!(exact.layer, HitLayer::Exact);
+    let exact_again = || {
+        reader
+            .get_with(
+                "strasse",
+                mneme::Get::default().namespace("translate:en-de"),
+            )
+            .unwrap()
+            .filter(|h| h.layer == HitLayer::Exact)
+    };
+    assert!(
+        exact_again().is_some(),
+        "served again, from memory this time"
+    );
     let out = peer::run(
         &[
             "delete",
@@ -284,6 +297,10 @@ fn a_stale_tolerant_reader_follows_mneme_cache_writing_the_same_file() {
     );
     assert_eq!(out.at("deleted"), &Value::Bool(true));
     assert!(
+        exact_again().is_none(),
+        "1.0's delete reached Layer 1, which had just served the row from memory"
+    );
+    assert!(
         reader
             .get_with(
                 "never stored",
@@ -295,5 +312,6 @@ fn a_stale_tolerant_reader_follows_mneme_cache_writing_the_same_file() {
             .is_none_or(|h| h.response != "street"),
         "1.0's delete reached this index too"
     );
+
     assert!(reader.health().unwrap().integrity_ok);
 }
