@@ -64,3 +64,46 @@ def test_public_signatures_match_mneme_cache():
     assert not missing, f"missing in mneme: {missing}"
     different = {k: (ours[k], theirs[k]) for k in theirs if ours[k] != theirs[k]}
     assert not different, different
+
+
+PEER_WRITER = r'''
+import sys, hashlib, numpy as np, mneme
+class E:
+    dim, fingerprint = 8, "compat:fp:8"
+    def embed(self, text):
+        v = np.frombuffer(hashlib.sha256(text.encode()).digest()[:32], dtype=np.uint8)[:8].astype(np.float32) + 1
+        return v / np.linalg.norm(v)
+c = mneme.SemanticCache(path=sys.argv[1], embedder=E())
+if sys.argv[2] == "put":
+    c.put("q", sys.argv[3])
+else:
+    c.delete("q")
+c.close()
+'''
+
+
+def test_mneme_cache_in_another_process_changes_what_we_just_served_from_memory(tmp_path):
+    import hashlib
+
+    import numpy as np
+
+    import mneme
+
+    class E:
+        dim, fingerprint = 8, "compat:fp:8"
+
+        def embed(self, text):
+            v = np.frombuffer(hashlib.sha256(text.encode()).digest()[:32], dtype=np.uint8)[:8].astype(np.float32) + 1
+            return v / np.linalg.norm(v)
+
+    path = str(tmp_path / "shared.db")
+    peer = lambda *args: subprocess.run([peer_python(), "-c", PEER_WRITER, path, *args], check=True)  # noqa: E731
+    with mneme.SemanticCache(path=path, embedder=E()) as c:
+        c.put("q", "r1")
+        exact = lambda: (h.response if (h := c.get("q")) and h.layer == "exact" else None)  # noqa: E731
+        assert [exact(), exact(), exact()] == ["r1"] * 3  # the repeats come from memory
+        peer("put", "r2")
+        assert exact() == "r2"
+        assert exact() == "r2"
+        peer("delete")
+        assert exact() is None
