@@ -373,6 +373,7 @@ impl SemanticCache {
             log::warn!(target: "mneme.cache", "could not persist counters on close: {e}");
         }
         let _ = self.store.close();
+        self.hot.lock().clear();
         Ok(())
     }
 
@@ -491,7 +492,7 @@ fn decode_row(id: i64, bytes: &[u8], buf: &mut [f32]) -> bool {
 }
 
 /// A store visitor that writes rows into one half of a bulk load.
-fn into<'h, 'b>(
+fn row_sink<'h, 'b>(
     half: &'h mut LoadHalf<'b>,
     dim: usize,
 ) -> impl FnMut(i64, &[u8], &str) -> Result<()> + Send + use<'h, 'b> {
@@ -539,8 +540,8 @@ fn build_index(
     } else {
         let mut index = empty_flat(config, dim, dtype)?;
         skipped = index.bulk_load(rows as usize, |low, high| {
-            if !store.scan_index_rows_split(&mut into(low, dim), &mut into(high, dim))? {
-                store.scan_index_rows(&mut into(low, dim))?;
+            if !store.scan_index_rows_split(&mut row_sink(low, dim), &mut row_sink(high, dim))? {
+                store.scan_index_rows(&mut row_sink(low, dim))?;
             }
             Ok::<(), Error>(())
         })? as u64;
