@@ -79,17 +79,31 @@ pub(super) fn scan_rows_split(
     let Some((min, max)) = span.filter(|(min, max)| max - min >= SPLIT_MIN_SPAN) else {
         return Ok(false);
     };
-    let (bottom_reader, top_reader) = (reader()?, reader()?);
+    // Without two more connections (a descriptor limit, say), one thread reads it all.
+    let (Ok(bottom_reader), Ok(top_reader)) = (reader(), reader()) else {
+        return Ok(false);
+    };
     let split = min + (max - min + 1) / 2;
     std::thread::scope(|s| {
-        let top = s.spawn(move || scan_then_close(top_reader, Rows::FromTopDownTo(split), high));
+        let top = std::thread::Builder::new()
+            .name("mneme-index-load".into())
+            .spawn_scoped(s, move || {
+                scan_then_close(top_reader, Rows::FromTopDownTo(split), high)
+            });
         let bottom = scan_then_close(bottom_reader, Rows::Below(split), low);
-        let top = top.join().unwrap_or_else(|_| {
-            Err(Error::store_backend(
-                "the index load's second reader panicked",
-                "reopen the cache; report this as a bug if it repeats",
-            ))
-        });
+        let top = match top {
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                Err(Error::store_backend(
+                    "the index load's second reader panicked",
+                    "reopen the cache; report this as a bug if it repeats",
+                ))
+            }),
+            Err(e) => Err(Error::store_backend_with(
+                "could not start the index load's second thread",
+                "the process is out of threads or memory: free some, then reopen the cache",
+                e,
+            )),
+        };
         bottom.and(top)
     })?;
     Ok(true)
