@@ -24,11 +24,11 @@ pub(super) enum Slots {
 }
 
 /// One of the two writers of [`FlatIndex::bulk_load`](super::FlatIndex::bulk_load).
-pub struct LoadHalf<'a> {
+pub(crate) struct LoadHalf<'a> {
     slots: Slots,
     dim: usize,
     capacity: usize,
-    from_top: bool,
+    pub(super) from_top: bool,
     budget: &'a AtomicUsize,
     reserved: usize,
     /// Slots written so far.
@@ -84,7 +84,7 @@ impl<'a> LoadHalf<'a> {
     /// Writes one row given as little-endian f32 bytes (the stores' embedding format),
     /// quantised to the index's dtype. Returns false, writing nothing, when `le_bytes` is not
     /// `dim` floats long.
-    pub fn push(&mut self, id: i64, le_bytes: &[u8], namespace: &str) -> bool {
+    pub(crate) fn push(&mut self, id: i64, le_bytes: &[u8], namespace: &str) -> bool {
         if le_bytes.len() != self.dim * 4 {
             self.skipped += 1;
             return false;

@@ -285,7 +285,7 @@ impl FlatIndex {
     ///
     /// # Errors
     /// Whatever `fill` returns; the index then holds the rows written so far.
-    pub fn bulk_load<E>(
+    pub(crate) fn bulk_load<E>(
         &mut self,
         expected: usize,
         fill: impl FnOnce(&mut LoadHalf<'_>, &mut LoadHalf<'_>) -> std::result::Result<(), E>,
@@ -297,6 +297,8 @@ impl FlatIndex {
         let mut low = LoadHalf::new(slots, dim, capacity, false, &budget);
         let mut high = LoadHalf::new(slots, dim, capacity, true, &budget);
         let filled = fill(&mut low, &mut high);
+        // The unsafe blocks below rely on each half still being the one it was made as.
+        assert!(!low.from_top && high.from_top, "bulk-load halves were swapped");
         // In id order, both halves' overflow goes between the two blocks.
         let mut overflow = std::mem::take(&mut low.overflow);
         overflow.extend(high.overflow.drain(..).rev());

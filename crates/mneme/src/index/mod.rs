@@ -9,7 +9,7 @@ pub mod hnsw;
 pub mod kernels;
 mod pages;
 
-pub use bulk_load::LoadHalf;
+pub(crate) use bulk_load::LoadHalf;
 pub use flat::FlatIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 
