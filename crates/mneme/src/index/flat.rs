@@ -298,7 +298,10 @@ impl FlatIndex {
         let mut high = LoadHalf::new(slots, dim, capacity, true, &budget);
         let filled = fill(&mut low, &mut high);
         // The unsafe blocks below rely on each half still being the one it was made as.
-        assert!(!low.from_top && high.from_top, "bulk-load halves were swapped");
+        assert!(
+            !low.from_top && high.from_top,
+            "bulk-load halves were swapped"
+        );
         // In id order, both halves' overflow goes between the two blocks.
         let mut overflow = std::mem::take(&mut low.overflow);
         overflow.extend(high.overflow.drain(..).rev());
