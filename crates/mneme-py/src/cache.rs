@@ -314,6 +314,18 @@ impl NativeCache {
         hit.map(|h| hit_to_py(py, h)).transpose()
     }
 
+    /// Layer 1 from memory only (see `SemanticCache::get_exact_in_memory`): the async cache
+    /// answers repeated exact hits with it on the event loop, without a thread hop.
+    fn get_exact_in_memory<'py>(
+        &self,
+        py: Python<'py>,
+        query: &str,
+        namespace: &str,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let hit = callbacks::run_attached(|| self.inner.get_exact_in_memory(query, namespace))?;
+        hit.map(|h| hit_to_py(py, h)).transpose()
+    }
+
     #[pyo3(signature = (query, response, embedding=None, namespace="default".to_owned(), metadata=None, ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn put(

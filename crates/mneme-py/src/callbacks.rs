@@ -43,6 +43,16 @@ pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> mneme::Result<T> + Send)
     out.py()
 }
 
+/// Runs a short engine call that never blocks on I/O with the GIL held (releasing and
+/// re-taking it would cost more than the call), then re-raises a parked callback exception.
+pub fn run_attached<T>(f: impl FnOnce() -> mneme::Result<T>) -> PyResult<T> {
+    let out = f();
+    if let Some(e) = take_parked() {
+        return Err(e);
+    }
+    out.py()
+}
+
 /// The Python embedder, through `mneme._embedding.EmbedderAdapter.embed_f32`, which returns a
 /// contiguous 1-D float32 array, or `None` for a wrong shape.
 pub struct PyEmbedder {

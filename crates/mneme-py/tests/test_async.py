@@ -99,3 +99,22 @@ def test_async_checkpoints(tmp_path):
         await r.close()
 
     run(main())
+
+
+def test_repeated_exact_hits_answered_on_the_loop_still_see_other_writers(db):
+    async def main():
+        async with mneme.AsyncSemanticCache(db, AsyncTable()) as c:
+            other = mneme.SemanticCache(db, AsyncTable().inner)
+            await c.put("cat", "meow")
+            first = await c.get("cat")
+            again = [await c.get("  CAT ") for _ in range(3)]  # from memory, no thread hop
+            assert first == again[0] and all(h.response == "meow" and h.layer == "exact" for h in again)
+            assert c.stats().hits_exact == 4
+            other.put("cat", "purr")
+            assert (await c.get("cat")).response == "purr"
+            assert (await c.get("cat")).response == "purr"
+            other.delete("cat")
+            assert await c.get("cat", embedding=axis(8, 5)) is None
+            other.close()
+
+    run(main())

@@ -451,3 +451,52 @@ fn repeated_exact_hits_see_every_change_made_elsewhere() {
         .unwrap();
     assert_eq!(count, 4);
 }
+
+#[test]
+fn get_exact_in_memory_answers_only_what_needs_no_store_access() {
+    let f = Fixture::new();
+    let a = f.open();
+    let b = f.open();
+    a.put("q", "r1").unwrap();
+    assert!(
+        a.get_exact_in_memory("q", "default").unwrap().is_none(),
+        "never read yet"
+    );
+    assert_eq!(a.get("q").unwrap().unwrap().response, "r1");
+    f.take_events();
+    let before = a.stats(None).unwrap().hits_exact;
+    let hit = a.get_exact_in_memory("  Q ", "default").unwrap().unwrap();
+    assert_eq!((hit.layer, hit.response.as_str()), (HitLayer::Exact, "r1"));
+    assert_eq!(
+        a.stats(None).unwrap().hits_exact,
+        before + 1,
+        "counted like any hit"
+    );
+    assert_eq!(f.event_names(), ["hit"]);
+    assert!(a.get_exact_in_memory("q", "other").unwrap().is_none());
+    assert!(a
+        .get_exact_in_memory("unknown", "default")
+        .unwrap()
+        .is_none());
+    assert!(f.take_events().is_empty(), "a None records nothing");
+
+    b.put("q", "r2").unwrap();
+    assert!(
+        a.get_exact_in_memory("q", "default").unwrap().is_none(),
+        "the file changed"
+    );
+    assert_eq!(a.get("q").unwrap().unwrap().response, "r2");
+    assert_eq!(
+        a.get_exact_in_memory("q", "default")
+            .unwrap()
+            .unwrap()
+            .response,
+        "r2"
+    );
+
+    a.close().unwrap();
+    assert!(matches!(
+        a.get_exact_in_memory("q", "default"),
+        Err(mneme::Error::CacheClosed { .. })
+    ));
+}

@@ -39,13 +39,13 @@ impl Default for AccessBatch {
 }
 
 impl AccessBatch {
-    fn record(&mut self, id: i64, now: i64) {
+    pub(super) fn record(&mut self, id: i64, now: i64) {
         let slot = self.pending.entry(id).or_insert((now, 0));
         slot.0 = now;
         slot.1 += 1;
     }
 
-    fn is_due(&self) -> bool {
+    pub(super) fn is_due(&self) -> bool {
         !self.pending.is_empty()
             && (self.pending.len() >= MAX_PENDING_ROWS || self.last_flush.elapsed() >= MAX_DELAY)
     }

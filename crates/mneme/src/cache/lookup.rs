@@ -139,6 +139,34 @@ impl SemanticCache {
         })
     }
 
+    /// Layer 1 from memory only: the exact hit when it can be served without touching the store
+    /// (a repeated hit while the store is unchanged, with no bookkeeping due), counted and
+    /// reported like any hit; otherwise `None`, recording nothing. Costs about a microsecond and
+    /// never blocks on I/O, so an async front-end can answer such hits on its event loop and send
+    /// everything else to a worker thread ([`SemanticCache::get_exact`]).
+    ///
+    /// # Errors
+    /// [`Error::CacheClosed`](crate::Error::CacheClosed), [`Error::Reentrant`](crate::Error::Reentrant).
+    pub fn get_exact_in_memory(&self, query: &str, namespace: &str) -> Result<Option<Hit>> {
+        self.with_events(|events| {
+            self.enter()?;
+            let Some(token) = self.store.change_token() else {
+                return Ok(None);
+            };
+            if self.access.lock().is_due() {
+                return Ok(None);
+            }
+            let key = cache_key(query, self.config.normalize);
+            let now = self.config.clock.now();
+            let cached = self.hot.lock().get(token, namespace, &hash_query(&key));
+            let Some(entry) = cached.filter(|e| !e.is_expired(now)) else {
+                return Ok(None);
+            };
+            self.access.lock().record(entry.id, now);
+            Ok(Some(self.exact_hit(entry, namespace, now, events)))
+        })
+    }
+
     /// Records a miss (counter and `miss` event) decided outside the engine: a front-end that
     /// awaits its own embedder reports `EmbedderFailure` this way.
     ///
@@ -180,19 +208,22 @@ impl SemanticCache {
             return Ok(None);
         }
         self.record_access(entry.id, now);
+        Ok(Some(self.exact_hit(entry, ns, now, events)))
+    }
+
+    /// The `Hit` for a live exact match (access already recorded).
+    fn exact_hit(
+        &self,
+        entry: StoredEntry,
+        ns: &str,
+        now: i64,
+        events: &mut Vec<MetricEvent>,
+    ) -> Hit {
         let age = now - entry.created_at;
         let confidence = self
             .confidence(1.0, age, &entry.metadata)
             .unwrap_or_else(|| crate::default_confidence(1.0, age, &entry.metadata));
-        Ok(Some(self.hit(
-            entry,
-            HitLayer::Exact,
-            1.0,
-            confidence,
-            now,
-            ns,
-            events,
-        )))
+        self.hit(entry, HitLayer::Exact, 1.0, confidence, now, ns, events)
     }
 
     /// One step of the candidate walk (behaviour spec §6.5).
