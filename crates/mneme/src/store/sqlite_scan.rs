@@ -19,7 +19,7 @@ pub(super) enum Rows {
     FromTopDownTo(i64),
 }
 
-/// Streams `(id, embedding, namespace)` without copying the blob out of SQLite's row.
+/// Streams `(id, embedding, namespace)`, the blob borrowed from SQLite (no copy of ours).
 pub(super) fn scan_rows(c: &Connection, rows: Rows, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
     let (sql, split) = match rows {
         Rows::All => (
