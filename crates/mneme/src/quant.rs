@@ -96,12 +96,17 @@ pub fn f32_from_le_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
     if bytes.len() % 4 != 0 {
         return None;
     }
-    Some(
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    let mut out = vec![0.0; bytes.len() / 4];
+    f32_from_le_bytes_into(bytes, &mut out);
+    Some(out)
+}
+
+/// Decodes little-endian f32 bytes into `out`, without allocating; the caller checks that
+/// `bytes` holds `out.len()` values.
+pub fn f32_from_le_bytes_into(bytes: &[u8], out: &mut [f32]) {
+    for (x, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
 }
 
 /// Encodes f32 values as little-endian bytes.

@@ -485,9 +485,7 @@ fn decode_row(id: i64, bytes: &[u8], buf: &mut [f32]) -> bool {
         warn_bad_row(id, bytes.len(), buf.len());
         return false;
     }
-    for (x, c) in buf.iter_mut().zip(bytes.chunks_exact(4)) {
-        *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-    }
+    crate::quant::f32_from_le_bytes_into(bytes, buf);
     true
 }
 

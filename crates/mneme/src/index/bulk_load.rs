@@ -8,6 +8,7 @@
 //! process inserted after the count) are held back and appended once both are done.
 
 use super::kernels::Kernels;
+use crate::quant;
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,9 +166,7 @@ impl<'a> LoadHalf<'a> {
             return;
         }
         let floats = &mut self.scratch.floats;
-        for (x, c) in floats.iter_mut().zip(le_bytes.chunks_exact(4)) {
-            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        }
+        quant::f32_from_le_bytes_into(le_bytes, floats);
         // `MaybeUninit<T>` has `T`'s layout: the converted row is copied in whole.
         match self.slots {
             Slots::F32(base) => copy_row(floats, base.add(at).cast()),

@@ -323,11 +323,9 @@ impl FlatIndex {
         }
         // Rows past the whole reservation (another process inserted after the count).
         for (id, le_bytes, ns) in &overflow[placed..] {
-            let v: Vec<f32> = le_bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            self.push_row(*id, &v, ns);
+            if let Some(v) = quant::f32_from_le_bytes(le_bytes) {
+                self.push_row(*id, &v, ns);
+            }
         }
         filled.map(|()| skipped)
     }
