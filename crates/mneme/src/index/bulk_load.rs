@@ -32,8 +32,6 @@ pub(crate) struct LoadHalf<'a> {
     pub(super) from_top: bool,
     budget: &'a AtomicUsize,
     reserved: usize,
-    /// Slots written so far.
-    pub(super) written: usize,
     /// `(id, namespace number)` of each written slot, in write order.
     pub(super) rows: Vec<(i64, u32)>,
     /// Namespace names by number.
@@ -67,7 +65,6 @@ impl<'a> LoadHalf<'a> {
             from_top,
             budget,
             reserved: 0,
-            written: 0,
             rows: Vec::new(),
             namespaces: Vec::new(),
             numbers: HashMap::new(),
@@ -96,9 +93,9 @@ impl<'a> LoadHalf<'a> {
             return true;
         }
         let slot = if self.from_top {
-            self.capacity - 1 - self.written
+            self.capacity - 1 - self.written()
         } else {
-            self.written
+            self.written()
         };
         // SAFETY: `slot` < capacity, and this half took it from the budget (see `take_slot`).
         unsafe { self.place(slot, id, le_bytes, namespace) };
@@ -119,25 +116,29 @@ impl<'a> LoadHalf<'a> {
         rows: &[(i64, Vec<u8>, String)],
     ) -> usize {
         debug_assert!(!self.from_top);
-        let gap = self.capacity - self.written - other_written;
+        let gap = self.capacity - self.written() - other_written;
         for (id, le_bytes, namespace) in &rows[..gap.min(rows.len())] {
-            self.place(self.written, *id, le_bytes, namespace);
+            self.place(self.written(), *id, le_bytes, namespace);
         }
         gap.min(rows.len())
+    }
+
+    /// Slots written so far (one row recorded per slot).
+    pub(super) fn written(&self) -> usize {
+        self.rows.len()
     }
 
     /// # Safety
     /// As [`Self::write`].
     unsafe fn place(&mut self, slot: usize, id: i64, le_bytes: &[u8], namespace: &str) {
         self.write(slot, le_bytes);
-        self.written += 1;
         let ns = self.number(namespace);
         self.rows.push((id, ns));
     }
 
     /// Takes one slot from the budget shared with the other half.
     ///
-    /// Both halves start with `written == 0` and the budget at `capacity`, and a slot is written
+    /// Both halves start with nothing written and the budget at `capacity`, and a slot is written
     /// only after it is taken, so `low.written + high.written <= capacity`: the upward slots
     /// `[0, low.written)` and the downward ones `[capacity - high.written, capacity)` never meet.
     fn take_slot(&mut self) -> bool {

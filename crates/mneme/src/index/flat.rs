@@ -305,13 +305,14 @@ impl FlatIndex {
         // In id order, both halves' overflow goes between the two blocks.
         let mut overflow = std::mem::take(&mut low.overflow);
         overflow.extend(high.overflow.drain(..).rev());
-        // SAFETY: `high` is done, having written its top `high.written` slots.
-        let placed = unsafe { low.fill_gap(high.written, &overflow) };
-        // SAFETY: `low` wrote the slots [0, low.written) and `high` the top `high.written`
+        let high_written = high.written();
+        // SAFETY: `high` is done, having written its top `high_written` slots.
+        let placed = unsafe { low.fill_gap(high_written, &overflow) };
+        // SAFETY: `low` wrote the slots [0, low.written()) and `high` the top `high_written`
         // slots (`LoadHalf::take_slot`, `LoadHalf::fill_gap`).
         unsafe {
             self.arena
-                .adopt_blocks(dim, low.written, capacity - high.written, high.written)
+                .adopt_blocks(dim, low.written(), capacity - high_written, high_written)
         };
         let skipped = low.skipped + high.skipped;
         high.rows.reverse();
