@@ -21,7 +21,8 @@ const ENTRY_OVERHEAD: usize = 160;
 pub(super) struct HotEntries {
     token: Option<u128>,
     bytes: usize,
-    /// Query hash → the entries of every namespace with that hash (almost always one).
+    /// Query hash → the entries of every namespace with that hash (almost always one), without
+    /// their vector, query or hash.
     by_hash: HashMap<String, Vec<StoredEntry>>,
 }
 
@@ -50,7 +51,6 @@ impl HotEntries {
         let size = ENTRY_OVERHEAD
             + entry.query_hash.len()
             + entry.namespace.len()
-            + entry.query.len()
             + entry.response.len()
             + if entry.metadata.is_empty() {
                 2
@@ -65,11 +65,12 @@ impl HotEntries {
             self.clear();
             self.token = Some(token);
         }
+        // Only what a hit reads: every served hit clones the entry, and the hash is the key.
         let kept = StoredEntry {
             id: entry.id,
             namespace: entry.namespace.clone(),
-            query_hash: entry.query_hash.clone(),
-            query: entry.query.clone(),
+            query_hash: String::new(),
+            query: String::new(),
             response: entry.response.clone(),
             embedding: Vec::new(),
             metadata: entry.metadata.clone(),
