@@ -5,10 +5,10 @@ Usage: peer_bench.py SEED768 SEED384 ROWS CALLS   (prints one JSON object)
 Semantic gets and opens are slow in 1.0 (a full NumPy pass per query, a full reload per open), so
 they use fewer samples; the count is reported with each row.
 """
-import json, os, shutil, sys, tempfile, time
+import json, os, shutil, sys, tempfile
 import numpy as np
 import mneme
-from bench_common import PerfEmbedder, copy_db, summary, timed
+from bench_common import PerfEmbedder, copy_db, hit_throughput, summary, timed
 
 
 def main():
@@ -50,14 +50,7 @@ def main():
     capped = mneme.SemanticCache(path=work384, embedder=PerfEmbedder(384), max_entries=10_000)
     vecs = [unit(384) for _ in range(calls)]
     out["put_evict"] = timed(calls, lambda i: capped.put(f"evict-{i}", "resp", embedding=vecs[i]))
-    ops = 5000
-    t = time.perf_counter()
-    for i in range(ops):
-        if i % 10 == 9:
-            capped.get("miss", embedding=vecs[i % len(vecs)])
-        else:
-            capped.get(f"q{5000 + (i * 13) % 5000}")
-    out["throughput_ops"] = ops / (time.perf_counter() - t)
+    out["throughput_ops"] = hit_throughput(capped, vecs, 5000)
     capped.close()
     shutil.rmtree(tmp)
     print(json.dumps(out))
