@@ -60,7 +60,8 @@ pub struct SqliteStore {
     path: PathBuf,
     options: SqliteOptions,
     conn: Mutex<Conn>,
-    /// The `-shm` header while open (see [`Store::change_token`]).
+    /// The `-shm` header while open (see [`Store::change_token`]); dropped before the
+    /// connection it belongs to.
     watch: RwLock<Option<WalIndexWatch>>,
 }
 
@@ -562,11 +563,10 @@ impl Store for SqliteStore {
             conn.execute_batch("PRAGMA wal_autocheckpoint=0")
                 .map_err(|e| backend("wal_autocheckpoint", e))?;
         }
+        // SAFETY: `close` drops the watch before the connection, and the connection lives in
+        // `self.conn` until then.
+        *self.watch.write() = unsafe { WalIndexWatch::of(&conn) };
         *guard = Conn::Open(conn, checkpointer);
-        // A URI names its file indirectly: no watch (and no shortcut) for those.
-        if !self.is_in_memory() && !self.path.to_string_lossy().starts_with("file:") {
-            *self.watch.write() = WalIndexWatch::open(&self.path);
-        }
         Ok(())
     }
 

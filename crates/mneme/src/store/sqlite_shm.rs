@@ -9,10 +9,14 @@
 //! ~2 µs. An unchanged header means no transaction committed, exactly as a read transaction
 //! started now would find.
 //!
-//! The store keeps a connection open while a watch exists, so SQLite never deletes or resets
-//! the file under it.
+//! The header is read through SQLite's own mapping of the WAL index, obtained from the
+//! connection's VFS file (`xShmMap`), never through a descriptor of ours: POSIX locks belong to
+//! the process, and closing any descriptor on `-shm` would drop the locks SQLite holds there.
+//! Another process would then believe it was alone, reset the WAL index and truncate the file
+//! under our mapping (SIGBUS). SQLite keeps the mapping as long as the connection is open.
 
-use std::path::Path;
+use rusqlite::{ffi, Connection};
+use std::os::raw::{c_int, c_void};
 
 /// `iVersion` of the WAL-index header (SQLite's `WALINDEX_MAX_VERSION`).
 const WALINDEX_VERSION: u32 = 3_007_000;
@@ -20,56 +24,61 @@ const WALINDEX_VERSION: u32 = 3_007_000;
 /// Size of one copy of the header.
 const HEADER: usize = 48;
 
-/// A read-only mapping of the first page of a database's `-shm` file.
+/// Size of a WAL-index region, as SQLite's WAL code asks for it (`WALINDEX_PGSZ`).
+const REGION: c_int = 32 * 1024;
+
+/// SQLite's mapping of the first region of a connection's WAL index.
 pub(super) struct WalIndexWatch {
     addr: *const u8,
 }
 
-// SAFETY: the mapping is read-only and only read through volatile loads; it lives as long as the
-// watch and is shared by design (other processes write it).
+// SAFETY: the mapping is only read, through volatile loads; it is shared by design (other
+// connections and processes write it) and SQLite keeps it while the connection is open.
 unsafe impl Send for WalIndexWatch {}
 unsafe impl Sync for WalIndexWatch {}
 
 impl WalIndexWatch {
-    /// Maps `<db>-shm` read-only; `None` where there is none (an in-memory database, a platform
-    /// without this file) or it is too short to hold the header.
-    pub(super) fn open(db: &Path) -> Option<WalIndexWatch> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::io::AsRawFd;
-            let mut shm = db.as_os_str().to_owned();
-            shm.push("-shm");
-            let file = std::fs::File::open(shm).ok()?;
-            if file.metadata().ok()?.len() < 2 * HEADER as u64 {
-                return None;
-            }
-            // SAFETY: a fresh read-only shared mapping of a file we opened; the kernel keeps it
-            // valid after the descriptor closes.
-            let addr = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    4096,
-                    libc::PROT_READ,
-                    libc::MAP_SHARED,
-                    file.as_raw_fd(),
-                    0,
-                )
-            };
-            (addr != libc::MAP_FAILED).then_some(WalIndexWatch {
-                addr: addr as *const u8,
-            })
+    /// The WAL index `conn` has mapped; `None` where there is none (an in-memory database, a
+    /// connection not in WAL mode or that has not read yet, a VFS without shared memory).
+    ///
+    /// # Safety
+    /// The watch must be dropped, and `token` no longer called, before `conn` closes.
+    pub(super) unsafe fn of(conn: &Connection) -> Option<WalIndexWatch> {
+        // Mapping asks the VFS to open `-shm`: only for a connection that uses it already.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .ok()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return None;
         }
-        #[cfg(not(unix))]
-        {
-            let _ = db;
-            None
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: `conn` is open; FILE_POINTER writes the main database's VFS file.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&mut file as *mut *mut ffi::sqlite3_file).cast::<c_void>(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() {
+            return None;
         }
+        // SAFETY: `file` is the connection's open file; its methods table outlives it.
+        let map = unsafe { (*file).pMethods.as_ref()?.xShmMap? };
+        let mut region: *mut c_void = std::ptr::null_mut();
+        // SAFETY: maps (or returns the existing mapping of) region 0 without extending the file,
+        // exactly as SQLite's WAL code does; `region` stays null if the file is shorter.
+        let rc = unsafe { map(file, 0, REGION, 0, &mut region) };
+        (rc == ffi::SQLITE_OK && !region.is_null()).then_some(WalIndexWatch {
+            addr: region as *const u8,
+        })
     }
 
     /// The header's change counter, frame count and salts, or `None` while a writer is
     /// rewriting it (or it is not initialised): the caller must then assume a change.
     pub(super) fn token(&self) -> Option<u128> {
-        // SAFETY: the first 96 bytes are mapped (checked at open); volatile loads because other
+        // SAFETY: the region (32 KiB) is mapped while the connection is open; volatile loads because other
         // processes write them.
         let (first, second) = unsafe {
             let first = std::ptr::read_volatile(self.addr as *const [u8; HEADER]);
@@ -94,16 +103,6 @@ impl WalIndexWatch {
     }
 }
 
-impl Drop for WalIndexWatch {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        // SAFETY: unmaps the mapping made in `open`, once.
-        unsafe {
-            libc::munmap(self.addr as *mut libc::c_void, 4096);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,7 +114,8 @@ mod tests {
         let a = rusqlite::Connection::open(&path).unwrap();
         a.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
-        let watch = WalIndexWatch::open(&path).expect("a WAL file has a -shm");
+        // SAFETY: `watch` is dropped before `a`.
+        let watch = unsafe { WalIndexWatch::of(&a) }.expect("a WAL connection has an index");
         let t0 = watch.token().expect("an idle header is readable");
         let count = |c: &rusqlite::Connection| -> i64 {
             c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
@@ -148,8 +148,9 @@ mod tests {
     }
 
     #[test]
-    fn no_shm_no_watch() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(WalIndexWatch::open(&dir.path().join("absent.db")).is_none());
+    fn no_wal_no_watch() {
+        let memory = rusqlite::Connection::open_in_memory().unwrap();
+        // SAFETY: dropped at once.
+        assert!(unsafe { WalIndexWatch::of(&memory) }.is_none());
     }
 }
