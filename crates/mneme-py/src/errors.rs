@@ -1,7 +1,7 @@
 //! Mapping engine errors to the Python exception classes of mneme-cache 1.0, in one place.
 
 use mneme::Error;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 /// A Python exception raised inside a Python callback (embedder, store), carried through the
@@ -39,6 +39,7 @@ pub fn to_py(e: Error) -> PyErr {
         Error::InvalidArgument(_) => PyValueError::new_err(message),
         Error::InvalidMetadata(_) => PyTypeError::new_err(message),
         Error::Reentrant(_) => PyRuntimeError::new_err(message),
+        Error::OutOfMemory(_) => PyMemoryError::new_err(message),
         _ => Python::attach(|py| {
             let class = py
                 .import("mneme._exceptions")

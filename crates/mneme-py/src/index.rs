@@ -160,9 +160,9 @@ impl NativeIndex {
                     .iter()
                     .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str())),
             ),
-            Backend::Hnsw(i) => i.rebuild_from(&owned).py()?,
+            Backend::Hnsw(i) => i.rebuild_from(&owned),
         }
-        Ok(())
+        .py()
     }
 
     fn compact(&mut self) {
@@ -175,7 +175,7 @@ impl NativeIndex {
             Backend::Flat(i) => i.requantize(d),
             Backend::Hnsw(i) => i.requantize(d),
         }
-        Ok(())
+        .py()
     }
 
     #[getter]

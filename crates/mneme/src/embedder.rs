@@ -2,6 +2,11 @@
 
 use crate::error::BoxError;
 
+/// The largest vector length a cache accepts from an embedder. Embedding models have at most a
+/// few thousand dimensions; a larger `dim` is a bug that would otherwise surface as a huge
+/// allocation.
+pub const MAX_DIM: usize = 1 << 16;
+
 /// Turns text into a vector. Supplied by the caller; called concurrently, so it must be
 /// `Send + Sync`.
 ///

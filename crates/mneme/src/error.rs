@@ -118,6 +118,10 @@ pub enum Error {
     /// The embedder's own error, passed through unchanged from `put`.
     #[error("embedder failed: {0}")]
     Embedder(#[source] BoxError),
+    /// A size taken from an option or input needs more memory than the process can get
+    /// (Python `MemoryError`).
+    #[error("{0}")]
+    OutOfMemory(Message),
     /// A confidence function or validator called back into the cache that is running it.
     #[error("{0}")]
     Reentrant(Message),
@@ -184,6 +188,10 @@ impl Error {
         invalid_metadata => InvalidMetadata
     );
     plain_ctor!(
+        /// An [`Error::OutOfMemory`].
+        out_of_memory => OutOfMemory
+    );
+    plain_ctor!(
         /// An [`Error::Reentrant`].
         reentrant => Reentrant
     );
@@ -214,7 +222,7 @@ impl Error {
 
     /// The mneme-cache 1.0 Python exception class this error maps to.
     ///
-    /// `ValueError`, `TypeError` and `RuntimeError` are Python built-ins; `Embedder` maps to the
+    /// `ValueError`, `TypeError`, `MemoryError` and `RuntimeError` are Python built-ins; `Embedder` maps to the
     /// embedder's own exception, which the binding re-raises unchanged.
     pub fn python_class(&self) -> &'static str {
         match self {
@@ -232,6 +240,7 @@ impl Error {
             Error::InvalidArgument(_) => "ValueError",
             Error::InvalidMetadata(_) => "TypeError",
             Error::Embedder(_) => "EmbedderError",
+            Error::OutOfMemory(_) => "MemoryError",
             Error::Reentrant(_) => "RuntimeError",
         }
     }

@@ -55,7 +55,7 @@ pub mod types;
 pub use cache::{CacheBuilder, Get, IndexOptions, Put, SemanticCache};
 pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use embedder::{Embedder, LexicalEmbedder};
+pub use embedder::{Embedder, LexicalEmbedder, MAX_DIM};
 pub use error::{BoxError, Error, Result};
 pub use metadata::{Metadata, Value};
 pub use metrics::{MetricEvent, MetricsHook, MissReason};

@@ -541,7 +541,7 @@ fn build_index(
             if !store.scan_index_rows_split(&mut row_sink(low, dim), &mut row_sink(high, dim))? {
                 store.scan_index_rows(&mut row_sink(low, dim))?;
             }
-            Ok::<(), Error>(())
+            Ok(())
         })? as u64;
         Box::new(index)
     };

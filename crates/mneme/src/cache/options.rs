@@ -2,7 +2,7 @@
 
 use super::SemanticCache;
 use crate::clock::{Clock, SystemClock};
-use crate::embedder::Embedder;
+use crate::embedder::{Embedder, MAX_DIM};
 use crate::error::{Error, Result};
 use crate::metrics::MetricsHook;
 use crate::scoring::{ConfidenceFn, Validator};
@@ -329,10 +329,17 @@ impl CacheBuilder {
                 "call .path(file) for the SQLite default, or .store(store) for any other store",
             ));
         }
-        if self.embedder.dim() == 0 {
+        let dim = self.embedder.dim();
+        if dim == 0 {
             return Err(Error::invalid_argument(
                 "embedder dim is 0",
                 "the embedder must report its positive vector length",
+            ));
+        }
+        if dim > MAX_DIM {
+            return Err(Error::invalid_argument(
+                format!("embedder dim {dim} is above the largest supported, {MAX_DIM}"),
+                "check the embedder's dim (embedding models have at most a few thousand dimensions)",
             ));
         }
         check_threshold(self.similarity_threshold)?;

@@ -11,7 +11,7 @@ use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::quant;
 use crate::types::VectorDtype;
-use std::collections::HashMap;
+use std::collections::{HashMap, TryReserveError};
 use std::sync::atomic::AtomicUsize;
 
 /// Default starting capacity, in rows.
@@ -20,6 +20,14 @@ pub const DEFAULT_INITIAL_CAPACITY: usize = 256;
 /// Scans smaller than this many elements run on the calling thread only.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 21;
 
+/// An empty vector with room for `n` items, or the allocator's refusal (sizes from options must
+/// not abort the process).
+fn try_vec<T>(n: usize) -> Result<Vec<T>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)?;
+    Ok(v)
+}
+
 enum Arena {
     F32(Vec<f32>),
     F16(Vec<u16>),
@@ -27,12 +35,13 @@ enum Arena {
 }
 
 impl Arena {
-    fn new(dtype: VectorDtype, elements: usize) -> Self {
-        match dtype {
-            VectorDtype::Float32 => Arena::F32(Vec::with_capacity(elements)),
-            VectorDtype::Float16 => Arena::F16(Vec::with_capacity(elements)),
-            VectorDtype::Int8 => Arena::I8(Vec::with_capacity(elements)),
-        }
+    /// An empty arena with room for `elements` values, or the error saying it cannot be had.
+    fn try_new(dtype: VectorDtype, elements: usize) -> Result<Self, TryReserveError> {
+        Ok(match dtype {
+            VectorDtype::Float32 => Arena::F32(try_vec(elements)?),
+            VectorDtype::Float16 => Arena::F16(try_vec(elements)?),
+            VectorDtype::Int8 => Arena::I8(try_vec(elements)?),
+        })
     }
 
     /// The whole reservation of an empty arena, for a bulk load, backed by huge pages where the
@@ -235,7 +244,8 @@ impl FlatIndex {
     /// An empty index that starts with room for `initial_capacity` rows.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `dim` or `initial_capacity` is 0.
+    /// [`Error::InvalidArgument`] when `dim` or `initial_capacity` is 0, [`Error::OutOfMemory`]
+    /// when that room cannot be allocated.
     pub fn with_capacity(dim: usize, dtype: VectorDtype, initial_capacity: usize) -> Result<Self> {
         if dim == 0 {
             return Err(Error::invalid_argument(
@@ -249,12 +259,12 @@ impl FlatIndex {
                 "pass a positive initial_capacity in index_options, or omit it (default 256)",
             ));
         }
-        Ok(FlatIndex {
+        let mut index = FlatIndex {
             dim,
             dtype,
             initial_capacity,
-            capacity: initial_capacity,
-            arena: Arena::new(dtype, initial_capacity * dim),
+            capacity: 0,
+            arena: Arena::F32(Vec::new()),
             ids: Vec::new(),
             row_ns: Vec::new(),
             dead: Vec::new(),
@@ -265,17 +275,26 @@ impl FlatIndex {
             ns_rows: Vec::new(),
             kernels: Kernels::detect(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        })
+        };
+        index.reset(initial_capacity)?;
+        Ok(index)
     }
 
     /// Replaces the contents with `rows`; capacity becomes `max(initial_capacity, rows)`.
-    pub fn rebuild_from<'a>(&mut self, rows: impl ExactSizeIterator<Item = IndexRow<'a>>) {
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when that capacity cannot be allocated; the index is unchanged.
+    pub fn rebuild_from<'a>(
+        &mut self,
+        rows: impl ExactSizeIterator<Item = IndexRow<'a>>,
+    ) -> Result<()> {
         let n = rows.len();
-        self.reset(self.initial_capacity.max(n));
+        self.reset(self.initial_capacity.max(n))?;
         let dim = self.dim;
         for (id, v, ns) in rows.filter(|r| r.1.len() == dim) {
             self.push_row(id, v, ns);
         }
+        Ok(())
     }
 
     /// Replaces the contents with the rows `fill` writes through two [`LoadHalf`] writers, which
@@ -285,12 +304,13 @@ impl FlatIndex {
     ///
     /// # Errors
     /// Whatever `fill` returns; the index then holds the rows written so far.
-    pub(crate) fn bulk_load<E>(
+    /// [`Error::OutOfMemory`] when room for `expected` rows cannot be allocated.
+    pub(crate) fn bulk_load(
         &mut self,
         expected: usize,
-        fill: impl FnOnce(&mut LoadHalf<'_>, &mut LoadHalf<'_>) -> std::result::Result<(), E>,
-    ) -> std::result::Result<usize, E> {
-        self.reset(self.initial_capacity.max(expected));
+        fill: impl FnOnce(&mut LoadHalf<'_>, &mut LoadHalf<'_>) -> Result<()>,
+    ) -> Result<usize> {
+        self.reset(self.initial_capacity.max(expected))?;
         let (dim, capacity) = (self.dim, self.capacity);
         let slots = self.arena.bulk_slots();
         let budget = AtomicUsize::new(capacity);
@@ -346,18 +366,39 @@ impl FlatIndex {
     }
 
     /// Empties the index and sets its capacity in rows.
-    pub fn reset(&mut self, capacity: usize) {
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when that capacity cannot be allocated; the index is unchanged.
+    pub fn reset(&mut self, capacity: usize) -> Result<()> {
         let capacity = capacity.max(1);
+        let too_large = || {
+            Error::out_of_memory(
+                format!(
+                    "an index of {capacity} rows × {} {} values needs more memory than this process can allocate",
+                    self.dim,
+                    self.dtype.as_str()
+                ),
+                "lower initial_capacity (or initial_max_elements) in index_options, use a smaller dtype, or free memory",
+            )
+        };
+        let elements = capacity.checked_mul(self.dim).ok_or_else(too_large)?;
+        let arena = Arena::try_new(self.dtype, elements).map_err(|_| too_large())?;
+        let mut by_id = HashMap::new();
+        by_id.try_reserve(capacity).map_err(|_| too_large())?;
+        let ids = try_vec(capacity).map_err(|_| too_large())?;
+        let row_ns = try_vec(capacity).map_err(|_| too_large())?;
+        let dead = try_vec(capacity).map_err(|_| too_large())?;
         self.capacity = capacity;
-        self.arena = Arena::new(self.dtype, capacity * self.dim);
-        self.ids = Vec::with_capacity(capacity);
-        self.row_ns = Vec::with_capacity(capacity);
-        self.dead = Vec::with_capacity(capacity);
+        self.arena = arena;
+        self.ids = ids;
+        self.row_ns = row_ns;
+        self.dead = dead;
         self.tombstones = 0;
-        self.by_id = HashMap::with_capacity(capacity);
+        self.by_id = by_id;
         self.ns_slots.clear();
         self.ns_names.clear();
         self.ns_rows.clear();
+        Ok(())
     }
 
     /// Uses the given kernels instead of the detected ones (benchmarks and tests).
@@ -390,13 +431,17 @@ impl FlatIndex {
     ///
     /// The cache does not use this: it rebuilds from the store's float32 instead, so going back to
     /// float32 restores the originals. It exists for direct index users.
-    pub fn requantize(&mut self, dtype: VectorDtype) {
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the new copies cannot be allocated; the index is unchanged.
+    pub fn requantize(&mut self, dtype: VectorDtype) -> Result<()> {
         if dtype == self.dtype {
-            return;
+            return Ok(());
         }
         let live: Vec<(i64, Vec<f32>, String)> = self.live_rows();
-        self.dtype = dtype;
-        self.rebuild_owned(live, self.capacity);
+        let old = std::mem::replace(&mut self.dtype, dtype);
+        self.rebuild_owned(live, self.capacity)
+            .inspect_err(|_| self.dtype = old)
     }
 
     fn live_rows(&self) -> Vec<(i64, Vec<f32>, String)> {
@@ -412,11 +457,13 @@ impl FlatIndex {
             .collect()
     }
 
-    fn rebuild_owned(&mut self, rows: Vec<(i64, Vec<f32>, String)>, capacity: usize) {
-        self.reset(capacity);
+    /// Replaces the contents with `rows`; on an allocation failure the index is unchanged.
+    fn rebuild_owned(&mut self, rows: Vec<(i64, Vec<f32>, String)>, capacity: usize) -> Result<()> {
+        self.reset(capacity)?;
         for (id, v, ns) in &rows {
             self.push_row(*id, v, ns);
         }
+        Ok(())
     }
 
     /// Appends or overwrites a row of the right length (checked by the caller).
@@ -619,8 +666,11 @@ impl VectorIndex for FlatIndex {
         let before = self.tombstones;
         let live = self.live_rows();
         let capacity = self.initial_capacity.max(live.len());
-        self.rebuild_owned(live, capacity);
-        before
+        // Without memory for the compacted copy the tombstones stay: searches skip them.
+        match self.rebuild_owned(live, capacity) {
+            Ok(()) => before,
+            Err(_) => 0,
+        }
     }
 
     fn backend_name(&self) -> &'static str {
@@ -733,7 +783,7 @@ mod tests {
         for id in 1..=10 {
             idx.append(id, &unit(16, id as u64), "x").unwrap();
         }
-        idx.requantize(VectorDtype::Int8);
+        idx.requantize(VectorDtype::Int8).unwrap();
         assert_eq!(idx.dtype(), VectorDtype::Int8);
         assert_eq!(idx.len(), 10);
         assert_eq!(idx.search(&unit(16, 3), "x", 1)[0].id, 3);
@@ -754,7 +804,7 @@ mod tests {
             let mut idx = FlatIndex::with_capacity(8, dtype, 1).unwrap();
             let ns_of = |id: i64| if id <= split && id % 2 == 0 { "a" } else { "b" };
             let skipped = idx
-                .bulk_load::<()>(rows as usize, |low, high| {
+                .bulk_load(rows as usize, |low, high| {
                     std::thread::scope(|s| {
                         s.spawn(|| {
                             for id in (split + 1..=rows).rev() {
@@ -792,7 +842,7 @@ mod tests {
     #[test]
     fn bulk_load_closes_the_gap_and_appends_rows_past_the_reservation() {
         let mut idx = FlatIndex::with_capacity(32, VectorDtype::Float32, 1).unwrap();
-        idx.bulk_load::<()>(1000, |low, high| {
+        idx.bulk_load(1000, |low, high| {
             for id in 1..=10 {
                 low.push(id, &le_bytes(&unit(32, id as u64)), "a");
             }
@@ -812,9 +862,9 @@ mod tests {
             }
             high.push(700, &le_bytes(&unit(32, 700)), "b");
             low.push(600, &le_bytes(&unit(32, 1)), "a");
-            Err("stopped")
+            Err(Error::invalid_argument("stopped", "-"))
         });
-        assert_eq!(failed, Err("stopped"));
+        assert!(matches!(failed, Err(Error::InvalidArgument(_))));
         assert_eq!(small.len(), 601);
         assert_eq!(small.search(&unit(32, 700), "b", 1)[0].id, 700);
         assert_eq!(small.search(&unit(32, 1), "a", 2)[0].id, 1);

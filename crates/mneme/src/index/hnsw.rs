@@ -13,6 +13,10 @@ use crate::types::VectorDtype;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
+/// The largest `M` accepted: layer 0 keeps `2 × M` links a node, so past this a graph costs
+/// more memory than the vectors for no gain in recall.
+pub const MAX_M: usize = 4096;
+
 /// HNSW tuning; defaults are 1.0's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
@@ -92,6 +96,15 @@ impl HnswIndex {
             return Err(Error::invalid_argument(
                 format!("invalid HNSW parameters {params:?}"),
                 "use positive M, ef_construction, ef and initial_max_elements",
+            ));
+        }
+        if params.m > MAX_M {
+            return Err(Error::invalid_argument(
+                format!(
+                    "HNSW M = {} is above the largest useful value, {MAX_M}",
+                    params.m
+                ),
+                "use M between 4 and 64 (default 16): recall stops improving long before the cap",
             ));
         }
         Ok(HnswIndex {
@@ -232,7 +245,7 @@ impl HnswIndex {
     /// is kept when it is closer to the base than to every neighbour kept so far, which spreads
     /// links across directions; leftover slots then go to the closest of the rest.
     fn select_neighbours(&self, candidates: &[Scored], cap: usize) -> Vec<u32> {
-        let mut kept: Vec<(u32, Vec<f32>)> = Vec::with_capacity(cap);
+        let mut kept: Vec<(u32, Vec<f32>)> = Vec::with_capacity(cap.min(candidates.len()));
         let mut pruned = Vec::new();
         for c in candidates {
             if kept.len() == cap {
@@ -303,12 +316,15 @@ impl HnswIndex {
     }
 
     /// Rebuilds the graph over the stored copies converted to `dtype` (lossy when narrowing).
-    pub fn requantize(&mut self, dtype: VectorDtype) {
-        if dtype != self.dtype() {
-            let live = self.live_rows();
-            self.rebuild(dtype, &live)
-                .expect("stored rows have the index's dim");
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the new index cannot be allocated; nothing changes.
+    pub fn requantize(&mut self, dtype: VectorDtype) -> Result<()> {
+        if dtype == self.dtype() {
+            return Ok(());
         }
+        let live = self.live_rows();
+        self.rebuild(dtype, &live)
     }
 }
 
@@ -566,7 +582,7 @@ mod tests {
     #[test]
     fn requantize_and_rebuild_replace_the_graph() {
         let mut idx = filled(VectorDtype::Float32, 300);
-        idx.requantize(VectorDtype::Int8);
+        idx.requantize(VectorDtype::Int8).unwrap();
         assert_eq!((idx.dtype(), idx.len()), (VectorDtype::Int8, 300));
         assert!(self_recall(&idx, 1..=300) >= 0.99);
         let rows: Vec<(i64, Vec<f32>, String)> = (1..=50)
