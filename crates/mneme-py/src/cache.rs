@@ -3,7 +3,7 @@
 
 use crate::callbacks::{self, run, PyEmbedder};
 use crate::errors::IntoPy;
-use crate::metadata::metadata_from_py;
+use crate::metadata::metadata_json_from_py;
 use crate::stores::store_from_py;
 use mneme::checkpoint::LoadLimits;
 use mneme::{
@@ -338,12 +338,15 @@ impl NativeCache {
         metadata: Option<&Bound<'_, PyAny>>,
         ttl: Option<i64>,
     ) -> PyResult<()> {
-        let meta = metadata_from_py(py, metadata)?;
+        let meta = metadata_json_from_py(py, metadata)?;
         let view = embedding_view(embedding)?;
         let v = as_slice(&view)?;
         let c = self.inner.clone();
         run(py, move || {
-            let mut p = Put::default().namespace(&namespace).metadata(meta);
+            let mut p = Put::default().namespace(&namespace);
+            if let Some(meta) = &meta {
+                p = p.metadata_json(meta);
+            }
             if let Some(v) = v {
                 p = p.embedding(v);
             }

@@ -7,6 +7,7 @@
 //! Python's float spelling, hence this small model.
 
 use crate::error::{Error, Result};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// One JSON value as Python's `json` module sees it.
@@ -42,9 +43,21 @@ pub enum Value {
 /// assert_eq!(m.to_json(), r#"{"model": "gpt-x", "tokens": 42}"#);
 /// assert_eq!(Metadata::from_json(&m.to_json()).unwrap(), m);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Metadata {
     entries: Vec<(String, Value)>,
+    /// Key → position, built once the object is large enough for a linear search per insert to
+    /// make parsing quadratic.
+    index: Option<HashMap<String, usize>>,
+}
+
+/// Keys past which lookups go through the index.
+const INDEX_FROM: usize = 32;
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
 }
 
 impl Metadata {
@@ -53,25 +66,50 @@ impl Metadata {
         Self::default()
     }
 
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.index = (self.entries.len() > INDEX_FROM).then(|| {
+            let keys = self.entries.iter().enumerate();
+            keys.map(|(i, (k, _))| (k.clone(), i)).collect()
+        });
+    }
+
     /// Sets `key`. Like a `dict`, an existing key keeps its position and takes the new value.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
         let key = key.into();
         let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+        if let Some(at) = self.position(&key) {
+            self.entries[at].1 = value;
+            return;
+        }
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), self.entries.len());
+        }
+        self.entries.push((key, value));
+        if self.index.is_none() && self.entries.len() > INDEX_FROM {
+            self.reindex();
         }
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|at| &self.entries[at].1)
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let pos = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(pos).1)
+        let at = self.position(key)?;
+        let (_, value) = self.entries.remove(at);
+        if self.index.is_some() {
+            self.reindex();
+        }
+        Some(value)
     }
 
     /// The pairs in insertion order.
@@ -540,6 +578,32 @@ mod tests {
     fn duplicate_keys_keep_first_position_last_value() {
         let m = Metadata::from_json(r#"{"a": 1, "b": 2, "a": 3}"#).unwrap();
         assert_eq!(m.to_json(), r#"{"a": 3, "b": 2}"#);
+    }
+
+    #[test]
+    fn large_objects_behave_like_a_dict() {
+        // 200k keys, then every key again: a linear search per key would take minutes here.
+        let n = 200_000;
+        let mut text = String::from("{");
+        for i in (0..n).chain(0..n) {
+            let _ = write!(text, "\"k{i}\": {i}, ");
+        }
+        text.push_str("\"k7\": \"last\"}");
+        let mut m = Metadata::from_json(&text).unwrap();
+        assert_eq!(m.len(), n);
+        assert_eq!(m.iter().nth(7), Some(("k7", &Value::String("last".into()))));
+        assert_eq!(m.get("k199999"), Some(&Value::Int(199_999)));
+        assert_eq!(m.remove("k0"), Some(Value::Int(0)));
+        assert_eq!(
+            m.get("k1"),
+            Some(&Value::Int(1)),
+            "positions shift after a remove"
+        );
+        m.insert("k1", 10);
+        m.insert("new", 1);
+        assert_eq!(m.iter().next(), Some(("k1", &Value::Int(10))));
+        assert_eq!(m.iter().last(), Some(("new", &Value::Int(1))));
+        assert_eq!(m.len(), n);
     }
 
     #[test]

@@ -131,10 +131,26 @@ fn oversized_inputs_are_refused_before_embedding() {
     );
     assert_eq!(f.embedder.calls(), 0, "the embedder never ran");
     assert_eq!(cache.stats(None).unwrap().entries, 0);
+    // JSON text is measured before it is parsed: an oversized text that is not even JSON
+    // gets the size error, not a parse error.
+    let oversized = format!("{{{}", "\"k\": 1, ".repeat(100_000));
+    expect(
+        cache.put_with("q", "r", Put::default().metadata_json(&oversized)),
+        "max_metadata_bytes",
+    );
+    assert!(matches!(
+        cache.put_with("q", "r", Put::default().metadata_json("[1, 2]")),
+        Err(Error::InvalidMetadata(_))
+    ));
     let fits: Metadata = [("k", "e")].into_iter().collect();
     cache
         .put_with("q", "r", Put::default().metadata(fits))
         .unwrap();
+    cache
+        .put_with("q2", "r", Put::default().metadata_json(r#"{"k": "e"}"#))
+        .unwrap();
+    let hit = cache.get("q2").unwrap().unwrap();
+    assert_eq!(hit.metadata.to_json(), r#"{"k": "e"}"#);
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn size() -> impl Strategy<Value = usize> {
         1usize..=2048,
         (36u32..usize::BITS).prop_flat_map(|e| {
             let low = 1usize << e;
-            (low..=low.saturating_mul(2).saturating_sub(1).max(low))
+            low..=low.saturating_mul(2).saturating_sub(1).max(low)
         }),
         Just(usize::MAX),
     ]

@@ -16,6 +16,7 @@ pub struct Put<'a> {
     namespace: Option<&'a str>,
     embedding: Option<&'a [f32]>,
     metadata: Option<Metadata>,
+    metadata_json: Option<&'a str>,
     ttl: Option<i64>,
 }
 
@@ -35,6 +36,15 @@ impl<'a> Put<'a> {
     /// Attaches metadata (returned with hits, passed to the confidence function).
     pub fn metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = Some(metadata);
+        self
+    }
+
+    /// Attaches metadata given as the text of a JSON object (in Python's `json.dumps` form, as
+    /// the cache stores it). Its size is checked against `max_metadata_bytes` before it is
+    /// parsed, so an oversized object is refused at the cost of the check. Replaces
+    /// [`Put::metadata`].
+    pub fn metadata_json(mut self, json: &'a str) -> Self {
+        self.metadata_json = Some(json);
         self
     }
 
@@ -99,8 +109,11 @@ impl SemanticCache {
                 c.max_response_bytes,
             ));
         }
-        let metadata = o.metadata.unwrap_or_default();
-        let metadata_len = metadata.to_json().len();
+        let metadata_len = match (o.metadata_json, &o.metadata) {
+            (Some(text), _) => text.len(),
+            (None, Some(m)) => m.to_json().len(),
+            (None, None) => 2,
+        };
         if metadata_len > c.max_metadata_bytes {
             return Err(too_large(
                 "metadata",
@@ -109,6 +122,10 @@ impl SemanticCache {
                 c.max_metadata_bytes,
             ));
         }
+        let metadata = match o.metadata_json {
+            Some(text) => Metadata::from_json(text)?,
+            None => o.metadata.unwrap_or_default(),
+        };
         let key = cache_key(query, c.normalize);
         let mut vector = match o.embedding {
             Some(v) => v.to_vec(),
