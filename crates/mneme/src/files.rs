@@ -1,7 +1,20 @@
 //! Files written beside their destination, so the final rename is atomic (same filesystem) and
 //! a failure leaves only a temporary file, which is removed when dropped.
+//!
+//! A process killed mid-write cannot drop its file, so each name carries the writer's process id
+//! (`.mneme-dump-<pid>.<random>`), and making a new one removes those of writers no longer
+//! alive. A file moved aside during a restore (`.mneme-aside-`) is never swept: until the
+//! restore finishes it may be the only copy of the previous cache.
 
 use std::path::Path;
+
+/// Temporary files that are worthless once their writer is gone.
+const SWEPT: [&str; 4] = [
+    ".mneme-snapshot-",
+    ".mneme-dump-",
+    ".mneme-restore-",
+    ".mneme-reembed-",
+];
 
 /// The directory `path` lives in (`.` for a bare file name).
 pub(crate) fn parent_dir(path: &Path) -> &Path {
@@ -10,7 +23,103 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// A new owner-only temporary file in `dir`, named `<prefix>…`.
+/// A new owner-only temporary file in `dir`, named `<prefix><pid>.…`, after removing the
+/// leftovers of dead writers there.
 pub(crate) fn temp_in(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new().prefix(prefix).tempfile_in(dir)
+    sweep_stale(dir);
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}.", std::process::id()))
+        .tempfile_in(dir)
+}
+
+/// Removes the temporary files in `dir` whose writer process has exited (SQLite's `-journal`
+/// and `-wal` beside them included). Best effort: a file that cannot be removed stays.
+pub(crate) fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(writer_pid) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    log::info!(target: "mneme.files", "removed {} left by exited process {pid}", path.display())
+                }
+                Err(e) => {
+                    log::warn!(target: "mneme.files", "could not remove stale {}: {e}", path.display())
+                }
+            }
+        }
+    }
+}
+
+/// The writer's process id in a swept temporary file's name.
+fn writer_pid(name: &str) -> Option<u32> {
+    let rest = SWEPT.iter().find_map(|p| name.strip_prefix(p))?;
+    let (pid, _) = rest.split_once('.')?;
+    pid.parse().ok()
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn names_carry_the_writer_and_only_dead_writers_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dead_pid();
+        let mine = std::process::id();
+        let names = [
+            format!(".mneme-dump-{dead}.abc"),
+            format!(".mneme-snapshot-{dead}.abc-journal"),
+            format!(".mneme-restore-{mine}.abc"),
+            format!(".mneme-aside-{dead}.abc"),
+            ".mneme-dump-abc".to_owned(),
+            "cache.db".to_owned(),
+        ];
+        for n in &names {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let fresh = temp_in(dir.path(), ".mneme-dump-").unwrap();
+        let fresh_name = fresh.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(writer_pid(fresh_name), Some(mine));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != fresh_name)
+            .collect();
+        left.sort();
+        let mut expected = names[2..].to_vec();
+        expected.sort();
+        assert_eq!(
+            left, expected,
+            "a live writer's, aside, unattributed and other files stay"
+        );
+    }
 }
