@@ -176,6 +176,14 @@ impl SemanticCache {
     }
 }
 
+/// A recorded embedder fingerprint as messages show it.
+pub(super) fn shown_embedder(fingerprint: Option<&str>) -> String {
+    match fingerprint {
+        Some(f) => format!("embedder {f:?}"),
+        None => "no recorded embedder".to_owned(),
+    }
+}
+
 /// Steps 1–15 of the load sequence: read, check the manifest against the embedder, extract and
 /// verify `store`. Nothing outside a temporary file has been written when this returns.
 fn extract_validated(
@@ -190,8 +198,8 @@ fn extract_validated(
         if m.embedder_fingerprint.as_deref() != Some(embedder.fingerprint()) {
             return Err(Error::embedder_mismatch(
                 format!(
-                    "the archive was written with embedder {:?}, but this cache uses {:?}",
-                    m.embedder_fingerprint,
+                    "the archive was written with {}, but this cache uses embedder {:?}",
+                    shown_embedder(m.embedder_fingerprint.as_deref()),
                     embedder.fingerprint()
                 ),
                 "load it with the original embedder, or restore it there and migrate with reembed",

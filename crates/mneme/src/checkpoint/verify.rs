@@ -58,14 +58,19 @@ pub(super) fn verify_store(path: &Path, manifest: &Manifest) -> Result<()> {
     let fingerprint = meta("embedder_fingerprint")?;
     if fingerprint != manifest.embedder_fingerprint {
         return Err(not_a_store(format!(
-            "was written with embedder {fingerprint:?}, but the manifest says {:?}",
-            manifest.embedder_fingerprint
+            "was written with {}, but the manifest says {}",
+            super::shown_embedder(fingerprint.as_deref()),
+            super::shown_embedder(manifest.embedder_fingerprint.as_deref())
         )));
     }
     let dim = meta("embedder_dim")?.and_then(|d| d.trim().parse::<i64>().ok());
     if dim != Some(manifest.embedder_dim) {
         return Err(not_a_store(format!(
-            "holds {dim:?}-dimensional vectors, but the manifest says {}",
+            "holds {}-dimensional vectors, but the manifest says {}",
+            dim.map_or_else(
+                || "no recorded dimension for its".to_owned(),
+                |d| d.to_string()
+            ),
             manifest.embedder_dim
         )));
     }

@@ -65,17 +65,32 @@ pub struct SqliteStore {
     watch: RwLock<Option<WalIndexWatch>>,
 }
 
-/// Maps a SQLite error to [`Error::StoreBackend`], with the disk-full hint when it applies.
+/// Maps a SQLite error by its code: a damaged file to [`Error::CorruptCache`], anything else to
+/// [`Error::StoreBackend`] with the hint that fits (the message text is no guide: a corrupt
+/// file's says "disk image").
 pub(super) fn backend(what: &str, e: rusqlite::Error) -> Error {
-    let text = e.to_string().to_lowercase();
-    let hint = if text.contains("disk") || text.contains("full") {
-        "free disk, set max_entries, run vacuum()"
-    } else if text.contains("locked") || text.contains("busy") {
-        "another process holds the write lock; raise the store timeout or reduce write contention"
-    } else if text.contains("readonly") || text.contains("read-only") {
-        "make the cache file and its directory writable"
-    } else {
-        "check the cache file, its permissions and disk space; restore from a dumps() archive if it is damaged"
+    use rusqlite::ErrorCode as Code;
+    let code = e.sqlite_error_code();
+    if matches!(code, Some(Code::DatabaseCorrupt | Code::NotADatabase)) {
+        return Error::corrupt_cache_with(
+            format!("SQLite {what} failed: {e}: the cache file is damaged"),
+            "restore the cache from a dumps() archive, or move the file (with its -wal and -shm) \
+             aside to start an empty cache",
+            e,
+        );
+    }
+    let hint = match code {
+        Some(Code::DiskFull) => "free disk, set max_entries, run vacuum()",
+        Some(Code::DatabaseBusy | Code::DatabaseLocked) => {
+            "another process holds the write lock; raise the store timeout or reduce write contention"
+        }
+        Some(Code::ReadOnly | Code::PermissionDenied | Code::CannotOpen) => {
+            "make the cache file and its directory writable by this user"
+        }
+        Some(Code::SystemIoFailure) => {
+            "the disk or filesystem reported an I/O error: check it and its free space; restore from a dumps() archive if the file is damaged"
+        }
+        _ => "check the cache file, its permissions and disk space; restore from a dumps() archive if it is damaged",
     };
     Error::store_backend_with(format!("SQLite {what} failed: {e}"), hint, e)
 }
