@@ -13,6 +13,12 @@ use parking_lot::Mutex;
 use redis::{Commands, Connection, Value as Reply};
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
+
+/// Default for [`RedisStore::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`RedisStore::io_timeout`].
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sets the access fields only if the entry still exists (a delete must win).
 const TOUCH: &str = r#"
@@ -35,13 +41,40 @@ fn backend(what: &str, e: redis::RedisError) -> Error {
     )
 }
 
+/// The connection's state. A connection that failed mid-call is dropped (`Lost`) and reopened
+/// by the next call, so a restarted server is picked up without a new store.
+enum Link {
+    NotOpen,
+    Connected(Connection),
+    Lost,
+}
+
 /// A store in Redis under one key prefix.
 pub struct RedisStore {
     url: String,
     prefix: String,
     use_native_ttl: bool,
-    conn: Mutex<Option<Connection>>,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    conn: Mutex<Link>,
     closed: std::sync::atomic::AtomicBool,
+}
+
+/// Whether `e` came from a connection that can no longer be trusted (I/O error, timeout, drop):
+/// a reply may be pending on it, so it must be closed, not reused.
+fn connection_failed(e: &Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<redis::RedisError>() {
+            return r.is_io_error()
+                || r.is_timeout()
+                || r.is_connection_dropped()
+                || r.is_connection_refusal()
+                || r.is_unrecoverable_error();
+        }
+        source = s.source();
+    }
+    false
 }
 
 impl RedisStore {
@@ -52,7 +85,9 @@ impl RedisStore {
             url: url.into(),
             prefix: key_prefix.into(),
             use_native_ttl: true,
-            conn: Mutex::new(None),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            conn: Mutex::new(Link::NotOpen),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -63,6 +98,122 @@ impl RedisStore {
         self
     }
 
+    /// How long connecting (TCP, then AUTH/SELECT) may take before it fails (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long one command may wait to be sent or answered before it fails (default 10 s). A
+    /// server that accepts connections but stops answering then gives a
+    /// [`Error::StoreBackend`] instead of a hang.
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.io_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+            Error::store_backend_with(
+                format!("invalid Redis URL {:?}", self.url),
+                "pass a URL like redis://127.0.0.1:6379/0",
+                e,
+            )
+        })?;
+        let unreachable = |e: redis::RedisError| {
+            let hint = if e.is_timeout() {
+                format!(
+                    "the server accepted no connection, or did not answer, within connect_timeout ({:?}): \
+                     check the server and the network, or raise RedisStore::connect_timeout",
+                    self.connect_timeout
+                )
+            } else {
+                "start the Redis server or fix the URL".to_owned()
+            };
+            Error::store_backend_with(format!("cannot connect to Redis at {}", self.url), hint, e)
+        };
+        let mut c = client
+            .get_connection_with_timeout(self.connect_timeout)
+            .map_err(unreachable)?;
+        c.set_read_timeout(Some(self.io_timeout))
+            .and_then(|()| c.set_write_timeout(Some(self.io_timeout)))
+            .map_err(unreachable)?;
+        redis::cmd("PING")
+            .query::<String>(&mut c)
+            .map_err(unreachable)?;
+        Ok(c)
+    }
+
+    /// Runs `f` on the connection, reconnecting first if the last one failed. A connection that
+    /// fails during `f` is dropped; a read (`idempotent`) is then tried once more on a new one,
+    /// a write is not: its outcome is unknown, and the error says so.
+    fn run<T>(
+        &self,
+        idempotent: bool,
+        mut f: impl FnMut(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::closed("RedisStore"));
+        }
+        let mut link = self.conn.lock();
+        let mut retries = usize::from(idempotent);
+        loop {
+            match &*link {
+                Link::NotOpen => {
+                    return Err(Error::store_backend(
+                        "RedisStore is not open",
+                        "call open(fingerprint, dim) first (SemanticCache does this for you)",
+                    ))
+                }
+                Link::Lost => *link = Link::Connected(self.connect()?),
+                Link::Connected(_) => {}
+            }
+            let Link::Connected(c) = &mut *link else {
+                continue;
+            };
+            match f(c) {
+                Err(e) if connection_failed(&e) => {
+                    *link = Link::Lost;
+                    if retries == 0 {
+                        return Err(self.lost(e, idempotent));
+                    }
+                    retries -= 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn read<T>(&self, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
+        self.run(true, f)
+    }
+
+    fn write<T>(&self, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
+        self.run(false, f)
+    }
+
+    /// The error for a call whose connection failed, naming the server and the setting.
+    fn lost(&self, e: Error, idempotent: bool) -> Error {
+        let problem = match &e {
+            Error::StoreBackend { message, .. } => message.problem().to_owned(),
+            other => other.to_string(),
+        };
+        let outcome = if idempotent {
+            "the read was retried once on a new connection"
+        } else {
+            "the write may or may not have been applied; read the entry back before repeating it"
+        };
+        Error::store_backend_with(
+            format!("{problem} (Redis at {}; {outcome})", self.url),
+            format!(
+                "check the server and the network; the next call reconnects. A slow server: raise \
+                 RedisStore::io_timeout (now {:?})",
+                self.io_timeout
+            ),
+            e,
+        )
+    }
+
     fn key(&self, parts: &[&str]) -> String {
         let mut k = self.prefix.clone();
         for p in parts {
@@ -70,20 +221,6 @@ impl RedisStore {
             k.push_str(p);
         }
         k
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::closed("RedisStore"));
-        }
-        let mut guard = self.conn.lock();
-        match guard.as_mut() {
-            Some(c) => f(c),
-            None => Err(Error::store_backend(
-                "RedisStore is not open",
-                "call open(fingerprint, dim) first (SemanticCache does this for you)",
-            )),
-        }
     }
 
     fn entry_from(&self, id: i64, fields: HashMap<String, Vec<u8>>) -> Result<Option<StoredEntry>> {
@@ -244,28 +381,13 @@ impl Store for RedisStore {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed("RedisStore"));
         }
-        let mut guard = self.conn.lock();
-        if guard.is_none() {
-            let client = redis::Client::open(self.url.as_str()).map_err(|e| {
-                Error::store_backend_with(
-                    format!("invalid Redis URL {:?}", self.url),
-                    "pass a URL like redis://127.0.0.1:6379/0",
-                    e,
-                )
-            })?;
-            let mut c = client.get_connection().map_err(|e| {
-                Error::store_backend_with(
-                    format!("cannot connect to Redis at {}", self.url),
-                    "start the Redis server or fix the URL",
-                    e,
-                )
-            })?;
-            redis::cmd("PING")
-                .query::<String>(&mut c)
-                .map_err(|e| backend("PING", e))?;
-            *guard = Some(c);
+        let mut link = self.conn.lock();
+        if !matches!(*link, Link::Connected(_)) {
+            *link = Link::Connected(self.connect()?);
         }
-        let c = guard.as_mut().expect("connected above");
+        let Link::Connected(c) = &mut *link else {
+            return Err(Error::closed("RedisStore"));
+        };
         let meta = self.key(&["meta"]);
         let (fp, d): (Option<String>, Option<String>) = redis::pipe()
             .atomic()
@@ -292,12 +414,12 @@ impl Store for RedisStore {
     fn close(&self) -> Result<()> {
         self.closed
             .store(true, std::sync::atomic::Ordering::Release);
-        self.conn.lock().take();
+        *self.conn.lock() = Link::NotOpen;
         Ok(())
     }
 
     fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
-        self.with(|c| {
+        self.read(|c| {
             let id: Option<i64> = c
                 .get(self.key(&["hash", namespace, query_hash]))
                 .map_err(|e| backend("GET", e))?;
@@ -309,11 +431,11 @@ impl Store for RedisStore {
     }
 
     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
-        self.with(|c| self.read_entry(c, id))
+        self.read(|c| self.read_entry(c, id))
     }
 
     fn count(&self, namespace: Option<&str>) -> Result<u64> {
-        self.with(|c| {
+        self.read(|c| {
             let key = match namespace {
                 None => self.key(&["by_id"]),
                 Some(ns) => self.key(&["lru", ns]),
@@ -323,7 +445,7 @@ impl Store for RedisStore {
     }
 
     fn list_namespaces(&self) -> Result<Vec<String>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut v: Vec<String> = c
                 .smembers(self.key(&["namespaces"]))
                 .map_err(|e| backend("SMEMBERS", e))?;
@@ -340,10 +462,10 @@ impl Store for RedisStore {
             Some(ns) => vec![ns.to_owned()],
             None => self.list_namespaces()?,
         };
-        self.with(|c| {
+        self.read(|c| {
             let mut all: Vec<(f64, i64)> = Vec::new();
-            for ns in namespaces {
-                let key = self.key(&["lru", &ns]);
+            for ns in &namespaces {
+                let key = self.key(&["lru", ns]);
                 let first: Vec<(String, f64)> = c
                     .zrange_withscores(&key, 0, n as isize - 1)
                     .map_err(|e| backend("ZRANGE", e))?;
@@ -368,12 +490,12 @@ impl Store for RedisStore {
     }
 
     fn scan_since(&self, last_id: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let ids: Vec<i64> = self.with(|c| {
+        let ids: Vec<i64> = self.read(|c| {
             c.zrangebyscore(self.key(&["by_id"]), format!("({last_id}"), "+inf")
                 .map_err(|e| backend("ZRANGEBYSCORE", e))
         })?;
         for chunk in ids.chunks(256) {
-            let rows: Vec<StoredEntry> = self.with(|c| {
+            let rows: Vec<StoredEntry> = self.read(|c| {
                 let mut pipe = redis::pipe();
                 for id in chunk {
                     pipe.hgetall(self.key(&["entry", &id.to_string()]));
@@ -396,7 +518,7 @@ impl Store for RedisStore {
     fn insert(&self, e: &StoredEntry) -> Result<i64> {
         let hash_key = self.key(&["hash", &e.namespace, &e.query_hash]);
         let metadata = e.metadata.to_json();
-        self.with(|c| {
+        self.write(|c| {
             for _ in 0..MAX_RETRIES {
                 redis::cmd("WATCH")
                     .arg(&hash_key)
@@ -477,7 +599,7 @@ impl Store for RedisStore {
     }
 
     fn update_access(&self, id: i64, now: i64) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             redis::Script::new(TOUCH)
                 .key(self.key(&["entry", &id.to_string()]))
                 .key(self.key(&["lru", ""]))
@@ -491,7 +613,7 @@ impl Store for RedisStore {
     }
 
     fn update_access_batch(&self, updates: &[super::AccessUpdate]) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             let script = redis::Script::new(TOUCH);
             for u in updates {
                 script
@@ -508,7 +630,7 @@ impl Store for RedisStore {
     }
 
     fn delete_by_id(&self, id: i64) -> Result<bool> {
-        self.with(|c| self.delete_with_hint(c, id, None))
+        self.write(|c| self.delete_with_hint(c, id, None))
     }
 
     fn delete_expired(&self, now: i64, namespace: Option<&str>) -> Result<u64> {
@@ -516,7 +638,7 @@ impl Store for RedisStore {
     }
 
     fn delete_expired_ids(&self, now: i64, namespace: Option<&str>) -> Result<Vec<(i64, String)>> {
-        self.with(|c| {
+        self.write(|c| {
             let members: Vec<String> = c
                 .zrangebyscore(self.key(&["by_ttl"]), "-inf", now)
                 .map_err(|e| backend("ZRANGEBYSCORE", e))?;
@@ -538,7 +660,7 @@ impl Store for RedisStore {
     }
 
     fn clear_namespace(&self, namespace: &str) -> Result<u64> {
-        self.with(|c| {
+        self.write(|c| {
             let ids: Vec<i64> = c
                 .zrange(self.key(&["lru", namespace]), 0, -1)
                 .map_err(|e| backend("ZRANGE", e))?;
@@ -552,14 +674,14 @@ impl Store for RedisStore {
 
     fn set_namespace_quota(&self, namespace: &str, max_entries: u64) -> Result<()> {
         let q = quota_to_i64(max_entries)?;
-        self.with(|c| {
+        self.write(|c| {
             c.set(self.key(&["quota", namespace]), q)
                 .map_err(|e| backend("SET", e))
         })
     }
 
     fn get_namespace_quota(&self, namespace: &str) -> Result<Option<u64>> {
-        self.with(|c| {
+        self.read(|c| {
             let q: Option<i64> = c
                 .get(self.key(&["quota", namespace]))
                 .map_err(|e| backend("GET", e))?;
@@ -568,7 +690,7 @@ impl Store for RedisStore {
     }
 
     fn read_version_counter(&self) -> Result<u64> {
-        self.with(|c| {
+        self.read(|c| {
             let v: Option<i64> = c
                 .get(self.key(&["version"]))
                 .map_err(|e| backend("GET", e))?;
@@ -577,21 +699,21 @@ impl Store for RedisStore {
     }
 
     fn read_meta(&self, key: &str) -> Result<Option<String>> {
-        self.with(|c| {
+        self.read(|c| {
             c.hget(self.key(&["meta"]), key)
                 .map_err(|e| backend("HGET", e))
         })
     }
 
     fn write_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             c.hset(self.key(&["meta"]), key, value)
                 .map_err(|e| backend("HSET", e))
         })
     }
 
     fn integrity_check(&self) -> Result<bool> {
-        self.with(|c| Ok(redis::cmd("PING").query::<String>(c).is_ok()))
+        self.read(|c| Ok(redis::cmd("PING").query::<String>(c).is_ok()))
     }
 
     fn snapshot_to(&self, _dest: &Path) -> Result<()> {

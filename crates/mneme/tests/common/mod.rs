@@ -5,4 +5,5 @@ pub mod conformance;
 pub mod embedders;
 pub mod fixtures;
 pub mod peer;
+pub mod stall_proxy;
 pub mod workload;
