@@ -8,6 +8,8 @@
 
 mod memory;
 #[cfg(feature = "postgres")]
+mod postgres_conn;
+#[cfg(feature = "postgres")]
 mod postgres_store;
 #[cfg(feature = "redis")]
 mod redis_store;

@@ -5,30 +5,56 @@
 //! concurrent puts), counters initialise with `DO NOTHING` (never reset), namespaces sort by code
 //! point (not the server's locale), and every client error is a `StoreBackendError`.
 
+use super::postgres_conn::{Failure, PgConn};
 use super::{check_stamp, quota_to_i64, EntryVisitor, IndexKey, Store, StoredEntry};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use parking_lot::Mutex;
-use postgres::{Client, NoTls, Row, Transaction};
 use std::path::Path;
+use std::time::Duration;
+use tokio_postgres::Row;
 
-fn backend(what: &str, e: postgres::Error) -> Error {
-    let detail = e
-        .as_db_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+/// Default for [`PostgresStore::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`PostgresStore::io_timeout`].
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn backend(what: &str, e: Failure) -> Error {
     Error::store_backend_with(
-        format!("PostgreSQL {what} failed: {detail}"),
+        format!("PostgreSQL {what} failed: {e}"),
         "check that the server is reachable, the DSN is right and the role may use the schema",
         e,
     )
+}
+
+/// The connection's state. A connection that failed mid-call is dropped (`Lost`) and reopened
+/// by the next call, so a restarted server is picked up without a new store.
+enum Link {
+    NotOpen,
+    Connected(Box<PgConn>),
+    Lost,
 }
 
 /// A store in one PostgreSQL schema.
 pub struct PostgresStore {
     dsn: String,
     schema: String,
-    client: Mutex<Option<Client>>,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    client: Mutex<Link>,
     closed: std::sync::atomic::AtomicBool,
+}
+
+/// Whether `e` came from a connection that can no longer be used.
+fn connection_failed(e: &Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(f) = s.downcast_ref::<Failure>() {
+            return f.connection_lost();
+        }
+        source = s.source();
+    }
+    false
 }
 
 const COLUMNS: &str = "id, namespace, query_hash, query, response, embedding, metadata::text, \
@@ -51,7 +77,9 @@ impl PostgresStore {
         Ok(PostgresStore {
             dsn: dsn.into(),
             schema,
-            client: Mutex::new(None),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            client: Mutex::new(Link::NotOpen),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -68,29 +96,134 @@ impl PostgresStore {
         )
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+    /// How long connecting (TCP, startup, authentication) may take before it fails (default
+    /// 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long one statement may wait for its answer before it fails (default 10 s). A server
+    /// that accepts connections but stops answering then gives a [`Error::StoreBackend`]
+    /// instead of a hang.
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.io_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// `host:port` of the server, for messages (the DSN may hold a password).
+    fn server(&self) -> String {
+        let Ok(config) = self.dsn.parse::<tokio_postgres::Config>() else {
+            return "the server named by the DSN".into();
+        };
+        let host = config.get_hosts().first().map_or_else(
+            || "localhost".to_owned(),
+            |h| match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            },
+        );
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!("{host}:{port}")
+    }
+
+    fn connect(&self) -> Result<PgConn> {
+        let config: tokio_postgres::Config = self.dsn.parse().map_err(|e| {
+            Error::store_backend_with(
+                "the PostgreSQL DSN cannot be parsed",
+                "pass a DSN like \"host=127.0.0.1 user=postgres dbname=mneme\" or a postgresql:// URL",
+                e,
+            )
+        })?;
+        PgConn::connect(&config, self.connect_timeout, self.io_timeout).map_err(|e| {
+            let hint = match e {
+                Failure::TimedOut(_) => format!(
+                    "the server did not complete the connection within connect_timeout ({:?}): \
+                     check the server and the network, or raise PostgresStore::connect_timeout",
+                    self.connect_timeout
+                ),
+                _ => "start the server or fix the DSN (host, port, user, dbname)".to_owned(),
+            };
+            Error::store_backend_with(
+                format!("cannot connect to PostgreSQL at {}: {e}", self.server()),
+                hint,
+                e,
+            )
+        })
+    }
+
+    /// Runs `f` on the connection, reconnecting first if the last one failed. A connection that
+    /// fails during `f` is dropped; a read (`idempotent`) is then tried once more on a new one,
+    /// a write is not: its outcome is unknown, and the error says so.
+    fn run<T>(&self, idempotent: bool, mut f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed("PostgresStore"));
         }
-        match self.client.lock().as_mut() {
-            Some(c) => f(c),
-            None => Err(Error::store_backend(
-                "PostgresStore is not open",
-                "call open(fingerprint, dim) first (SemanticCache does this for you)",
-            )),
+        let mut link = self.client.lock();
+        let mut retries = usize::from(idempotent);
+        loop {
+            match &*link {
+                Link::NotOpen => {
+                    return Err(Error::store_backend(
+                        "PostgresStore is not open",
+                        "call open(fingerprint, dim) first (SemanticCache does this for you)",
+                    ))
+                }
+                Link::Lost => *link = Link::Connected(Box::new(self.connect()?)),
+                Link::Connected(_) => {}
+            }
+            let Link::Connected(c) = &mut *link else {
+                continue;
+            };
+            match f(c) {
+                Err(e) if connection_failed(&e) => {
+                    *link = Link::Lost;
+                    if retries == 0 {
+                        return Err(self.lost(e, idempotent));
+                    }
+                    retries -= 1;
+                }
+                other => return other,
+            }
         }
     }
 
+    /// Runs an idempotent call: retried once on a new connection if the connection fails.
+    fn retried<T>(&self, f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
+        self.run(true, f)
+    }
+
+    /// The error for a call whose connection failed, naming the server and the setting.
+    fn lost(&self, e: Error, idempotent: bool) -> Error {
+        let problem = match &e {
+            Error::StoreBackend { message, .. } => message.problem().to_owned(),
+            other => other.to_string(),
+        };
+        let outcome = if idempotent {
+            "the read was retried once on a new connection"
+        } else {
+            "the write may or may not have been applied; read the entry back before repeating it"
+        };
+        Error::store_backend_with(
+            format!("{problem} (PostgreSQL at {}; {outcome})", self.server()),
+            format!(
+                "check the server and the network; the next call reconnects. A slow server: raise \
+                 PostgresStore::io_timeout (now {:?})",
+                self.io_timeout
+            ),
+            e,
+        )
+    }
+
+    /// Runs `f` in one transaction; never retried.
     fn write<T>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut PgConn) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
-        self.with(|c| {
-            let mut tx = c.transaction().map_err(|e| backend(what, e))?;
-            let out = f(&mut tx).map_err(|e| backend(what, e))?;
-            tx.commit().map_err(|e| backend(what, e))?;
-            Ok(out)
+        self.run(false, |c| {
+            c.transaction(&mut f).map_err(|e| backend(what, e))
         })
     }
 
@@ -147,62 +280,58 @@ impl Store for PostgresStore {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed("PostgresStore"));
         }
-        let mut guard = self.client.lock();
-        if guard.is_none() {
-            let client = Client::connect(&self.dsn, NoTls).map_err(|e| {
+        {
+            let mut link = self.client.lock();
+            if !matches!(*link, Link::Connected(_)) {
+                *link = Link::Connected(Box::new(self.connect()?));
+            }
+        }
+        let ddl = self.ddl();
+        self.run(false, |c| {
+            c.transaction(|tx| {
+                // Two processes provisioning one schema at once must not race on the catalogue.
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))",
+                    &[&self.schema],
+                )?;
+                tx.batch_execute(&ddl)
+            })
+            .map_err(|e| {
                 Error::store_backend_with(
-                    format!("cannot connect to PostgreSQL with {:?}", self.dsn),
-                    "start the server or fix the DSN (host, port, user, dbname)",
+                    format!("creating the mneme schema {:?} failed: {e}", self.schema),
+                    "ensure the role has create privilege on the database",
                     e,
                 )
-            })?;
-            *guard = Some(client);
-        }
-        let c = guard.as_mut().expect("connected above");
-        let provision = |c: &mut Client| -> std::result::Result<(), postgres::Error> {
-            let mut tx = c.transaction()?;
-            // Two processes provisioning one schema at once must not race on the catalogue.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&self.schema],
-            )?;
-            tx.batch_execute(&self.ddl())?;
-            tx.commit()
-        };
-        provision(c).map_err(|e| {
-            Error::store_backend_with(
-                format!("creating the mneme schema {:?} failed: {e}", self.schema),
-                "ensure the role has create privilege on the database",
-                e,
-            )
+            })
         })?;
         let meta = self.t("schema_meta");
-        let stamp = |c: &mut Client| -> std::result::Result<(Option<String>, Option<String>), postgres::Error> {
-            let mut tx = c.transaction()?;
-            let insert = format!("INSERT INTO {meta} (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+        let counters = self.t("multi_process_state");
+        let (fp, d) = self.write("stamping the embedder", |tx| {
+            let insert =
+                format!("INSERT INTO {meta} (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING");
             tx.execute(&insert, &[&"embedder_fingerprint", &fingerprint])?;
             tx.execute(&insert, &[&"embedder_dim", &dim.to_string()])?;
             tx.execute(
                 &format!(
-                    "INSERT INTO {} (key, value) VALUES ('version_counter', '0') ON CONFLICT DO NOTHING",
-                    self.t("multi_process_state")
+                    "INSERT INTO {counters} (key, value) VALUES ('version_counter', '0') \
+                     ON CONFLICT DO NOTHING"
                 ),
                 &[],
             )?;
             let read = format!("SELECT value FROM {meta} WHERE key = $1");
-            let fp: Option<String> = tx.query_opt(&read, &[&"embedder_fingerprint"])?.map(|r| r.get(0));
+            let fp: Option<String> = tx
+                .query_opt(&read, &[&"embedder_fingerprint"])?
+                .map(|r| r.get(0));
             let d: Option<String> = tx.query_opt(&read, &[&"embedder_dim"])?.map(|r| r.get(0));
-            tx.commit()?;
             Ok((fp, d))
-        };
-        let (fp, d) = stamp(c).map_err(|e| backend("stamping the embedder", e))?;
+        })?;
         check_stamp(fp.as_deref(), d.as_deref(), fingerprint, dim)
     }
 
     fn close(&self) -> Result<()> {
         self.closed
             .store(true, std::sync::atomic::Ordering::Release);
-        self.client.lock().take();
+        *self.client.lock() = Link::NotOpen;
         Ok(())
     }
 
@@ -211,7 +340,7 @@ impl Store for PostgresStore {
             "SELECT {COLUMNS} FROM {} WHERE namespace = $1 AND query_hash = $2",
             self.t("entries")
         );
-        let row = self.with(|c| {
+        let row = self.retried(|c| {
             c.query_opt(&sql, &[&namespace, &query_hash])
                 .map_err(|e| backend("get_by_hash", e))
         })?;
@@ -223,7 +352,7 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.t("entries"));
-        let row = self.with(|c| {
+        let row = self.retried(|c| {
             c.query_opt(&sql, &[&id])
                 .map_err(|e| backend("get_by_id", e))
         })?;
@@ -232,7 +361,7 @@ impl Store for PostgresStore {
 
     fn count(&self, namespace: Option<&str>) -> Result<u64> {
         let t = self.t("entries");
-        self.with(|c| {
+        self.retried(|c| {
             let n: i64 = match namespace {
                 None => c.query_one(&format!("SELECT COUNT(*) FROM {t}"), &[]),
                 Some(ns) => c.query_one(
@@ -249,7 +378,7 @@ impl Store for PostgresStore {
     fn list_namespaces(&self) -> Result<Vec<String>> {
         // Sorted here: Rust orders strings by code point, whatever the server's locale.
         let sql = format!("SELECT DISTINCT namespace FROM {}", self.t("entries"));
-        self.with(|c| {
+        self.retried(|c| {
             let rows = c
                 .query(&sql, &[])
                 .map_err(|e| backend("list_namespaces", e))?;
@@ -264,7 +393,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let (t, n) = (self.t("entries"), n.min(i64::MAX as usize) as i64);
-        self.with(|c| {
+        self.retried(|c| {
             let rows = match namespace {
                 None => c.query(&format!("SELECT id FROM {t} ORDER BY last_accessed_at, id LIMIT $1"), &[&n]),
                 Some(ns) => c.query(
@@ -285,7 +414,7 @@ impl Store for PostgresStore {
         );
         let mut cursor = last_id;
         loop {
-            let rows = self.with(|c| {
+            let rows = self.retried(|c| {
                 c.query(&sql, &[&cursor, &PAGE])
                     .map_err(|e| backend("iter_since", e))
             })?;
@@ -340,7 +469,7 @@ impl Store for PostgresStore {
             "UPDATE {} SET last_accessed_at = $1, access_count = access_count + 1 WHERE id = $2",
             self.t("entries")
         );
-        self.with(|c| {
+        self.run(false, |c| {
             c.execute(&sql, &[&now, &id])
                 .map(drop)
                 .map_err(|e| backend("update_access", e))
@@ -415,7 +544,7 @@ impl Store for PostgresStore {
              ON CONFLICT (namespace) DO UPDATE SET max_entries = EXCLUDED.max_entries",
             self.t("namespace_quotas")
         );
-        self.with(|c| {
+        self.retried(|c| {
             c.execute(&sql, &[&namespace, &q])
                 .map(drop)
                 .map_err(|e| backend("set_namespace_quota", e))
@@ -427,7 +556,7 @@ impl Store for PostgresStore {
             "SELECT max_entries FROM {} WHERE namespace = $1",
             self.t("namespace_quotas")
         );
-        self.with(|c| {
+        self.retried(|c| {
             let r = c
                 .query_opt(&sql, &[&namespace])
                 .map_err(|e| backend("get_namespace_quota", e))?;
@@ -440,7 +569,7 @@ impl Store for PostgresStore {
             "SELECT value FROM {} WHERE key = 'version_counter'",
             self.t("multi_process_state")
         );
-        self.with(|c| {
+        self.retried(|c| {
             let r = c
                 .query_opt(&sql, &[])
                 .map_err(|e| backend("read_version_counter", e))?;
@@ -451,7 +580,7 @@ impl Store for PostgresStore {
 
     fn read_meta(&self, key: &str) -> Result<Option<String>> {
         let sql = format!("SELECT value FROM {} WHERE key = $1", self.t("schema_meta"));
-        self.with(|c| {
+        self.retried(|c| {
             Ok(c.query_opt(&sql, &[&key])
                 .map_err(|e| backend("read_meta", e))?
                 .map(|r| r.get(0)))
@@ -463,7 +592,7 @@ impl Store for PostgresStore {
             "INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             self.t("schema_meta")
         );
-        self.with(|c| {
+        self.retried(|c| {
             c.execute(&sql, &[&key, &value])
                 .map(drop)
                 .map_err(|e| backend("write_meta", e))
@@ -487,7 +616,7 @@ impl Store for PostgresStore {
     }
 
     fn integrity_check(&self) -> Result<bool> {
-        self.with(|c| Ok(c.query_one("SELECT 1", &[]).is_ok()))
+        self.retried(|c| Ok(c.query_one("SELECT 1", &[]).is_ok()))
     }
 
     fn snapshot_to(&self, _dest: &Path) -> Result<()> {
@@ -506,7 +635,7 @@ impl Store for PostgresStore {
             "SELECT id, namespace, created_at FROM {} ORDER BY id",
             self.t("entries")
         );
-        self.with(|c| {
+        self.retried(|c| {
             let rows = c
                 .query(&sql, &[])
                 .map_err(|e| backend("iter_index_keys", e))?;
@@ -523,7 +652,7 @@ impl Store for PostgresStore {
 
     fn max_id(&self) -> Result<i64> {
         let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {}", self.t("entries"));
-        self.with(|c| {
+        self.retried(|c| {
             Ok(c.query_one(&sql, &[])
                 .map_err(|e| backend("max_id", e))?
                 .get(0))
@@ -532,7 +661,7 @@ impl Store for PostgresStore {
 
     fn oldest_created_at(&self) -> Result<Option<i64>> {
         let sql = format!("SELECT MIN(created_at) FROM {}", self.t("entries"));
-        self.with(|c| {
+        self.retried(|c| {
             Ok(c.query_one(&sql, &[])
                 .map_err(|e| backend("oldest_created_at", e))?
                 .get(0))
