@@ -1,0 +1,36 @@
+"""Hostile sizes reach the caller as typed exceptions, quickly: never an abort or a panic."""
+
+import pytest
+
+import mneme
+from conftest import TableEmbedder
+
+
+@pytest.mark.parametrize("store", [None, "memory"])
+@pytest.mark.parametrize("capacity", [2**40, 2**62])
+def test_a_huge_initial_capacity_is_a_memory_error(db, emb, store, capacity):
+    kwargs = {"store": mneme.MemoryStore()} if store else {"path": db}
+    with pytest.raises(MemoryError, match="initial_capacity"):
+        mneme.SemanticCache(embedder=emb, index_options={"initial_capacity": capacity}, **kwargs)
+
+
+@pytest.mark.parametrize("option", ["M", "initial_max_elements"])
+def test_huge_hnsw_options_are_refused(db, emb, option):
+    with pytest.raises((ValueError, MemoryError), match=option):
+        c = mneme.SemanticCache(db, emb, index_backend="hnsw", index_options={option: 2**40})
+        c.put("a", "r")
+        c.put("b", "r")
+
+
+def test_a_huge_embedder_dim_is_refused(db):
+    with pytest.raises(ValueError, match="dim"):
+        mneme.SemanticCache(db, TableEmbedder(dim=2**40))
+
+
+def test_oversized_metadata_is_refused_before_it_is_parsed(cache):
+    # 100k keys: about 1.5 MB of JSON, over the 64 KiB default. Parsing it key by key with a
+    # linear search per key took minutes; it is now measured first.
+    metadata = {f"k{i}": i for i in range(100_000)}
+    with pytest.raises(ValueError, match="max_metadata_bytes"):
+        cache.put("q", "r", metadata=metadata)
+    assert cache.get("q") is None
