@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-OURS = ROOT / ".venv-py" / "bin" / "python"
+# MNEME_OURS_PYTHON: measure another build of ours (another commit) instead of .venv-py.
+OURS = Path(os.environ.get("MNEME_OURS_PYTHON", ROOT / ".venv-py" / "bin" / "python"))
 PEER = ROOT / ".venv-peer" / "bin" / "python"
 COMMON = ROOT / "crates" / "mneme" / "benches"
 DIM = 384
@@ -39,7 +40,9 @@ while True:
         break
     k = i %% 10
     if k >= 10 - puts:
-        op = "put"; c.put(f"w{worker} key {i}", f"answer {i}")
+        # Every other put overwrites an existing key (a refreshed answer), the rest add one.
+        key = f"q{(i * 31 + worker) %% rows}" if i %% 20 < 10 else f"w{worker} key {i}"
+        op = "put"; c.put(key, f"answer {i}")
     elif k %% 3 != 2:
         op = "exact get"; c.get(f"q{(i * 7919 + worker * 104729) %% rows}")
     else:

@@ -311,6 +311,18 @@ pub struct PyRedisStore {
     pub inner: Arc<mneme::store::RedisStore>,
 }
 
+/// A redis-py client's `socket_connect_timeout` and `socket_timeout`, if set.
+fn timeouts_of_client(client: &Bound<'_, PyAny>) -> PyResult<(Option<Duration>, Option<Duration>)> {
+    let kwargs = client
+        .getattr("connection_pool")?
+        .getattr("connection_kwargs")?;
+    let seconds = |k: &str| -> Option<Duration> {
+        let v: f64 = kwargs.get_item(k).ok()?.extract().ok()?;
+        Duration::try_from_secs_f64(v).ok().filter(|d| !d.is_zero())
+    };
+    Ok((seconds("socket_connect_timeout"), seconds("socket_timeout")))
+}
+
 /// A redis-py client's connection settings as a URL (the engine speaks to Redis itself).
 fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
     let kwargs = client
@@ -346,16 +358,23 @@ impl PyRedisStore {
         key_prefix: String,
         use_native_ttl: bool,
     ) -> PyResult<Self> {
-        let url = match (url, client) {
-            (Some(u), None) => u,
-            (None, Some(c)) => url_of_client(c)?,
+        let (url, (connect_timeout, io_timeout)) = match (url, client) {
+            (Some(u), None) => (u, (None, None)),
+            (None, Some(c)) => (url_of_client(c)?, timeouts_of_client(c)?),
             _ => {
                 return Err(PyValueError::new_err(
                     "RedisStore needs exactly one of url or client",
                 ))
             }
         };
-        let store = mneme::store::RedisStore::new(url, key_prefix).use_native_ttl(use_native_ttl);
+        let mut store =
+            mneme::store::RedisStore::new(url, key_prefix).use_native_ttl(use_native_ttl);
+        if let Some(d) = connect_timeout {
+            store = store.connect_timeout(d);
+        }
+        if let Some(d) = io_timeout {
+            store = store.io_timeout(d);
+        }
         Ok(PyRedisStore {
             inner: Arc::new(store),
         })

@@ -4,6 +4,8 @@ import pytest
 
 import mneme
 from conftest import TableEmbedder
+from mneme._store_postgres import PostgresStore
+from mneme._store_redis import RedisStore
 
 
 @pytest.mark.parametrize("store", [None, "memory"])
@@ -34,3 +36,31 @@ def test_oversized_metadata_is_refused_before_it_is_parsed(cache):
     with pytest.raises(ValueError, match="max_metadata_bytes"):
         cache.put("q", "r", metadata=metadata)
     assert cache.get("q") is None
+
+
+@pytest.fixture
+def silent_server():
+    """A port whose connections complete (the kernel's backlog) but are never answered."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def test_a_redis_client_s_timeouts_bound_the_store(silent_server, emb):
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=silent_server, socket_connect_timeout=0.3, socket_timeout=0.3)
+    store = RedisStore(client=client)
+    with pytest.raises(mneme.StoreBackendError, match=r"connect_timeout \(300ms\)"):
+        mneme.SemanticCache(embedder=emb, store=store)
+
+
+def test_a_dsn_s_connect_timeout_bounds_the_handshake(silent_server, emb):
+    store = PostgresStore(f"host=127.0.0.1 port={silent_server} user=postgres dbname=test connect_timeout=1")
+    with pytest.raises(mneme.StoreBackendError, match=r"connect_timeout") as raised:
+        mneme.SemanticCache(embedder=emb, store=store)
+    assert f"127.0.0.1:{silent_server}" in str(raised.value)

@@ -4,13 +4,13 @@
 //! each `get` (bypass included; never on put, delete or stats) the coordinator compares it with
 //! the value it last saw. A large gap (≥ 100 bumps) means a full rebuild. Otherwise it appends the
 //! rows inserted since the last id it saw, and, when the gap shows deletes or overwrites as well,
-//! reconciles against the store's `(id, namespace, created_at)` keys (behaviour spec §13.2,
+//! reconciles against the store's `(id, created_at)` keys (behaviour spec §13.2,
 //! storage spec §8.3). Candidate verification (§6.5) covers whatever slips between refreshes.
 
 use super::SemanticCache;
 use crate::error::Result;
 use crate::quant;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Version bumps from which a refresh rebuilds instead of syncing (compat).
@@ -22,8 +22,8 @@ pub(super) struct StaleState {
     last_check: Option<Instant>,
     local_version: u64,
     last_seen_id: i64,
-    /// `id → (namespace, created_at)` of the rows the index holds.
-    known: HashMap<i64, (String, i64)>,
+    /// `id → created_at` of the rows the index holds.
+    known: HashMap<i64, Option<i64>>,
 }
 
 impl StaleState {
@@ -49,10 +49,7 @@ impl SemanticCache {
         let mut s = state.lock();
         s.local_version = version;
         s.last_seen_id = keys.last().map_or(0, |k| k.id).max(self.store.max_id()?);
-        s.known = keys
-            .into_iter()
-            .map(|k| (k.id, (k.namespace, k.created_at.unwrap_or(i64::MIN))))
-            .collect();
+        s.known = keys.into_iter().map(|k| (k.id, k.created_at)).collect();
         Ok(())
     }
 
@@ -117,52 +114,57 @@ impl SemanticCache {
         let mut n = 0;
         for e in self.store.iter_since(s.last_seen_id)? {
             s.last_seen_id = s.last_seen_id.max(e.id);
+            // Known even when its vector is unusable, so reconciling does not re-read it.
+            s.known.insert(e.id, Some(e.created_at));
             if let Some(v) = quant::f32_from_le_bytes(&e.embedding).filter(|v| v.len() == self.dim)
             {
                 index.append(e.id, &v, &e.namespace)?;
-                s.known.insert(e.id, (e.namespace, e.created_at));
                 n += 1;
             }
         }
         Ok(n)
     }
 
-    /// Removes rows deleted elsewhere and re-reads rows overwritten elsewhere.
+    /// Removes rows deleted elsewhere and re-reads rows overwritten elsewhere (a changed
+    /// `created_at`), from the store's `(id, created_at)` listing.
     fn reconcile(&self, s: &mut StaleState) -> Result<u64> {
         let keys = self.store.iter_index_keys()?;
         let mut index = self.index.write();
-        let live: HashMap<i64, (String, Option<i64>)> = keys
-            .into_iter()
-            .map(|k| (k.id, (k.namespace, k.created_at)))
-            .collect();
-        let gone: Vec<i64> = s
-            .known
-            .keys()
-            .filter(|id| !live.contains_key(id))
-            .copied()
-            .collect();
-        for id in &gone {
-            index.remove(*id);
-            s.known.remove(id);
+        let mut still_known = 0;
+        let mut stale = Vec::new();
+        for k in &keys {
+            match s.known.get(&k.id) {
+                Some(known) => {
+                    still_known += 1;
+                    if k.created_at.is_some() && k.created_at != *known {
+                        stale.push(k.id);
+                    }
+                }
+                None => stale.push(k.id),
+            }
+        }
+        if still_known < s.known.len() {
+            let live: HashSet<i64> = keys.iter().map(|k| k.id).collect();
+            s.known.retain(|id, _| {
+                let keep = live.contains(id);
+                if !keep {
+                    index.remove(*id);
+                }
+                keep
+            });
         }
         let mut replaced = 0;
-        for (id, (ns, created)) in &live {
-            let stale = match s.known.get(id) {
-                Some((known_ns, known_created)) => {
-                    known_ns != ns || created.is_some_and(|c| c != *known_created)
-                }
-                None => true,
-            };
-            if !stale {
-                continue;
-            }
-            if let Some(e) = self.store.get_by_id(*id)? {
-                if let Some(v) =
-                    quant::f32_from_le_bytes(&e.embedding).filter(|v| v.len() == self.dim)
-                {
-                    index.append(e.id, &v, &e.namespace)?;
-                    s.known.insert(e.id, (e.namespace, e.created_at));
-                    replaced += 1;
+        for id in stale {
+            if let Some(e) = self.store.get_by_id(id)? {
+                s.known.insert(e.id, Some(e.created_at));
+                match quant::f32_from_le_bytes(&e.embedding).filter(|v| v.len() == self.dim) {
+                    Some(v) => {
+                        index.append(e.id, &v, &e.namespace)?;
+                        replaced += 1;
+                    }
+                    None => {
+                        index.remove(e.id);
+                    }
                 }
             }
         }

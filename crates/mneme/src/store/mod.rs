@@ -78,13 +78,13 @@ pub struct AccessUpdate {
     pub hits: i64,
 }
 
-/// The keys stale-tolerant reconciliation compares: `(id, namespace, created_at)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What stale-tolerant reconciliation compares: a row's id and its `created_at`, which every
+/// overwrite sets. (A row's namespace never changes: an upsert keeps the id only within its
+/// namespace, and ids are never reused.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexKey {
     /// Row id.
     pub id: i64,
-    /// Row namespace.
-    pub namespace: String,
     /// Row creation time, when the backend has it cheaply.
     pub created_at: Option<i64>,
 }
@@ -200,13 +200,14 @@ pub trait Store: Send + Sync {
         Ok(false)
     }
 
-    /// `(id, namespace, created_at)` of every row, ascending id.
+    /// `(id, created_at)` of every row, ascending id. Called on `get` in stale-tolerant mode
+    /// after other processes overwrote or deleted rows: worth a cheap override (SQLite reads
+    /// it from an index, not the rows).
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {
         let mut keys = Vec::new();
         self.scan_all(&mut |e| {
             keys.push(IndexKey {
                 id: e.id,
-                namespace: e.namespace,
                 created_at: Some(e.created_at),
             });
             Ok(())

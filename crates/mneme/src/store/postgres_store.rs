@@ -39,7 +39,8 @@ enum Link {
 pub struct PostgresStore {
     dsn: String,
     schema: String,
-    connect_timeout: Duration,
+    /// Set by the builder; otherwise the DSN's `connect_timeout`, otherwise the default.
+    connect_timeout: Option<Duration>,
     io_timeout: Duration,
     client: Mutex<Link>,
     closed: std::sync::atomic::AtomicBool,
@@ -77,7 +78,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             dsn: dsn.into(),
             schema,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            connect_timeout: None,
             io_timeout: DEFAULT_IO_TIMEOUT,
             client: Mutex::new(Link::NotOpen),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -96,10 +97,10 @@ impl PostgresStore {
         )
     }
 
-    /// How long connecting (TCP, startup, authentication) may take before it fails (default
-    /// 5 s).
+    /// How long connecting (TCP, startup, authentication) may take before it fails. Default:
+    /// the DSN's `connect_timeout`, else 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self.connect_timeout = Some(timeout.max(Duration::from_millis(1)));
         self
     }
 
@@ -136,12 +137,16 @@ impl PostgresStore {
                 e,
             )
         })?;
-        PgConn::connect(&config, self.connect_timeout, self.io_timeout).map_err(|e| {
+        let connect_timeout = self
+            .connect_timeout
+            .or(config.get_connect_timeout().copied())
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        PgConn::connect(&config, connect_timeout, self.io_timeout).map_err(|e| {
             let hint = match e {
                 Failure::TimedOut(_) => format!(
-                    "the server did not complete the connection within connect_timeout ({:?}): \
-                     check the server and the network, or raise PostgresStore::connect_timeout",
-                    self.connect_timeout
+                    "the server did not complete the connection within connect_timeout \
+                     ({connect_timeout:?}): check the server and the network, or raise \
+                     connect_timeout (PostgresStore::connect_timeout, or in the DSN)"
                 ),
                 _ => "start the server or fix the DSN (host, port, user, dbname)".to_owned(),
             };
@@ -632,7 +637,7 @@ impl Store for PostgresStore {
 
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {
         let sql = format!(
-            "SELECT id, namespace, created_at FROM {} ORDER BY id",
+            "SELECT id, created_at FROM {} ORDER BY id",
             self.t("entries")
         );
         self.retried(|c| {
@@ -643,8 +648,7 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|r| IndexKey {
                     id: r.get(0),
-                    namespace: r.get(1),
-                    created_at: Some(r.get(2)),
+                    created_at: Some(r.get(1)),
                 })
                 .collect())
         })

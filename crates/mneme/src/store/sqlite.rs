@@ -955,17 +955,20 @@ impl Store for SqliteStore {
     }
 
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {
-        self.read("iter_index_keys", |c| {
-            c.prepare_cached("SELECT id, namespace, created_at FROM entries ORDER BY id")?
+        // Without ORDER BY, SQLite reads the covering index on created_at (a few bytes a row)
+        // instead of every row with its vector; sorting here is cheaper than that.
+        let mut keys = self.read("iter_index_keys", |c| {
+            c.prepare_cached("SELECT id, created_at FROM entries")?
                 .query_map([], |r| {
                     Ok(IndexKey {
                         id: r.get(0)?,
-                        namespace: r.get(1)?,
-                        created_at: r.get(2)?,
+                        created_at: r.get(1)?,
                     })
                 })?
-                .collect()
-        })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        keys.sort_unstable_by_key(|k| k.id);
+        Ok(keys)
     }
 
     fn max_id(&self) -> Result<i64> {
