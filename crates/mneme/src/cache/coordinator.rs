@@ -48,7 +48,10 @@ impl SemanticCache {
         let keys = self.store.iter_index_keys()?;
         let mut s = state.lock();
         s.local_version = version;
-        s.last_seen_id = keys.last().map_or(0, |k| k.id).max(self.store.max_id()?);
+        s.last_seen_id = keys
+            .iter()
+            .map(|k| k.id)
+            .fold(self.store.max_id()?, i64::max);
         s.known = keys.into_iter().map(|k| (k.id, k.created_at)).collect();
         Ok(())
     }

@@ -200,7 +200,7 @@ pub trait Store: Send + Sync {
         Ok(false)
     }
 
-    /// `(id, created_at)` of every row, ascending id. Called on `get` in stale-tolerant mode
+    /// `(id, created_at)` of every row, in any order. Called on `get` in stale-tolerant mode
     /// after other processes overwrote or deleted rows: worth a cheap override (SQLite reads
     /// it from an index, not the rows).
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {

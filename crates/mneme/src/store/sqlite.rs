@@ -956,8 +956,8 @@ impl Store for SqliteStore {
 
     fn iter_index_keys(&self) -> Result<Vec<IndexKey>> {
         // Without ORDER BY, SQLite reads the covering index on created_at (a few bytes a row)
-        // instead of every row with its vector; sorting here is cheaper than that.
-        let mut keys = self.read("iter_index_keys", |c| {
+        // instead of every row with its vector.
+        self.read("iter_index_keys", |c| {
             c.prepare_cached("SELECT id, created_at FROM entries")?
                 .query_map([], |r| {
                     Ok(IndexKey {
@@ -965,10 +965,8 @@ impl Store for SqliteStore {
                         created_at: r.get(1)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        keys.sort_unstable_by_key(|k| k.id);
-        Ok(keys)
+                .collect()
+        })
     }
 
     fn max_id(&self) -> Result<i64> {
