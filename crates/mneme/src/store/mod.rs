@@ -6,6 +6,8 @@
 //! transactional meta merges). Every backend runs the same conformance suite
 //! (`tests/store_conformance.rs`).
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod link;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres_conn;

@@ -5,6 +5,7 @@
 //! concurrent puts), counters initialise with `DO NOTHING` (never reset), namespaces sort by code
 //! point (not the server's locale), and every client error is a `StoreBackendError`.
 
+use super::link::{Link, Server};
 use super::postgres_conn::{Failure, PgConn};
 use super::{check_stamp, quota_to_i64, EntryVisitor, IndexKey, Store, StoredEntry};
 use crate::error::{Error, Result};
@@ -27,22 +28,16 @@ fn backend(what: &str, e: Failure) -> Error {
     )
 }
 
-/// The connection's state. A connection that failed mid-call is dropped (`Lost`) and reopened
-/// by the next call, so a restarted server is picked up without a new store.
-enum Link {
-    NotOpen,
-    Connected(Box<PgConn>),
-    Lost,
-}
-
 /// A store in one PostgreSQL schema.
 pub struct PostgresStore {
     dsn: String,
+    /// `host:port`, for messages (the DSN may hold a password).
+    address: String,
     schema: String,
     /// Set by the builder; otherwise the DSN's `connect_timeout`, otherwise the default.
     connect_timeout: Option<Duration>,
     io_timeout: Duration,
-    client: Mutex<Link>,
+    client: Mutex<Link<Box<PgConn>>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -75,8 +70,10 @@ impl PostgresStore {
                 "use a non-empty name of letters, digits and underscores",
             ));
         }
+        let dsn = dsn.into();
         Ok(PostgresStore {
-            dsn: dsn.into(),
+            address: address_of(&dsn),
+            dsn,
             schema,
             connect_timeout: None,
             io_timeout: DEFAULT_IO_TIMEOUT,
@@ -111,24 +108,26 @@ impl PostgresStore {
         self.io_timeout = timeout.max(Duration::from_millis(1));
         self
     }
+}
 
-    /// `host:port` of the server, for messages (the DSN may hold a password).
-    fn server(&self) -> String {
-        let Ok(config) = self.dsn.parse::<tokio_postgres::Config>() else {
-            return "the server named by the DSN".into();
-        };
-        let host = config.get_hosts().first().map_or_else(
-            || "localhost".to_owned(),
-            |h| match h {
-                tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                #[cfg(unix)]
-                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-            },
-        );
-        let port = config.get_ports().first().copied().unwrap_or(5432);
-        format!("{host}:{port}")
-    }
+/// `host:port` of the server a DSN names, for messages (the DSN may hold a password).
+fn address_of(dsn: &str) -> String {
+    let Ok(config) = dsn.parse::<tokio_postgres::Config>() else {
+        return "the server named by the DSN".into();
+    };
+    let host = config.get_hosts().first().map_or_else(
+        || "localhost".to_owned(),
+        |h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        },
+    );
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
 
+impl PostgresStore {
     fn connect(&self) -> Result<PgConn> {
         let config: tokio_postgres::Config = self.dsn.parse().map_err(|e| {
             Error::store_backend_with(
@@ -151,74 +150,34 @@ impl PostgresStore {
                 _ => "start the server or fix the DSN (host, port, user, dbname)".to_owned(),
             };
             Error::store_backend_with(
-                format!("cannot connect to PostgreSQL at {}: {e}", self.server()),
+                format!("cannot connect to PostgreSQL at {}: {e}", self.address),
                 hint,
                 e,
             )
         })
     }
 
-    /// Runs `f` on the connection, reconnecting first if the last one failed. A connection that
-    /// fails during `f` is dropped; a read (`idempotent`) is then tried once more on a new one,
-    /// a write is not: its outcome is unknown, and the error says so.
-    fn run<T>(&self, idempotent: bool, mut f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the connection (see [`Link`]); `idempotent` calls are retried once.
+    fn run<T>(&self, idempotent: bool, f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed("PostgresStore"));
         }
-        let mut link = self.client.lock();
-        let mut retries = usize::from(idempotent);
-        loop {
-            match &*link {
-                Link::NotOpen => {
-                    return Err(Error::store_backend(
-                        "PostgresStore is not open",
-                        "call open(fingerprint, dim) first (SemanticCache does this for you)",
-                    ))
-                }
-                Link::Lost => *link = Link::Connected(Box::new(self.connect()?)),
-                Link::Connected(_) => {}
-            }
-            let Link::Connected(c) = &mut *link else {
-                continue;
-            };
-            match f(c) {
-                Err(e) if connection_failed(&e) => {
-                    *link = Link::Lost;
-                    if retries == 0 {
-                        return Err(self.lost(e, idempotent));
-                    }
-                    retries -= 1;
-                }
-                other => return other,
-            }
-        }
+        let server = Server {
+            store: "PostgresStore",
+            kind: "PostgreSQL",
+            address: &self.address,
+            io_timeout: self.io_timeout,
+        };
+        let connect = || self.connect().map(Box::new);
+        let mut f = f;
+        self.client
+            .lock()
+            .run(&server, idempotent, connect, connection_failed, |c| f(c))
     }
 
     /// Runs an idempotent call: retried once on a new connection if the connection fails.
     fn retried<T>(&self, f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
         self.run(true, f)
-    }
-
-    /// The error for a call whose connection failed, naming the server and the setting.
-    fn lost(&self, e: Error, idempotent: bool) -> Error {
-        let problem = match &e {
-            Error::StoreBackend { message, .. } => message.problem().to_owned(),
-            other => other.to_string(),
-        };
-        let outcome = if idempotent {
-            "the read was retried once on a new connection"
-        } else {
-            "the write may or may not have been applied; read the entry back before repeating it"
-        };
-        Error::store_backend_with(
-            format!("{problem} (PostgreSQL at {}; {outcome})", self.server()),
-            format!(
-                "check the server and the network; the next call reconnects. A slow server: raise \
-                 PostgresStore::io_timeout (now {:?})",
-                self.io_timeout
-            ),
-            e,
-        )
     }
 
     /// Runs `f` in one transaction; never retried.
@@ -285,12 +244,9 @@ impl Store for PostgresStore {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed("PostgresStore"));
         }
-        {
-            let mut link = self.client.lock();
-            if !matches!(*link, Link::Connected(_)) {
-                *link = Link::Connected(Box::new(self.connect()?));
-            }
-        }
+        self.client
+            .lock()
+            .connected(|| self.connect().map(Box::new))?;
         let ddl = self.ddl();
         self.run(false, |c| {
             c.transaction(|tx| {

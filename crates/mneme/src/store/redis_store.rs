@@ -6,6 +6,7 @@
 //! `NX`, LRU ties sort by numeric id, an upsert to "no TTL" clears the old expiry, and natively
 //! expired rows are swept from every index.
 
+use super::link::{Link, Server};
 use super::{check_stamp, quota_to_i64, EntryVisitor, Store, StoredEntry};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
@@ -41,14 +42,6 @@ fn backend(what: &str, e: redis::RedisError) -> Error {
     )
 }
 
-/// The connection's state. A connection that failed mid-call is dropped (`Lost`) and reopened
-/// by the next call, so a restarted server is picked up without a new store.
-enum Link {
-    NotOpen,
-    Connected(Connection),
-    Lost,
-}
-
 /// A store in Redis under one key prefix.
 pub struct RedisStore {
     url: String,
@@ -56,7 +49,7 @@ pub struct RedisStore {
     use_native_ttl: bool,
     connect_timeout: Duration,
     io_timeout: Duration,
-    conn: Mutex<Link>,
+    conn: Mutex<Link<Connection>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -144,44 +137,21 @@ impl RedisStore {
         Ok(c)
     }
 
-    /// Runs `f` on the connection, reconnecting first if the last one failed. A connection that
-    /// fails during `f` is dropped; a read (`idempotent`) is then tried once more on a new one,
-    /// a write is not: its outcome is unknown, and the error says so.
-    fn run<T>(
-        &self,
-        idempotent: bool,
-        mut f: impl FnMut(&mut Connection) -> Result<T>,
-    ) -> Result<T> {
+    /// Runs `f` on the connection (see [`Link`]); `idempotent` calls are retried once.
+    fn run<T>(&self, idempotent: bool, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed("RedisStore"));
         }
-        let mut link = self.conn.lock();
-        let mut retries = usize::from(idempotent);
-        loop {
-            match &*link {
-                Link::NotOpen => {
-                    return Err(Error::store_backend(
-                        "RedisStore is not open",
-                        "call open(fingerprint, dim) first (SemanticCache does this for you)",
-                    ))
-                }
-                Link::Lost => *link = Link::Connected(self.connect()?),
-                Link::Connected(_) => {}
-            }
-            let Link::Connected(c) = &mut *link else {
-                continue;
-            };
-            match f(c) {
-                Err(e) if connection_failed(&e) => {
-                    *link = Link::Lost;
-                    if retries == 0 {
-                        return Err(self.lost(e, idempotent));
-                    }
-                    retries -= 1;
-                }
-                other => return other,
-            }
-        }
+        let server = Server {
+            store: "RedisStore",
+            kind: "Redis",
+            address: &self.url,
+            io_timeout: self.io_timeout,
+        };
+        let connect = || self.connect();
+        self.conn
+            .lock()
+            .run(&server, idempotent, connect, connection_failed, f)
     }
 
     fn read<T>(&self, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
@@ -190,28 +160,6 @@ impl RedisStore {
 
     fn write<T>(&self, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
         self.run(false, f)
-    }
-
-    /// The error for a call whose connection failed, naming the server and the setting.
-    fn lost(&self, e: Error, idempotent: bool) -> Error {
-        let problem = match &e {
-            Error::StoreBackend { message, .. } => message.problem().to_owned(),
-            other => other.to_string(),
-        };
-        let outcome = if idempotent {
-            "the read was retried once on a new connection"
-        } else {
-            "the write may or may not have been applied; read the entry back before repeating it"
-        };
-        Error::store_backend_with(
-            format!("{problem} (Redis at {}; {outcome})", self.url),
-            format!(
-                "check the server and the network; the next call reconnects. A slow server: raise \
-                 RedisStore::io_timeout (now {:?})",
-                self.io_timeout
-            ),
-            e,
-        )
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -382,12 +330,7 @@ impl Store for RedisStore {
             return Err(Error::closed("RedisStore"));
         }
         let mut link = self.conn.lock();
-        if !matches!(*link, Link::Connected(_)) {
-            *link = Link::Connected(self.connect()?);
-        }
-        let Link::Connected(c) = &mut *link else {
-            return Err(Error::closed("RedisStore"));
-        };
+        let c = link.connected(|| self.connect())?;
         let meta = self.key(&["meta"]);
         let (fp, d): (Option<String>, Option<String>) = redis::pipe()
             .atomic()
