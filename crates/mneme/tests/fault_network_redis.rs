@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::embedders::TestEmbedder;
-use common::stall_proxy::{watchdog, StallProxy};
+use common::stall_proxy::{assert_backend_error_naming, open_on as open, watchdog, StallProxy};
 use mneme::store::{RedisStore, Store};
-use mneme::{Error, SemanticCache};
+use mneme::Error;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_millis(400);
@@ -28,23 +27,6 @@ fn store(proxy: &StallProxy, prefix: &str) -> RedisStore {
 
 fn prefix(name: &str) -> String {
     format!("mneme-fault-{}-{name}", std::process::id())
-}
-
-fn open(store: RedisStore) -> mneme::Result<SemanticCache> {
-    SemanticCache::builder(TestEmbedder::new(8))
-        .store(store)
-        .open()
-}
-
-fn assert_backend_error_naming(r: mneme::Result<impl std::fmt::Debug>, setting: &str) {
-    match r {
-        Err(e @ Error::StoreBackend { .. }) => {
-            let text = e.to_string();
-            assert!(text.contains("127.0.0.1"), "names the server: {text}");
-            assert!(text.contains(setting), "names {setting}: {text}");
-        }
-        other => panic!("expected StoreBackend naming {setting}, got {other:?}"),
-    }
 }
 
 #[test]

@@ -124,3 +124,22 @@ pub fn watchdog(limit: Duration) {
         std::process::exit(101);
     });
 }
+
+/// Opens a cache on `store` with the test embedder.
+pub fn open_on(store: impl mneme::store::Store + 'static) -> mneme::Result<mneme::SemanticCache> {
+    mneme::SemanticCache::builder(super::embedders::TestEmbedder::new(8))
+        .store(store)
+        .open()
+}
+
+/// Asserts a `StoreBackend` error whose text names the server (on loopback) and `setting`.
+pub fn assert_backend_error_naming(r: mneme::Result<impl std::fmt::Debug>, setting: &str) {
+    match r {
+        Err(e @ mneme::Error::StoreBackend { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("127.0.0.1"), "names the server: {text}");
+            assert!(text.contains(setting), "names {setting}: {text}");
+        }
+        other => panic!("expected StoreBackend naming {setting}, got {other:?}"),
+    }
+}
