@@ -65,7 +65,9 @@ pub struct StoredEntry {
 impl StoredEntry {
     /// Whether the entry's TTL has elapsed at `now` (the boundary counts as expired).
     pub fn is_expired(&self, now: i64) -> bool {
-        self.ttl.is_some_and(|ttl| now - self.created_at >= ttl)
+        // Saturating: any i64 may come from a file or another process.
+        self.ttl
+            .is_some_and(|ttl| now.saturating_sub(self.created_at) >= ttl)
     }
 }
 

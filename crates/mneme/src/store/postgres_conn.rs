@@ -56,8 +56,12 @@ impl Failure {
     /// pending on it, or it is gone.
     pub(super) fn connection_lost(&self) -> bool {
         match self {
-            // Anything but the server's own answer (I/O, a closed socket, a protocol error).
-            Failure::Db(e) => e.as_db_error().is_none(),
+            // A closed connection or an I/O failure; not the server's answer, nor a value the
+            // client could not encode.
+            Failure::Db(e) => {
+                e.is_closed()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            }
             Failure::TimedOut(_) | Failure::Runtime(_) => true,
         }
     }

@@ -470,7 +470,7 @@ impl Store for PostgresStore {
 
     fn delete_expired_ids(&self, now: i64, namespace: Option<&str>) -> Result<Vec<(i64, String)>> {
         let sql = format!(
-            "DELETE FROM {} WHERE ttl IS NOT NULL AND created_at + ttl <= $1 \
+            "DELETE FROM {} WHERE ttl IS NOT NULL AND created_at::NUMERIC + ttl <= $1::BIGINT \
              AND ($2::TEXT IS NULL OR namespace = $2) RETURNING id, namespace",
             self.t("entries")
         );

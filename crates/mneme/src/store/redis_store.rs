@@ -513,10 +513,12 @@ impl Store for RedisStore {
                     .ignore();
                 match e.ttl {
                     Some(ttl) => {
-                        pipe.zadd(self.key(&["by_ttl"]), &member, e.created_at + ttl)
-                            .ignore();
-                        if self.use_native_ttl {
-                            pipe.expire_at(&entry_key, e.created_at + ttl).ignore();
+                        let expires = e.created_at.saturating_add(ttl);
+                        pipe.zadd(self.key(&["by_ttl"]), &member, expires).ignore();
+                        // Redis refuses an expiry past i64::MAX milliseconds; such a row never
+                        // expires in practice, so it gets none.
+                        if self.use_native_ttl && expires < i64::MAX / 1000 {
+                            pipe.expire_at(&entry_key, expires).ignore();
                         } else {
                             pipe.persist(&entry_key).ignore();
                         }
@@ -593,6 +595,18 @@ impl Store for RedisStore {
                 let Ok(id) = id.parse::<i64>() else { continue };
                 if namespace.is_some_and(|want| want != ns) {
                     continue;
+                }
+                // Scores are doubles, exact only up to 2^53: the row's own fields decide.
+                let (created_at, ttl): (Option<i64>, Option<i64>) = c
+                    .hget(
+                        self.key(&["entry", &id.to_string()]),
+                        &["created_at", "ttl"],
+                    )
+                    .map_err(|e| backend("HMGET", e))?;
+                if let (Some(created_at), Some(ttl)) = (created_at, ttl) {
+                    if now.saturating_sub(created_at) < ttl {
+                        continue;
+                    }
                 }
                 if self.delete_with_hint(c, id, Some(ns))? {
                     removed.push((id, ns.to_owned()));

@@ -160,6 +160,15 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>, reopen: Option<&dyn Fn() -> Box<dy
         "a namespace leaves with its last row"
     );
 
+    // Extreme TTLs (any i64 can come from a file or another process): stored, never expired,
+    // and no expiry sweep fails on their arithmetic.
+    let mut forever = entry("ns4", "forever", 300);
+    forever.ttl = Some(i64::MAX);
+    let f = s.insert(&forever).unwrap();
+    assert!(!s.get_by_id(f).unwrap().unwrap().is_expired(i64::MAX));
+    assert_eq!(s.delete_expired_ids(i64::MAX - 1, Some("ns4")).unwrap(), []);
+    assert!(s.delete_by_id(f).unwrap());
+
     // Ids are never reused.
     let d = s.insert(&entry("ns1", "gamma", 300)).unwrap();
     assert!(d > c);
