@@ -132,6 +132,8 @@ fn spawn(role: &str, path: &Path) -> Child {
         .args(["--exact", "fault_child", "--ignored", "--nocapture", "-q"])
         .env(ROLE, role)
         .env(PATH, path)
+        // The child's own test-harness lines would read as this suite's results.
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap()
 }
