@@ -2,11 +2,15 @@
 //! a failure leaves only a temporary file, which is removed when dropped.
 //!
 //! A process killed mid-write cannot drop its file, so each name carries the writer's process id
-//! (`.mneme-dump-<pid>.<random>`), and making a new one removes those of writers no longer
-//! alive. A file moved aside during a restore (`.mneme-aside-`) is never swept: until the
-//! restore finishes it may be the only copy of the previous cache.
+//! and a tag of its host (`.mneme-dump-<pid>@<host>.<random>`), and making a new one removes
+//! those of this host's writers that are no longer alive. Another host's files (a shared
+//! network directory) are left alone: its process ids mean nothing here. A file moved aside
+//! during a restore (`.mneme-aside-`) is never swept: until the restore finishes it may be the
+//! only copy of the previous cache.
 
+use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Temporary files that are worthless once their writer is gone.
 const SWEPT: [&str; 4] = [
@@ -23,13 +27,37 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// A new owner-only temporary file in `dir`, named `<prefix><pid>.…`, after removing the
-/// leftovers of dead writers there.
+/// A new owner-only temporary file in `dir`, named `<prefix><pid>@<host>.…`, after removing
+/// the leftovers of this host's dead writers there.
 pub(crate) fn temp_in(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
     sweep_stale(dir);
     tempfile::Builder::new()
-        .prefix(&format!("{prefix}{}.", std::process::id()))
+        .prefix(&format!("{prefix}{}@{}.", std::process::id(), host_tag()))
         .tempfile_in(dir)
+}
+
+/// Eight hex digits of the host name's SHA-256: names stay short and free of `.` and `@`.
+fn host_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let host = hostname().unwrap_or_default();
+        let digest = Sha256::digest(host.as_bytes());
+        digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
+#[cfg(unix)]
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length, which is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0)?;
+    (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+#[cfg(not(unix))]
+fn hostname() -> Option<String> {
+    std::env::var("COMPUTERNAME").ok()
 }
 
 /// Removes the temporary files in `dir` whose writer process has exited (SQLite's `-journal`
@@ -57,11 +85,12 @@ pub(crate) fn sweep_stale(dir: &Path) {
     }
 }
 
-/// The writer's process id in a swept temporary file's name.
+/// The writer's process id in a swept temporary file's name, if it was written on this host.
 fn writer_pid(name: &str) -> Option<u32> {
     let rest = SWEPT.iter().find_map(|p| name.strip_prefix(p))?;
-    let (pid, _) = rest.split_once('.')?;
-    pid.parse().ok()
+    let (writer, _) = rest.split_once('.')?;
+    let (pid, host) = writer.split_once('@')?;
+    (host == host_tag()).then(|| pid.parse().ok()).flatten()
 }
 
 #[cfg(unix)]
@@ -95,11 +124,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dead = dead_pid();
         let mine = std::process::id();
+        let host = host_tag();
         let names = [
-            format!(".mneme-dump-{dead}.abc"),
-            format!(".mneme-snapshot-{dead}.abc-journal"),
-            format!(".mneme-restore-{mine}.abc"),
-            format!(".mneme-aside-{dead}.abc"),
+            format!(".mneme-dump-{dead}@{host}.abc"),
+            format!(".mneme-snapshot-{dead}@{host}.abc-journal"),
+            format!(".mneme-restore-{mine}@{host}.abc"),
+            format!(".mneme-aside-{dead}@{host}.abc"),
+            format!(".mneme-dump-{dead}@0badc0de.abc"),
             ".mneme-dump-abc".to_owned(),
             "cache.db".to_owned(),
         ];
