@@ -72,8 +72,9 @@ fn measure(cmd: &mut Command) -> (f64, f64) {
         .expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: plain FFI; `usage` is a valid out-pointer and `pid` is our child.
+    // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: plain FFI; `usage` and `status` are valid out-pointers and `pid` is our child.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid, "wait4");
     assert!(

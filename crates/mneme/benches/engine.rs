@@ -222,6 +222,8 @@ fn bandwidth_bound(bytes: usize, threads: usize) -> f64 {
     let mut buf: Vec<f32> = Vec::with_capacity(bytes / 4);
     // Backed like the index arena (transparent huge pages where the kernel allows).
     #[cfg(target_os = "linux")]
+    // SAFETY: advice only, on memory this buffer owns (rounded down to its page); a failure is
+    // harmless.
     unsafe {
         libc::madvise(
             (buf.as_mut_ptr() as usize & !4095) as *mut libc::c_void,

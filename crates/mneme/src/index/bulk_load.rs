@@ -118,7 +118,9 @@ impl<'a> LoadHalf<'a> {
         debug_assert!(!self.from_top);
         let gap = self.capacity - self.written() - other_written;
         for (id, le_bytes, namespace) in &rows[..gap.min(rows.len())] {
-            self.place(self.written(), *id, le_bytes, namespace);
+            // SAFETY: the slot is below `capacity - other_written`, which the other (finished)
+            // half never wrote, and above every slot this half wrote.
+            unsafe { self.place(self.written(), *id, le_bytes, namespace) };
         }
         gap.min(rows.len())
     }
@@ -131,7 +133,8 @@ impl<'a> LoadHalf<'a> {
     /// # Safety
     /// As [`Self::write`].
     unsafe fn place(&mut self, slot: usize, id: i64, le_bytes: &[u8], namespace: &str) {
-        self.write(slot, le_bytes);
+        // SAFETY: this function's contract is `write`'s.
+        unsafe { self.write(slot, le_bytes) };
         let ns = self.number(namespace);
         self.rows.push((id, ns));
     }
@@ -161,23 +164,31 @@ impl<'a> LoadHalf<'a> {
     /// `slot` must be below `capacity` and owned by this half.
     unsafe fn write(&mut self, slot: usize, le_bytes: &[u8]) {
         let at = slot * self.dim;
+        // SAFETY (every block below): the row `[at, at + dim)` lies inside the reservation, since
+        // `slot < capacity` (the caller's contract), and no other writer owns that slot.
         if let (Slots::F32(base), true) = (self.slots, cfg!(target_endian = "little")) {
-            let dst = base.add(at).cast::<u8>();
-            std::ptr::copy_nonoverlapping(le_bytes.as_ptr(), dst, le_bytes.len());
+            // SAFETY: as above; `le_bytes` holds exactly `dim` floats (checked by `push`).
+            unsafe {
+                let dst = base.add(at).cast::<u8>();
+                std::ptr::copy_nonoverlapping(le_bytes.as_ptr(), dst, le_bytes.len());
+            }
             return;
         }
         let floats = &mut self.scratch.floats;
         quant::f32_from_le_bytes_into(le_bytes, floats);
         // `MaybeUninit<T>` has `T`'s layout: the converted row is copied in whole.
         match self.slots {
-            Slots::F32(base) => copy_row(floats, base.add(at).cast()),
+            // SAFETY: as above.
+            Slots::F32(base) => unsafe { copy_row(floats, base.add(at).cast()) },
             Slots::F16(base) => {
                 (self.kernels.to_f16)(floats, &mut self.scratch.halves);
-                copy_row(&self.scratch.halves, base.add(at).cast());
+                // SAFETY: as above.
+                unsafe { copy_row(&self.scratch.halves, base.add(at).cast()) };
             }
             Slots::I8(base) => {
                 (self.kernels.quantize_i8)(floats, &mut self.scratch.bytes);
-                copy_row(&self.scratch.bytes, base.add(at).cast());
+                // SAFETY: as above.
+                unsafe { copy_row(&self.scratch.bytes, base.add(at).cast()) };
             }
         }
     }
@@ -202,7 +213,8 @@ impl<'a> LoadHalf<'a> {
 /// # Safety
 /// `dst` must be valid for `row.len()` writes.
 unsafe fn copy_row<T: Copy>(row: &[T], dst: *mut T) {
-    std::ptr::copy_nonoverlapping(row.as_ptr(), dst, row.len());
+    // SAFETY: the caller's contract; `row` is a live slice and cannot overlap the reservation.
+    unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst, row.len()) };
 }
 
 /// One row in each form a conversion passes through.

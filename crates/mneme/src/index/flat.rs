@@ -66,15 +66,25 @@ impl Arena {
     /// # Safety
     /// Those rows must have been written since [`Arena::bulk_slots`].
     unsafe fn adopt_blocks(&mut self, dim: usize, low: usize, high_start: usize, high: usize) {
+        /// # Safety
+        /// As `adopt_blocks`, for `v`.
         unsafe fn adopt<T>(v: &mut Vec<T>, dim: usize, low: usize, from: usize, high: usize) {
             let base = v.as_mut_ptr();
-            std::ptr::copy(base.add(from * dim), base.add(low * dim), high * dim);
-            v.set_len((low + high) * dim);
+            // SAFETY: both blocks lie in `v`'s reservation (`from + high <= capacity`) and were
+            // written (the caller's contract); `copy` allows the overlap of a short move, and
+            // the first `(low + high) * dim` elements are initialised afterwards.
+            unsafe {
+                std::ptr::copy(base.add(from * dim), base.add(low * dim), high * dim);
+                v.set_len((low + high) * dim);
+            }
         }
-        match self {
-            Arena::F32(v) => adopt(v, dim, low, high_start, high),
-            Arena::F16(v) => adopt(v, dim, low, high_start, high),
-            Arena::I8(v) => adopt(v, dim, low, high_start, high),
+        // SAFETY: this function's contract, passed on.
+        unsafe {
+            match self {
+                Arena::F32(v) => adopt(v, dim, low, high_start, high),
+                Arena::F16(v) => adopt(v, dim, low, high_start, high),
+                Arena::I8(v) => adopt(v, dim, low, high_start, high),
+            }
         }
     }
 

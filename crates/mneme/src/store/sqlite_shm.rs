@@ -35,6 +35,7 @@ pub(super) struct WalIndexWatch {
 // SAFETY: the mapping is only read, through volatile loads; it is shared by design (other
 // connections and processes write it) and SQLite keeps it while the connection is open.
 unsafe impl Send for WalIndexWatch {}
+// SAFETY: as for `Send`: shared reads of memory SQLite keeps mapped.
 unsafe impl Sync for WalIndexWatch {}
 
 impl WalIndexWatch {

@@ -8,133 +8,157 @@ use std::arch::x86_64::*;
 
 #[inline(always)]
 unsafe fn hsum(v: __m256) -> f32 {
-    let lo = _mm256_castps256_ps128(v);
-    let hi = _mm256_extractf128_ps(v, 1);
-    let s = _mm_add_ps(lo, hi);
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
+    // SAFETY: called only from this module's kernels, inside their AVX2 target feature.
+    unsafe {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps(v, 1);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA; `row.len() == q.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_f32(row: &[f32], q: &[f32]) -> f32 {
-    let n = row.len().min(q.len());
-    let (a, b) = (row.as_ptr(), q.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 32 <= n {
-        for (k, acc_k) in acc.iter_mut().enumerate() {
-            let x = _mm256_loadu_ps(a.add(i + 8 * k));
-            let y = _mm256_loadu_ps(b.add(i + 8 * k));
-            *acc_k = _mm256_fmadd_ps(x, y, *acc_k);
+    // SAFETY: the caller guarantees the CPU features (this function's contract); every pointer
+    // read or written stays below `n`, the shorter slice's length.
+    unsafe {
+        let n = row.len().min(q.len());
+        let (a, b) = (row.as_ptr(), q.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (k, acc_k) in acc.iter_mut().enumerate() {
+                let x = _mm256_loadu_ps(a.add(i + 8 * k));
+                let y = _mm256_loadu_ps(b.add(i + 8 * k));
+                *acc_k = _mm256_fmadd_ps(x, y, *acc_k);
+            }
+            i += 32;
         }
-        i += 32;
+        while i + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc[0]);
+            i += 8;
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        hsum(sum) + super::scalar::dot_f32(&row[i..n], &q[i..n])
     }
-    while i + 8 <= n {
-        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc[0]);
-        i += 8;
-    }
-    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum(sum) + super::scalar::dot_f32(&row[i..n], &q[i..n])
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; `row.len() == q.len()`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_f16(row: &[u16], q: &[f32]) -> f32 {
-    let n = row.len().min(q.len());
-    let (a, b) = (row.as_ptr(), q.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 32 <= n {
-        for (k, acc_k) in acc.iter_mut().enumerate() {
-            let h = _mm_loadu_si128(a.add(i + 8 * k) as *const __m128i);
-            let x = _mm256_cvtph_ps(h);
-            let y = _mm256_loadu_ps(b.add(i + 8 * k));
-            *acc_k = _mm256_fmadd_ps(x, y, *acc_k);
+    // SAFETY: the caller guarantees the CPU features (this function's contract); every pointer
+    // read or written stays below `n`, the shorter slice's length.
+    unsafe {
+        let n = row.len().min(q.len());
+        let (a, b) = (row.as_ptr(), q.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (k, acc_k) in acc.iter_mut().enumerate() {
+                let h = _mm_loadu_si128(a.add(i + 8 * k) as *const __m128i);
+                let x = _mm256_cvtph_ps(h);
+                let y = _mm256_loadu_ps(b.add(i + 8 * k));
+                *acc_k = _mm256_fmadd_ps(x, y, *acc_k);
+            }
+            i += 32;
         }
-        i += 32;
+        while i + 8 <= n {
+            let x = _mm256_cvtph_ps(_mm_loadu_si128(a.add(i) as *const __m128i));
+            acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i)), acc[0]);
+            i += 8;
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        hsum(sum) + super::scalar::dot_f16(&row[i..n], &q[i..n])
     }
-    while i + 8 <= n {
-        let x = _mm256_cvtph_ps(_mm_loadu_si128(a.add(i) as *const __m128i));
-        acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i)), acc[0]);
-        i += 8;
-    }
-    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum(sum) + super::scalar::dot_f16(&row[i..n], &q[i..n])
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA; `row.len() == q.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
-    let n = row.len().min(q.len());
-    let (a, b) = (row.as_ptr(), q.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 32 <= n {
-        let bytes = _mm256_loadu_si256(a.add(i) as *const __m256i);
-        let lo = _mm256_castsi256_si128(bytes);
-        let hi = _mm256_extracti128_si256(bytes, 1);
-        let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
-        for (k, (acc_k, part)) in acc.iter_mut().zip(parts).enumerate() {
-            let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part));
-            *acc_k = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i + 8 * k)), *acc_k);
+    // SAFETY: the caller guarantees the CPU features (this function's contract); every pointer
+    // read or written stays below `n`, the shorter slice's length.
+    unsafe {
+        let n = row.len().min(q.len());
+        let (a, b) = (row.as_ptr(), q.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            let bytes = _mm256_loadu_si256(a.add(i) as *const __m256i);
+            let lo = _mm256_castsi256_si128(bytes);
+            let hi = _mm256_extracti128_si256(bytes, 1);
+            let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
+            for (k, (acc_k, part)) in acc.iter_mut().zip(parts).enumerate() {
+                let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part));
+                *acc_k = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i + 8 * k)), *acc_k);
+            }
+            i += 32;
         }
-        i += 32;
+        while i + 8 <= n {
+            let part = _mm_loadl_epi64(a.add(i) as *const __m128i);
+            let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part));
+            acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i)), acc[0]);
+            i += 8;
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        hsum(sum) + super::scalar::dot_i8(&row[i..n], &q[i..n])
     }
-    while i + 8 <= n {
-        let part = _mm_loadl_epi64(a.add(i) as *const __m128i);
-        let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part));
-        acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b.add(i)), acc[0]);
-        i += 8;
-    }
-    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    hsum(sum) + super::scalar::dot_i8(&row[i..n], &q[i..n])
 }
 
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 pub unsafe fn quantize_i8(src: &[f32], dst: &mut [i8]) {
-    // The scalar steps lane by lane (scale, clamp, round half even by ±1.5 × 2²³, NaN → 0),
-    // then two saturating packs, whose lane interleave one permutation undoes.
-    let n = src.len().min(dst.len());
-    let scale = _mm256_set1_ps(127.0);
-    let (lo, hi) = (_mm256_set1_ps(-128.0), _mm256_set1_ps(127.0));
-    let round = _mm256_set1_ps(12_582_912.0);
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    let lanes = |at: *const f32| {
-        let y = _mm256_mul_ps(_mm256_loadu_ps(at), scale);
-        let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(y, y));
-        let y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
-        let y = _mm256_sub_ps(_mm256_add_ps(y, round), round);
-        _mm256_and_si256(_mm256_cvtps_epi32(y), ordered)
-    };
-    let mut i = 0;
-    while i + 32 <= n {
-        let p = src.as_ptr().add(i);
-        let ab = _mm256_packs_epi32(lanes(p), lanes(p.add(8)));
-        let cd = _mm256_packs_epi32(lanes(p.add(16)), lanes(p.add(24)));
-        let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);
-        _mm256_storeu_si256(dst.as_mut_ptr().add(i) as *mut __m256i, bytes);
-        i += 32;
+    // SAFETY: the caller guarantees the CPU features (this function's contract); every pointer
+    // read or written stays below `n`, the shorter slice's length.
+    unsafe {
+        // The scalar steps lane by lane (scale, clamp, round half even by ±1.5 × 2²³, NaN → 0),
+        // then two saturating packs, whose lane interleave one permutation undoes.
+        let n = src.len().min(dst.len());
+        let scale = _mm256_set1_ps(127.0);
+        let (lo, hi) = (_mm256_set1_ps(-128.0), _mm256_set1_ps(127.0));
+        let round = _mm256_set1_ps(12_582_912.0);
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let lanes = |at: *const f32| {
+            let y = _mm256_mul_ps(_mm256_loadu_ps(at), scale);
+            let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(y, y));
+            let y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+            let y = _mm256_sub_ps(_mm256_add_ps(y, round), round);
+            _mm256_and_si256(_mm256_cvtps_epi32(y), ordered)
+        };
+        let mut i = 0;
+        while i + 32 <= n {
+            let p = src.as_ptr().add(i);
+            let ab = _mm256_packs_epi32(lanes(p), lanes(p.add(8)));
+            let cd = _mm256_packs_epi32(lanes(p.add(16)), lanes(p.add(24)));
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);
+            _mm256_storeu_si256(dst.as_mut_ptr().add(i) as *mut __m256i, bytes);
+            i += 32;
+        }
+        super::scalar::quantize_i8(&src[i..n], &mut dst[i..n]);
     }
-    super::scalar::quantize_i8(&src[i..n], &mut dst[i..n]);
 }
 
 /// # Safety
 /// The CPU must support AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn to_f16(src: &[f32], dst: &mut [u16]) {
-    let n = src.len().min(dst.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
-        _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
-        i += 8;
+    // SAFETY: the caller guarantees the CPU features (this function's contract); every pointer
+    // read or written stays below `n`, the shorter slice's length.
+    unsafe {
+        let n = src.len().min(dst.len());
+        let mut i = 0;
+        while i + 8 <= n {
+            let h =
+                _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
+            _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
+            i += 8;
+        }
+        super::scalar::to_f16(&src[i..n], &mut dst[i..n]);
     }
-    super::scalar::to_f16(&src[i..n], &mut dst[i..n]);
 }

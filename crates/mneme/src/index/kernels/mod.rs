@@ -33,20 +33,26 @@ impl std::fmt::Debug for Kernels {
 
 #[cfg(target_arch = "x86_64")]
 mod safe_avx2 {
-    // SAFETY (all): only reachable through `Kernels::detect`, which checks the features.
+    //! Safe wrappers: only reachable through `Kernels::detect`, which checks the CPU features
+    //! each kernel needs.
     pub fn dot_f32(r: &[f32], q: &[f32]) -> f32 {
+        // SAFETY: see the module comment above.
         unsafe { super::avx2::dot_f32(r, q) }
     }
     pub fn dot_f16(r: &[u16], q: &[f32]) -> f32 {
+        // SAFETY: see the module comment above.
         unsafe { super::avx2::dot_f16(r, q) }
     }
     pub fn dot_i8(r: &[i8], q: &[f32]) -> f32 {
+        // SAFETY: see the module comment above.
         unsafe { super::avx2::dot_i8(r, q) }
     }
     pub fn quantize_i8(src: &[f32], dst: &mut [i8]) {
+        // SAFETY: see the module comment above.
         unsafe { super::avx2::quantize_i8(src, dst) }
     }
     pub fn to_f16(src: &[f32], dst: &mut [u16]) {
+        // SAFETY: see the module comment above.
         unsafe { super::avx2::to_f16(src, dst) }
     }
 }
