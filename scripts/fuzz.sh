@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the checkpoint archive reader with libFuzzer (cargo-fuzz). Usage: scripts/fuzz.sh [SECONDS]
-# Seeds the corpus with a real archive. cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP enables
+# Fuzzes with libFuzzer (cargo-fuzz): the checkpoint archive reader, then the metadata JSON
+# parser, each for SECONDS. Usage: scripts/fuzz.sh [SECONDS]
+# Seeds the corpora with a real archive and real metadata. cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP enables
 # them on the stable toolchain this machine has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +15,10 @@ import gzip
 raw = gzip.open("fuzz/corpus/archive_reader/seed.tar.gz").read()
 open("fuzz/corpus/archive_reader/seed-raw.bin", "wb").write(b"\x01" + raw)
 PY
+mkdir -p fuzz/corpus/metadata_json
+printf '%s' '{"model": "gpt-x", "n": [1, 2.5, -0.0, 1e300, NaN, Infinity], "s": "\u00e9\ud83d\ude00", "big": 1180591620717411303424, "o": {"a": null, "b": true}}' \
+    > fuzz/corpus/metadata_json/seed.json
 cd fuzz
-RUSTC_BOOTSTRAP=1 cargo fuzz run archive_reader -- -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048
+for target in archive_reader metadata_json; do
+    RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048
+done

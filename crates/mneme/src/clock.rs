@@ -1,12 +1,21 @@
 //! Time source. Injectable so TTL and LRU tests are deterministic.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-/// Wall-clock seconds, as the cache sees them.
+/// The cache's time: wall-clock seconds for what it stores (creation, access, TTL), and a
+/// monotonic reading for the intervals it waits (the stale-tolerant check, the access flush).
 pub trait Clock: Send + Sync {
     /// Integer Unix seconds (floor of the wall clock).
     fn now(&self) -> i64;
+
+    /// A monotonic reading: only differences between two readings mean anything. Default: the
+    /// process's monotonic clock.
+    fn monotonic(&self) -> Duration {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed()
+    }
 }
 
 /// The system clock.
@@ -53,5 +62,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// The manual time as a duration since the epoch (0 before it): intervals move only when
+    /// the clock is moved.
+    fn monotonic(&self) -> Duration {
+        Duration::from_secs(self.now().max(0) as u64)
     }
 }

@@ -63,6 +63,9 @@ fn the_check_interval_rate_limits_refreshes() {
     assert_eq!(r.refresh().unwrap(), 1);
     writer.put("b", "r").unwrap();
     assert_eq!(r.refresh().unwrap(), 0, "within the interval");
+    // Measured on the cache's clock.
+    f.clock.advance(10);
+    assert_eq!(r.refresh().unwrap(), 1, "the interval has passed");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::SemanticCache;
 use crate::error::Result;
 use crate::store::AccessUpdate;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest time a hit's bookkeeping may wait before reaching the store.
 const MAX_DELAY: Duration = Duration::from_secs(1);
@@ -26,32 +26,34 @@ const MAX_PENDING_ROWS: usize = 4096;
 #[derive(Debug)]
 pub(super) struct AccessBatch {
     pending: HashMap<i64, (i64, i64)>,
-    last_flush: Instant,
-}
-
-impl Default for AccessBatch {
-    fn default() -> Self {
-        AccessBatch {
-            pending: HashMap::new(),
-            last_flush: Instant::now(),
-        }
-    }
+    /// [`Clock::monotonic`](crate::Clock::monotonic) at the last flush.
+    last_flush: Duration,
 }
 
 impl AccessBatch {
+    /// An empty batch whose first delay counts from monotonic time `now`.
+    pub(super) fn since(now: Duration) -> Self {
+        AccessBatch {
+            pending: HashMap::new(),
+            last_flush: now,
+        }
+    }
+
     pub(super) fn record(&mut self, id: i64, now: i64) {
         let slot = self.pending.entry(id).or_insert((now, 0));
         slot.0 = now;
         slot.1 += 1;
     }
 
-    pub(super) fn is_due(&self) -> bool {
+    /// Whether to flush at monotonic time `now`.
+    pub(super) fn is_due(&self, now: Duration) -> bool {
         !self.pending.is_empty()
-            && (self.pending.len() >= MAX_PENDING_ROWS || self.last_flush.elapsed() >= MAX_DELAY)
+            && (self.pending.len() >= MAX_PENDING_ROWS
+                || now.saturating_sub(self.last_flush) >= MAX_DELAY)
     }
 
-    fn take(&mut self) -> Vec<AccessUpdate> {
-        self.last_flush = Instant::now();
+    fn take(&mut self, now: Duration) -> Vec<AccessUpdate> {
+        self.last_flush = now;
         let mut updates: Vec<AccessUpdate> = self
             .pending
             .drain()
@@ -76,7 +78,7 @@ impl SemanticCache {
     /// Flushes pending hits if the batch is full or a second old. Called on every get and put,
     /// so bookkeeping reaches the store (and other processes' LRU decisions) without a timer.
     pub(super) fn flush_access_if_due(&self) {
-        let due = self.access.lock().is_due();
+        let due = self.access.lock().is_due(self.config.clock.monotonic());
         if due {
             if let Err(e) = self.flush_access() {
                 log::warn!(target: "mneme.cache", "could not flush access times: {e}");
@@ -92,7 +94,7 @@ impl SemanticCache {
 
     /// Writes every pending hit to the store.
     pub(super) fn flush_access(&self) -> Result<()> {
-        let updates = self.access.lock().take();
+        let updates = self.access.lock().take(self.config.clock.monotonic());
         self.store.update_access_batch(&updates)
     }
 }
@@ -103,24 +105,25 @@ mod tests {
 
     #[test]
     fn a_batch_is_due_when_full_or_a_second_old_and_folds_hits_per_row() {
-        let mut batch = AccessBatch::default();
-        assert!(!batch.is_due(), "an empty batch is never due");
+        let t0 = Duration::from_secs(100);
+        let mut batch = AccessBatch::since(t0);
+        assert!(!batch.is_due(t0 + MAX_DELAY), "an empty batch is never due");
         for id in 1..MAX_PENDING_ROWS as i64 {
             batch.record(id, 100);
             batch.record(id, 101);
         }
-        assert!(!batch.is_due(), "{} rows, fresh", MAX_PENDING_ROWS - 1);
+        assert!(!batch.is_due(t0), "{} rows, fresh", MAX_PENDING_ROWS - 1);
         batch.record(MAX_PENDING_ROWS as i64, 102);
-        assert!(batch.is_due(), "full");
-        let updates = batch.take();
+        assert!(batch.is_due(t0), "full");
+        let updates = batch.take(t0);
         assert_eq!(updates.len(), MAX_PENDING_ROWS);
         assert_eq!(
             (updates[0].id, updates[0].last_accessed_at, updates[0].hits),
             (1, 101, 2)
         );
-        assert!(!batch.is_due());
+        assert!(!batch.is_due(t0));
         batch.record(7, 103);
-        batch.last_flush -= MAX_DELAY;
-        assert!(batch.is_due(), "a second old");
+        assert!(!batch.is_due(t0 + MAX_DELAY / 2));
+        assert!(batch.is_due(t0 + MAX_DELAY), "a second old");
     }
 }

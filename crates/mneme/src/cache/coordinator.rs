@@ -11,7 +11,7 @@ use super::SemanticCache;
 use crate::error::Result;
 use crate::quant;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Version bumps from which a refresh rebuilds instead of syncing (compat).
 const FULL_REBUILD_GAP: u64 = 100;
@@ -19,7 +19,8 @@ const FULL_REBUILD_GAP: u64 = 100;
 /// What the coordinator knows of the store.
 pub(super) struct StaleState {
     interval: Duration,
-    last_check: Option<Instant>,
+    /// [`Clock::monotonic`](crate::Clock::monotonic) at the last check.
+    last_check: Option<Duration>,
     local_version: u64,
     last_seen_id: i64,
     /// `id → created_at` of the rows the index holds.
@@ -68,13 +69,14 @@ impl SemanticCache {
             return Ok(0);
         };
         {
+            let now = self.config.clock.monotonic();
             let mut s = state.lock();
             if let Some(last) = s.last_check {
-                if !s.interval.is_zero() && last.elapsed() < s.interval {
+                if !s.interval.is_zero() && now.saturating_sub(last) < s.interval {
                     return Ok(0);
                 }
             }
-            s.last_check = Some(Instant::now());
+            s.last_check = Some(now);
         }
         let version = self.store.read_version_counter()?;
         let local = state.lock().local_version;

@@ -152,6 +152,7 @@ impl SemanticCache {
         let index = build_index(store.as_ref(), &config, config.index_backend, dim, dtype)?;
         let stale = (config.multi_process_mode == MultiProcessMode::StaleTolerant)
             .then(|| Mutex::new(coordinator::StaleState::new(stale_interval)));
+        let access = AccessBatch::since(config.clock.monotonic());
         let cache = SemanticCache {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             store,
@@ -164,12 +165,17 @@ impl SemanticCache {
             writer: Mutex::new(()),
             index: RwLock::new(index),
             counters: Mutex::new(counters),
-            access: Mutex::new(AccessBatch::default()),
+            access: Mutex::new(access),
             hot: Mutex::default(),
             stale,
         };
         cache.attach_coordinator()?;
         Ok(cache)
+    }
+
+    /// The cache's time source (the builder's clock).
+    pub(crate) fn clock(&self) -> &dyn crate::clock::Clock {
+        self.config.clock.as_ref()
     }
 
     /// The embedder's dimension.

@@ -102,7 +102,7 @@ impl SemanticCache {
             index_backend: index_backend.to_owned(),
             store_backend: store.label(),
             vector_dtype: Some(dtype.as_str().to_owned()),
-            created_at: crate::clock::Clock::now(&crate::clock::SystemClock),
+            created_at: self.clock().now(),
             namespaces,
         };
         writer::write_archive(dest, &manifest, snapshot.path(), options)
