@@ -11,6 +11,7 @@ use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::quant;
 use crate::types::VectorDtype;
+use rayon::prelude::*;
 use std::collections::{HashMap, TryReserveError};
 use std::sync::atomic::AtomicUsize;
 
@@ -284,7 +285,7 @@ impl FlatIndex {
             ns_names: Vec::new(),
             ns_rows: Vec::new(),
             kernels: Kernels::detect(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: rayon::current_num_threads(),
         };
         index.reset(initial_capacity)?;
         Ok(index)
@@ -416,7 +417,7 @@ impl FlatIndex {
         self.kernels = kernels;
     }
 
-    /// Caps the threads one search may use (default: all cores).
+    /// Caps the parts one search is split into (default: the shared pool's thread count).
     pub fn set_search_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
     }
@@ -621,21 +622,13 @@ impl VectorIndex for FlatIndex {
         let top = if threads <= 1 {
             self.scan(offsets, &q, k)
         } else {
+            // On the shared pool: concurrent searches queue for its threads instead of each
+            // starting its own.
             let chunk = offsets.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let mut parts = offsets.chunks(chunk);
-                let first = parts.next().unwrap_or(&[]);
-                let handles: Vec<_> = parts.map(|p| s.spawn(|| self.scan(p, &q, k))).collect();
-                let mut top = self.scan(first, &q, k);
-                for h in handles {
-                    // A scan cannot panic short of a bug; fall back to a local rescan if it did.
-                    top = match h.join() {
-                        Ok(part) => top.merge(part),
-                        Err(_) => return self.scan(offsets, &q, k),
-                    };
-                }
-                top
-            })
+            offsets
+                .par_chunks(chunk)
+                .map(|part| self.scan(part, &q, k))
+                .reduce(|| TopK::new(k), TopK::merge)
         };
         top.best
             .into_iter()

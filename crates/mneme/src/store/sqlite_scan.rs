@@ -2,7 +2,7 @@
 //! halves read concurrently on two short-lived read-only connections.
 
 use super::{IndexRowVisitor, SendIndexRowVisitor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Below this id span one thread reads everything: a second connection is not worth opening.
@@ -84,36 +84,20 @@ pub(super) fn scan_rows_split(
         return Ok(false);
     };
     let split = min + (max - min + 1) / 2;
-    std::thread::scope(|s| {
-        let top = std::thread::Builder::new()
-            .name("mneme-index-load".into())
-            .spawn_scoped(s, move || {
-                scan_then_close(top_reader, Rows::FromTopDownTo(split), high)
-            });
-        let bottom = scan_then_close(bottom_reader, Rows::Below(split), low);
-        let top = match top {
-            Ok(thread) => thread.join().unwrap_or_else(|_| {
-                Err(Error::store_backend(
-                    "the index load's second reader panicked",
-                    "reopen the cache; report this as a bug if it repeats",
-                ))
-            }),
-            Err(e) => Err(Error::store_backend_with(
-                "could not start the index load's second thread",
-                "the process is out of threads or memory: free some, then reopen the cache",
-                e,
-            )),
-        };
-        bottom.and(top)
-    })?;
+    // On the shared pool; a panicking half (a bug) propagates as a panic, as any bug would.
+    let (bottom, top) = rayon::join(
+        || scan_then_close(bottom_reader, Rows::Below(split), low),
+        || scan_then_close(top_reader, Rows::FromTopDownTo(split), high),
+    );
+    bottom.and(top)?;
     Ok(true)
 }
 
-/// Scans on `reader`, then closes it off the caller's path when a thread is available: closing
-/// unmaps every page the scan touched, ~10 ms at 100k × 768 rows. (The store's own connection is
-/// left unmapped too, which makes closing the cache that much faster.)
+/// Scans on `reader`, then closes it off the caller's path, on the shared pool: closing unmaps
+/// every page the scan touched, ~10 ms at 100k × 768 rows. (The store's own connection is left
+/// unmapped too, which makes closing the cache that much faster.)
 fn scan_then_close(reader: Connection, rows: Rows, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
     let scanned = scan_rows(&reader, rows, visit);
-    let _ = std::thread::Builder::new().spawn(move || drop(reader));
+    rayon::spawn(move || drop(reader));
     scanned
 }
