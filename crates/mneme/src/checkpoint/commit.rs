@@ -60,7 +60,7 @@ pub(super) fn commit(restored: tempfile::NamedTempFile, dest: &Path) -> Result<C
         committed.restore_originals();
         return Err(commit_failed(dest, e.error));
     }
-    let _ = crate::store::chmod_owner_only(dest);
+    let _ = crate::files::chmod_owner_only(dest);
     Ok(committed)
 }
 

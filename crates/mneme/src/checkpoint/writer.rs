@@ -98,5 +98,5 @@ pub(super) fn write_archive(
     drop(buffered);
     tmp.as_file().sync_all().map_err(failed)?;
     tmp.persist(dest).map_err(|e| failed(e.error))?;
-    crate::store::chmod_owner_only(dest).map_err(failed)
+    crate::files::chmod_owner_only(dest).map_err(failed)
 }

@@ -16,10 +16,6 @@ mod postgres_store;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod sqlite;
-mod sqlite_checkpoint;
-mod sqlite_scan;
-mod sqlite_schema;
-mod sqlite_shm;
 
 pub use memory::MemoryState;
 pub use memory::MemoryStore;
@@ -27,9 +23,8 @@ pub use memory::MemoryStore;
 pub use postgres_store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
-pub(crate) use sqlite::chmod_owner_only;
+pub use sqlite::SCHEMA_VERSION;
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use sqlite_schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;

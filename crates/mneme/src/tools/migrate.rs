@@ -8,9 +8,10 @@
 
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
+use crate::files::chmod_owner_only;
 use crate::normalize::{hash_query, normalize};
 use crate::quant;
-use crate::store::{chmod_owner_only, SqliteStore, Store, StoredEntry};
+use crate::store::{SqliteStore, Store, StoredEntry};
 use std::path::{Path, PathBuf};
 
 /// Options of [`reembed`].

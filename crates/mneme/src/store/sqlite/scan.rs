@@ -1,8 +1,8 @@
 //! Reading every row's vector for an index load: on the store's connection, or split in two
 //! halves read concurrently on two short-lived read-only connections.
 
-use super::{IndexRowVisitor, SendIndexRowVisitor};
 use crate::error::Result;
+use crate::store::{IndexRowVisitor, SendIndexRowVisitor};
 use rusqlite::{Connection, OptionalExtension};
 
 /// Below this id span one thread reads everything: a second connection is not worth opening.
@@ -35,7 +35,7 @@ pub(super) fn scan_rows(c: &Connection, rows: Rows, visit: &mut IndexRowVisitor<
             Some(split),
         ),
     };
-    let failed = |e| super::sqlite::backend("iter_index_rows", e);
+    let failed = |e| super::errors::backend("iter_index_rows", e);
     let mut st = c.prepare(sql).map_err(failed)?;
     let mut cursor = match split {
         Some(split) => st.query([split]),
@@ -74,7 +74,7 @@ pub(super) fn scan_rows_split(
             Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
         })
         .optional()
-        .map_err(|e| super::sqlite::backend("iter_index_rows", e))?
+        .map_err(|e| super::errors::backend("iter_index_rows", e))?
         .flatten();
     let Some((min, max)) = span.filter(|(min, max)| max - min >= SPLIT_MIN_SPAN) else {
         return Ok(false);

@@ -5,49 +5,33 @@
 //! connection serves the process behind a mutex; snapshots use a second connection so readers and
 //! writers keep going while a backup runs.
 
-use super::sqlite_checkpoint::Checkpointer;
-use super::sqlite_scan::{scan_rows, scan_rows_split, Rows};
-use super::sqlite_schema::{BOOTSTRAP, ENTRY_COLUMNS, ENTRY_COLUMNS_NO_VECTOR, LATEST_VERSION, V1};
-use super::sqlite_shm::WalIndexWatch;
+mod checkpoint;
+mod errors;
+mod options;
+mod rows;
+mod scan;
+mod schema;
+mod shm;
+
+pub use options::SqliteOptions;
+pub use schema::LATEST_VERSION as SCHEMA_VERSION;
+
 use super::{
-    check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
+    quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
     SendIndexRowVisitor, Store, StoredEntry,
 };
 use crate::error::{Error, Result};
-use crate::metadata::Metadata;
+use crate::files::{chmod_owner_only, create_owner_only};
+use checkpoint::Checkpointer;
+use errors::{backend, not_a_database};
 use parking_lot::{Mutex, RwLock};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rows::{read_entry, upsert, with_metadata, BUMP_VERSION};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use scan::{scan_rows, scan_rows_split, Rows};
+use schema::{ENTRY_COLUMNS, ENTRY_COLUMNS_NO_VECTOR};
+use shm::WalIndexWatch;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const BUMP_VERSION: &str = "UPDATE multi_process_state SET value = CAST(value AS INTEGER) + 1 \
-                            WHERE key = 'version_counter'";
-
-/// Connection settings for [`SqliteStore`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct SqliteOptions {
-    /// Busy timeout: how long a write waits for another process's lock (default 5 s).
-    pub timeout: Duration,
-    /// SQLite page cache size in KiB (default 10 000).
-    pub cache_size_kb: i64,
-    /// Bytes of the file SQLite may read through a memory map (default 2 GiB; 0 disables).
-    ///
-    /// Memory-mapped reads skip a copy per page: exact lookups get ~30 % faster with a tighter
-    /// tail, and opening (the index load) ~1.6x faster. A connection setting only: the file
-    /// format is unchanged. Like any mmap user, the process would receive SIGBUS if the disk
-    /// failed mid-read; set 0 on storage where that is a concern.
-    pub mmap_size: u64,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        SqliteOptions {
-            timeout: Duration::from_secs(5),
-            cache_size_kb: 10_000,
-            mmap_size: 1 << 31,
-        }
-    }
-}
 
 enum Conn {
     NotOpen,
@@ -63,111 +47,6 @@ pub struct SqliteStore {
     /// The `-shm` header while open (see [`Store::change_token`]); dropped before the
     /// connection it belongs to.
     watch: RwLock<Option<WalIndexWatch>>,
-}
-
-/// Maps a SQLite error by its code: a damaged file to [`Error::CorruptCache`], anything else to
-/// [`Error::StoreBackend`] with the hint that fits (the message text is no guide: a corrupt
-/// file's says "disk image").
-pub(super) fn backend(what: &str, e: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode as Code;
-    let code = e.sqlite_error_code();
-    if matches!(code, Some(Code::DatabaseCorrupt | Code::NotADatabase)) {
-        return Error::corrupt_cache_with(
-            format!("SQLite {what} failed: {e}: the cache file is damaged"),
-            "restore the cache from a dumps() archive, or move the file (with its -wal and -shm) \
-             aside to start an empty cache",
-            e,
-        );
-    }
-    let hint = match code {
-        Some(Code::DiskFull) => "free disk, set max_entries, run vacuum()",
-        Some(Code::DatabaseBusy | Code::DatabaseLocked) => {
-            "another process holds the write lock; raise the store timeout or reduce write contention"
-        }
-        Some(Code::ReadOnly | Code::PermissionDenied | Code::CannotOpen) => {
-            "make the cache file and its directory writable by this user"
-        }
-        Some(Code::SystemIoFailure) => {
-            "the disk or filesystem reported an I/O error: check it and its free space; restore from a dumps() archive if the file is damaged"
-        }
-        _ => "check the cache file, its permissions and disk space; restore from a dumps() archive if it is damaged",
-    };
-    Error::store_backend_with(format!("SQLite {what} failed: {e}"), hint, e)
-}
-
-fn not_a_database(path: &Path, e: rusqlite::Error) -> Error {
-    Error::corrupt_cache_with(
-        format!("{} is not a SQLite database, or is damaged", path.display()),
-        "point the cache at a mneme cache file (or a new path), or restore it from a dumps() archive",
-        e,
-    )
-}
-
-fn read_entry(row: &Row<'_>) -> rusqlite::Result<(StoredEntry, String)> {
-    let metadata_text: String = row.get(6)?;
-    Ok((
-        StoredEntry {
-            id: row.get(0)?,
-            namespace: row.get(1)?,
-            query_hash: row.get(2)?,
-            query: row.get(3)?,
-            response: row.get(4)?,
-            embedding: row.get(5)?,
-            metadata: Metadata::new(),
-            created_at: row.get(7)?,
-            last_accessed_at: row.get(8)?,
-            ttl: row.get(9)?,
-            access_count: row.get(10)?,
-        },
-        metadata_text,
-    ))
-}
-
-fn with_metadata((mut entry, text): (StoredEntry, String)) -> Result<StoredEntry> {
-    entry.metadata = Metadata::from_json(&text).map_err(|e| {
-        Error::corrupt_cache_with(
-            format!("entry {} has unreadable metadata JSON", entry.id),
-            "delete the entry, or restore the cache from a dumps() archive",
-            e,
-        )
-    })?;
-    Ok(entry)
-}
-
-#[cfg(unix)]
-fn create_owner_only(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(not(unix))]
-fn create_owner_only(path: &Path) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .open(path)
-        .map(|_| ())
-}
-
-/// Sets owner-only permissions (a no-op off Unix).
-pub(crate) fn chmod_owner_only(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 impl SqliteStore {
@@ -436,126 +315,6 @@ impl SqliteStore {
             .map_err(|e| backend("opening a second reader", e))?;
         Ok(conn)
     }
-
-    fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-        let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(path, e),
-            _ => Error::schema_migration_with(
-                "migrating the cache schema to v1 failed",
-                "check that the file is a mneme cache and is writable",
-                e,
-            ),
-        };
-        conn.execute_batch(BOOTSTRAP).map_err(failed)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
-        let version = read_schema_version(&tx).map_err(failed)?;
-        if version > LATEST_VERSION {
-            return Err(Error::schema_migration(
-                format!(
-                    "the cache schema is v{version}, newer than this library's v{LATEST_VERSION}"
-                ),
-                "upgrade the library (mneme) to a version that knows this schema",
-            ));
-        }
-        if version < 1 {
-            for stmt in V1 {
-                tx.execute_batch(stmt).map_err(failed)?;
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO schema_meta (key, value) VALUES ('schema_version', '1')",
-                [],
-            )
-            .map_err(failed)?;
-        }
-        tx.commit().map_err(failed)
-    }
-
-    fn stamp(conn: &mut Connection, fingerprint: &str, dim: usize) -> Result<()> {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| backend("stamping the embedder", e))?;
-        let meta = |k: &str| -> Result<Option<String>> {
-            tx.query_row("SELECT value FROM schema_meta WHERE key = ?1", [k], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| backend("reading meta", e))
-        };
-        let (fp, d) = (meta("embedder_fingerprint")?, meta("embedder_dim")?);
-        check_stamp(fp.as_deref(), d.as_deref(), fingerprint, dim)?;
-        let stamp = || -> rusqlite::Result<()> {
-            let mut insert =
-                tx.prepare("INSERT OR IGNORE INTO schema_meta (key, value) VALUES (?1, ?2)")?;
-            insert.execute(params!["embedder_fingerprint", fingerprint])?;
-            insert.execute(params!["embedder_dim", dim.to_string()])?;
-            tx.execute(
-                "INSERT OR IGNORE INTO multi_process_state (key, value) VALUES ('version_counter', '0')",
-                [],
-            )?;
-            Ok(())
-        };
-        stamp().map_err(|e| backend("stamping the embedder", e))?;
-        tx.commit().map_err(|e| backend("stamping the embedder", e))
-    }
-}
-
-/// Upsert on `(namespace, query_hash)` plus the version bump, inside the caller's transaction.
-///
-/// Select-then-write, not `INSERT … ON CONFLICT DO UPDATE`: the latter advances
-/// `sqlite_sequence` on every conflict, and files must stay byte-equal to mneme-cache 1.0's.
-fn upsert(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlite::Result<i64> {
-    let metadata = e.metadata.to_json();
-    let existing: Option<i64> = tx
-        .prepare_cached("SELECT id FROM entries WHERE namespace = ?1 AND query_hash = ?2")?
-        .query_row(params![e.namespace, e.query_hash], |r| r.get(0))
-        .optional()?;
-    let id = match existing {
-        Some(id) => {
-            tx.prepare_cached(
-                "UPDATE entries SET query = ?1, response = ?2, embedding = ?3, metadata = ?4, \
-                 created_at = ?5, last_accessed_at = ?6, ttl = ?7, access_count = ?8 WHERE id = ?9",
-            )?
-            .execute(params![
-                e.query,
-                e.response,
-                e.embedding,
-                metadata,
-                e.created_at,
-                e.last_accessed_at,
-                e.ttl,
-                e.access_count,
-                id
-            ])?;
-            id
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO entries (namespace, query_hash, query, response, embedding, metadata, \
-                 created_at, last_accessed_at, ttl, access_count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                e.namespace, e.query_hash, e.query, e.response, e.embedding, metadata,
-                e.created_at, e.last_accessed_at, e.ttl, e.access_count
-            ])?;
-            tx.last_insert_rowid()
-        }
-    };
-    tx.prepare_cached(BUMP_VERSION)?.execute([])?;
-    Ok(id)
-}
-
-fn read_schema_version(c: &Connection) -> rusqlite::Result<i64> {
-    let v: Option<String> = c
-        .query_row(
-            "SELECT value FROM schema_meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(v.and_then(|s| s.trim().parse().ok()).unwrap_or(0))
 }
 
 impl Store for SqliteStore {
@@ -567,8 +326,8 @@ impl Store for SqliteStore {
             Conn::NotOpen => {}
         }
         let mut conn = self.connect()?;
-        Self::migrate(&mut conn, &self.path)?;
-        Self::stamp(&mut conn, fingerprint, dim)?;
+        schema::migrate(&mut conn, &self.path)?;
+        schema::stamp(&mut conn, fingerprint, dim)?;
         let checkpointer = if self.is_in_memory() {
             None
         } else {
