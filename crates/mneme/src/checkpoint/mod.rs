@@ -6,8 +6,8 @@
 //! hostile (see [`reader`]); a failed `loads` leaves the destination byte-identical.
 
 mod commit;
+mod contents;
 mod manifest;
-mod memory_dump;
 pub mod reader;
 mod verify;
 mod writer;
@@ -80,11 +80,12 @@ impl SemanticCache {
             )
         })?;
         let store = self.store();
-        match store.as_memory() {
-            Some(memory) => {
-                let state = memory.export_state()?;
-                memory_dump::write_sqlite(&state, self.fingerprint(), self.dim(), snapshot.path())
-            }
+        // A store that can hand over its contents is written into SQLite here; any other is
+        // asked for a snapshot file (SQLite's online backup; others refuse with advice).
+        match store.export() {
+            Some(contents) => contents.and_then(|c| {
+                contents::write_sqlite(&c, self.fingerprint(), self.dim(), snapshot.path())
+            }),
             None => store.snapshot_to(snapshot.path()),
         }
         .map_err(wrap)?;

@@ -1,16 +1,17 @@
 //! `MemoryStore`: everything in process memory behind one lock. Nothing survives the process.
 
 use super::{
-    check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexRowVisitor, Store, StoredEntry,
+    check_stamp, quota_to_i64, AccessUpdate, EntryVisitor, IndexRowVisitor, Store, StoreContents,
+    StoredEntry,
 };
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-/// The whole state of a [`MemoryStore`], as the checkpoint serialiser sees it.
+/// The whole state of a [`MemoryStore`].
 #[derive(Debug, Clone, Default)]
-pub struct MemoryState {
+struct MemoryState {
     /// Rows by id.
     pub entries: BTreeMap<i64, StoredEntry>,
     /// Meta keys (fingerprint, dim, schema version, counters, …).
@@ -62,14 +63,6 @@ impl MemoryStore {
             inner: Mutex::new(inner),
             max_entries,
         }
-    }
-
-    /// A copy of the whole state (for checkpoints).
-    ///
-    /// # Errors
-    /// [`Error::CacheClosed`] after `close()`.
-    pub fn export_state(&self) -> Result<MemoryState> {
-        Ok(self.lock()?.state.clone())
     }
 
     fn lock(&self) -> Result<parking_lot::MutexGuard<'_, Inner>> {
@@ -353,7 +346,17 @@ impl Store for MemoryStore {
             .unwrap_or(0))
     }
 
-    fn as_memory(&self) -> Option<&MemoryStore> {
-        Some(self)
+    fn export(&self) -> Option<Result<StoreContents>> {
+        let contents = self.lock().map(|inner| {
+            let state = &inner.state;
+            StoreContents {
+                entries: state.entries.values().cloned().collect(),
+                meta: state.meta.clone().into_iter().collect(),
+                quotas: state.quotas.clone().into_iter().collect(),
+                version: state.version,
+                next_id: state.next_id,
+            }
+        });
+        Some(contents)
     }
 }

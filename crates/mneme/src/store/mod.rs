@@ -1,10 +1,12 @@
 //! Stores: the single source of truth for entries, counters and meta.
 //!
 //! A store only persists; the cache owns every policy. [`Store`] is object-safe and
-//! `Send + Sync`: a small required core with a contract per method, plus provided extras that a
-//! backend overrides when it can do them faster (bulk index load, batched access updates,
-//! transactional meta merges). Every backend runs the same conformance suite
-//! (`tests/store_conformance.rs`).
+//! `Send + Sync`, in three parts: a required core of twelve methods, each with its contract;
+//! operations the trait derives from that core, which a backend overrides when it can do them
+//! faster or must keep a compatible layout; and optional capabilities (a change token, a
+//! snapshot file, an export of its contents, a two-threaded index load) that the cache asks
+//! for through methods returning `None` or an error by default, never by downcasting. Every
+//! backend runs the same conformance suite (`tests/store_conformance.rs`).
 
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod link;
@@ -17,7 +19,6 @@ mod postgres_store;
 mod redis_store;
 mod sqlite;
 
-pub use memory::MemoryState;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres_store::PostgresStore;
@@ -97,69 +98,231 @@ pub type IndexRowVisitor<'a> = dyn FnMut(i64, &[u8], &str) -> Result<()> + 'a;
 /// An [`IndexRowVisitor`] that may run on another thread.
 pub type SendIndexRowVisitor<'a> = dyn FnMut(i64, &[u8], &str) -> Result<()> + Send + 'a;
 
+/// Everything a store holds, as plain data: what a checkpoint copies out of a store that can
+/// [`Store::export`] it (the memory store) into the archive's SQLite file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreContents {
+    /// Every row.
+    pub entries: Vec<StoredEntry>,
+    /// Meta keys (embedder stamp, schema version, counters…).
+    pub meta: Vec<(String, String)>,
+    /// Persisted namespace quotas.
+    pub quotas: Vec<(String, i64)>,
+    /// The version counter.
+    pub version: u64,
+    /// The next id the store would assign (ids are never reused).
+    pub next_id: i64,
+}
+
+/// The meta key under which the derived quota methods keep a namespace's quota.
+fn quota_key(namespace: &str) -> String {
+    format!("namespace_quota:{namespace}")
+}
+
 /// The persistence contract every backend implements.
 ///
 /// After `close()` every method, `open` included, returns [`Error::CacheClosed`]; `close` itself
 /// is idempotent. Backend failures surface as [`Error::StoreBackend`] with the cause chained.
+/// A *data write* (insert, a delete that removed a row) bumps the version counter in the same
+/// atomic step as the write; nothing else does, so other processes can tell when to refresh.
+///
+/// A new backend implements the twelve required methods; everything else has a correct default
+/// built on them. `tests/store_conformance.rs` runs the shared battery against each backend.
+///
+/// ```
+/// use mneme::store::{EntryVisitor, Store, StoredEntry};
+/// use mneme::{Error, Result};
+/// use std::collections::BTreeMap;
+/// use std::sync::Mutex;
+///
+/// /// Rows in a map: enough for the cache, its checkpoints and the conformance battery.
+/// #[derive(Default)]
+/// struct MapStore {
+///     rows: Mutex<BTreeMap<i64, StoredEntry>>,
+///     meta: Mutex<BTreeMap<String, String>>,
+///     version: Mutex<u64>,
+///     last_id: Mutex<i64>,
+/// }
+///
+/// impl Store for MapStore {
+///     fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
+///         let mut meta = self.meta.lock().unwrap();
+///         let fp = meta.entry("embedder_fingerprint".into()).or_insert(fingerprint.into()).clone();
+///         let d = meta.entry("embedder_dim".into()).or_insert(dim.to_string()).clone();
+///         mneme::store::check_stamp(Some(&fp), Some(&d), fingerprint, dim)
+///     }
+///     fn close(&self) -> Result<()> {
+///         Ok(())
+///     }
+///     fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
+///         let rows = self.rows.lock().unwrap();
+///         Ok(rows.values().find(|e| e.namespace == namespace && e.query_hash == query_hash).cloned())
+///     }
+///     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
+///         Ok(self.rows.lock().unwrap().get(&id).cloned())
+///     }
+///     fn scan_since(&self, last_id: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
+///         let rows: Vec<StoredEntry> =
+///             self.rows.lock().unwrap().range(last_id + 1..).map(|(_, e)| e.clone()).collect();
+///         rows.into_iter().try_for_each(|e| visit(e))
+///     }
+///     fn insert(&self, entry: &StoredEntry) -> Result<i64> {
+///         let mut rows = self.rows.lock().unwrap();
+///         let existing = rows.values()
+///             .find(|e| e.namespace == entry.namespace && e.query_hash == entry.query_hash)
+///             .map(|e| e.id);
+///         let id = existing.unwrap_or_else(|| {
+///             let mut last = self.last_id.lock().unwrap();
+///             *last += 1; // never reused, even after a delete
+///             *last
+///         });
+///         rows.insert(id, StoredEntry { id, ..entry.clone() });
+///         *self.version.lock().unwrap() += 1;
+///         Ok(id)
+///     }
+///     fn update_access(&self, id: i64, now: i64) -> Result<()> {
+///         if let Some(e) = self.rows.lock().unwrap().get_mut(&id) {
+///             e.last_accessed_at = now;
+///             e.access_count += 1;
+///         }
+///         Ok(())
+///     }
+///     fn delete_by_id(&self, id: i64) -> Result<bool> {
+///         let removed = self.rows.lock().unwrap().remove(&id).is_some();
+///         if removed {
+///             *self.version.lock().unwrap() += 1;
+///         }
+///         Ok(removed)
+///     }
+///     fn read_version_counter(&self) -> Result<u64> {
+///         Ok(*self.version.lock().unwrap())
+///     }
+///     fn read_meta(&self, key: &str) -> Result<Option<String>> {
+///         Ok(self.meta.lock().unwrap().get(key).cloned())
+///     }
+///     fn write_meta(&self, key: &str, value: &str) -> Result<()> {
+///         self.meta.lock().unwrap().insert(key.into(), value.into());
+///         Ok(())
+///     }
+///     fn label(&self) -> String {
+///         "map".into()
+///     }
+/// }
+///
+/// # fn main() -> Result<()> {
+/// let cache = mneme::SemanticCache::builder(mneme::LexicalEmbedder::new(64))
+///     .store(MapStore::default())
+///     .open()?;
+/// cache.put("how do I cancel?", "Settings → Plan → Cancel.")?;
+/// assert!(cache.get("how do I cancel?")?.is_some());
+/// # Ok(()) }
+/// ```
 pub trait Store: Send + Sync {
-    /// Connects and provisions the schema. The first open stamps `fingerprint` and `dim`; later
-    /// opens check them ([`Error::EmbedderMismatch`] first, then [`Error::EmbedderDimension`]).
-    fn open(&self, fingerprint: &str, dim: usize) -> Result<()>;
-    /// Releases resources. Idempotent.
-    fn close(&self) -> Result<()>;
-    /// Exact lookup by namespace and query hash.
-    fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>>;
-    /// Layer 1's lookup: as [`Store::get_by_hash`], but the embedding may come back empty, since
-    /// an exact hit never reads it. Stores that can skip reading it override this.
-    fn get_hit_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
-        self.get_by_hash(namespace, query_hash)
-    }
-    /// A value that changes whenever anything commits to the store, from this process or another,
-    /// read without a round trip; `None` when the store has no such signal or cannot tell right
-    /// now. While it holds still, the cache serves repeated exact hits from memory.
-    fn change_token(&self) -> Option<u128> {
-        None
-    }
-    /// Lookup by id; `id <= 0` gives `None`.
-    fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>>;
-    /// Row count, global or for one namespace.
-    fn count(&self, namespace: Option<&str>) -> Result<u64>;
-    /// Distinct namespaces holding rows, sorted by code point.
-    fn list_namespaces(&self) -> Result<Vec<String>>;
-    /// Up to `n` ids by `(last_accessed_at, id)` ascending.
-    fn iter_lru_ids(&self, n: usize, namespace: Option<&str>) -> Result<Vec<i64>>;
-    /// Visits rows with `id > last_id` in ascending id order.
-    fn scan_since(&self, last_id: i64, visit: &mut EntryVisitor<'_>) -> Result<()>;
-    /// Upsert on `(namespace, query_hash)`: an existing row keeps its id and takes every other
-    /// field; a new row gets a fresh id, never reused. Bumps the version counter atomically.
-    fn insert(&self, entry: &StoredEntry) -> Result<i64>;
-    /// `last_accessed_at = now`, `access_count += 1`; an unknown id is a no-op; no version bump.
-    fn update_access(&self, id: i64, now: i64) -> Result<()>;
-    /// Removes one row; `true` if it existed (and then bumps the version).
-    fn delete_by_id(&self, id: i64) -> Result<bool>;
-    /// Removes rows whose TTL elapsed at `now`; returns how many.
-    fn delete_expired(&self, now: i64, namespace: Option<&str>) -> Result<u64>;
-    /// Removes every row of `namespace`; returns how many.
-    fn clear_namespace(&self, namespace: &str) -> Result<u64>;
-    /// Persists a quota (informational; the cache never reads it back).
-    fn set_namespace_quota(&self, namespace: &str, max_entries: u64) -> Result<()>;
-    /// Reads a quota.
-    fn get_namespace_quota(&self, namespace: &str) -> Result<Option<u64>>;
-    /// The version counter: strictly increases on every data write; 0 when absent.
-    fn read_version_counter(&self) -> Result<u64>;
-    /// Reads a meta value.
-    fn read_meta(&self, key: &str) -> Result<Option<String>>;
-    /// Upserts a meta value.
-    fn write_meta(&self, key: &str, value: &str) -> Result<()>;
-    /// A fresh store is healthy. SQLite may return [`Error::CorruptCache`] when the check fails
-    /// to run at all.
-    fn integrity_check(&self) -> Result<bool>;
-    /// Writes a consistent SQLite copy of the store to `dest`. Only SQLite supports this;
-    /// every other backend returns [`Error::Checkpoint`] with its native backup advice.
-    fn snapshot_to(&self, dest: &Path) -> Result<()>;
+    // ---- The required core ----
 
+    /// Connects and provisions the schema. The first open stamps `fingerprint` and `dim`; later
+    /// opens check them ([`Error::EmbedderMismatch`] first, then [`Error::EmbedderDimension`];
+    /// [`check_stamp`] does both). Opening an open store is a no-op.
+    fn open(&self, fingerprint: &str, dim: usize) -> Result<()>;
+    /// Releases resources. Idempotent; afterwards every call is [`Error::CacheClosed`].
+    fn close(&self) -> Result<()>;
+    /// The row with this namespace and query hash, or `None`. Expired rows are returned too:
+    /// expiry is the cache's policy.
+    fn get_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>>;
+    /// The row with this id; `None` for an unknown id or `id <= 0`.
+    fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>>;
+    /// Visits the rows with `id > last_id` in ascending id order; an error from `visit` stops
+    /// the scan and is returned. Rows written during the scan may or may not be seen.
+    fn scan_since(&self, last_id: i64, visit: &mut EntryVisitor<'_>) -> Result<()>;
+    /// Upsert on `(namespace, query_hash)`, atomically with the version bump: an existing row
+    /// keeps its id and takes every other field; a new row gets a fresh id above every id ever
+    /// used (ids are never reused). Returns the id.
+    fn insert(&self, entry: &StoredEntry) -> Result<i64>;
+    /// `last_accessed_at = now`, `access_count += 1`; an unknown id is a no-op. Not a data
+    /// write: no version bump.
+    fn update_access(&self, id: i64, now: i64) -> Result<()>;
+    /// Removes one row; `true` if it existed, and then bumps the version in the same step.
+    fn delete_by_id(&self, id: i64) -> Result<bool>;
+    /// The version counter: strictly increases with every data write, from any process; 0 for
+    /// a new store.
+    fn read_version_counter(&self) -> Result<u64>;
+    /// A meta value; `None` when unset.
+    fn read_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Sets a meta value (an upsert). Not a data write.
+    fn write_meta(&self, key: &str, value: &str) -> Result<()>;
     /// `Health.store_backend`: `sqlite`, `memory`, …
     fn label(&self) -> String;
+
+    // ---- Derived from the core; override for speed or a compatible layout ----
+
+    /// Row count, global or for one namespace.
+    fn count(&self, namespace: Option<&str>) -> Result<u64> {
+        let mut n = 0;
+        self.scan_all(&mut |e| {
+            n += u64::from(namespace.is_none_or(|ns| e.namespace == ns));
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    /// Distinct namespaces holding rows, sorted by code point.
+    fn list_namespaces(&self) -> Result<Vec<String>> {
+        let mut names = std::collections::BTreeSet::new();
+        self.scan_all(&mut |e| {
+            names.insert(e.namespace);
+            Ok(())
+        })?;
+        Ok(names.into_iter().collect())
+    }
+
+    /// Up to `n` ids by `(last_accessed_at, id)` ascending: the eviction order.
+    fn iter_lru_ids(&self, n: usize, namespace: Option<&str>) -> Result<Vec<i64>> {
+        let mut keyed = Vec::new();
+        self.scan_all(&mut |e| {
+            if namespace.is_none_or(|ns| e.namespace == ns) {
+                keyed.push((e.last_accessed_at, e.id));
+            }
+            Ok(())
+        })?;
+        keyed.sort_unstable();
+        Ok(keyed.into_iter().take(n).map(|(_, id)| id).collect())
+    }
+
+    /// Removes rows whose TTL elapsed at `now`; returns how many.
+    fn delete_expired(&self, now: i64, namespace: Option<&str>) -> Result<u64> {
+        Ok(self.delete_expired_ids(now, namespace)?.len() as u64)
+    }
+
+    /// Removes every row of `namespace`; returns how many.
+    fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        let mut ids = Vec::new();
+        self.scan_all(&mut |e| {
+            if e.namespace == namespace {
+                ids.push(e.id);
+            }
+            Ok(())
+        })?;
+        Ok(self.delete_by_ids(&ids)?.len() as u64)
+    }
+
+    /// Persists a quota (informational; the cache never reads it back). Default: a meta key.
+    fn set_namespace_quota(&self, namespace: &str, max_entries: u64) -> Result<()> {
+        let q = quota_to_i64(max_entries)?;
+        self.write_meta(&quota_key(namespace), &q.to_string())
+    }
+
+    /// Reads a quota.
+    fn get_namespace_quota(&self, namespace: &str) -> Result<Option<u64>> {
+        Ok(self
+            .read_meta(&quota_key(namespace))?
+            .and_then(|v| v.trim().parse::<u64>().ok()))
+    }
+
+    /// Whether the store's own consistency check passes (default: nothing to check). SQLite may
+    /// return [`Error::CorruptCache`] when the check fails to run at all.
+    fn integrity_check(&self) -> Result<bool> {
+        Ok(true)
+    }
 
     /// Visits every row in ascending id order.
     fn scan_all(&self, visit: &mut EntryVisitor<'_>) -> Result<()> {
@@ -181,22 +344,15 @@ pub trait Store: Send + Sync {
         Ok(rows)
     }
 
+    /// Layer 1's lookup: as [`Store::get_by_hash`], but the embedding may come back empty, since
+    /// an exact hit never reads it. Stores that can skip reading it override this.
+    fn get_hit_by_hash(&self, namespace: &str, query_hash: &str) -> Result<Option<StoredEntry>> {
+        self.get_by_hash(namespace, query_hash)
+    }
+
     /// Fast index load: `(id, embedding bytes, namespace)` in ascending id order.
     fn scan_index_rows(&self, visit: &mut IndexRowVisitor<'_>) -> Result<()> {
         self.scan_all(&mut |e| visit(e.id, &e.embedding, &e.namespace))
-    }
-
-    /// Fast index load on two threads: `low` receives the rows below a split id in ascending
-    /// order while `high` receives the others in descending order. Returns `false`, calling
-    /// neither, when the store reads through one connection only; the caller then uses
-    /// [`Store::scan_index_rows`].
-    fn scan_index_rows_split(
-        &self,
-        low: &mut SendIndexRowVisitor<'_>,
-        high: &mut SendIndexRowVisitor<'_>,
-    ) -> Result<bool> {
-        let _ = (low, high);
-        Ok(false)
     }
 
     /// `(id, created_at)` of every row, in any order. Called on `get` in stale-tolerant mode
@@ -287,8 +443,45 @@ pub trait Store: Send + Sync {
         self.write_meta(key, &merge(current))
     }
 
-    /// Lets the cache's checkpoint code serialise a non-SQLite store (Memory) itself.
-    fn as_memory(&self) -> Option<&MemoryStore> {
+    // ---- Optional capabilities ----
+
+    /// A value that changes whenever anything commits to the store, from this process or another,
+    /// read without a round trip; `None` when the store has no such signal or cannot tell right
+    /// now. While it holds still, the cache serves repeated exact hits from memory.
+    fn change_token(&self) -> Option<u128> {
+        None
+    }
+
+    /// Fast index load on two threads: `low` receives the rows below a split id in ascending
+    /// order while `high` receives the others in descending order. Returns `false`, calling
+    /// neither, when the store reads through one connection only; the caller then uses
+    /// [`Store::scan_index_rows`].
+    fn scan_index_rows_split(
+        &self,
+        low: &mut SendIndexRowVisitor<'_>,
+        high: &mut SendIndexRowVisitor<'_>,
+    ) -> Result<bool> {
+        let _ = (low, high);
+        Ok(false)
+    }
+
+    /// Writes a consistent SQLite copy of the store to `dest` (what a checkpoint archives).
+    /// Only SQLite can; the default is [`Error::Checkpoint`] pointing at the backend's own
+    /// backup tool.
+    fn snapshot_to(&self, dest: &Path) -> Result<()> {
+        let _ = dest;
+        Err(Error::checkpoint(
+            format!(
+                "the {} store cannot snapshot into a checkpoint",
+                self.label()
+            ),
+            "back the store up with its own tools, or migrate the cache to SQLite to use dumps()",
+        ))
+    }
+
+    /// The whole contents as data, for a checkpoint of a store that cannot snapshot itself into
+    /// a file; `None` (the default) when the store does not offer it.
+    fn export(&self) -> Option<Result<StoreContents>> {
         None
     }
 }

@@ -17,8 +17,8 @@ pub use options::SqliteOptions;
 pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use super::{
-    quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, MemoryState,
-    SendIndexRowVisitor, Store, StoredEntry,
+    quota_to_i64, AccessUpdate, EntryVisitor, IndexKey, IndexRowVisitor, SendIndexRowVisitor,
+    Store, StoreContents, StoredEntry,
 };
 use crate::error::{Error, Result};
 use crate::files::{chmod_owner_only, create_owner_only};
@@ -162,16 +162,16 @@ impl SqliteStore {
         Ok(SqliteStore::new(dest))
     }
 
-    /// Writes a whole [`MemoryState`] into this (freshly opened, empty) store in one
+    /// Writes another store's [`StoreContents`] into this (freshly opened, empty) store in one
     /// transaction, keeping ids, meta, quotas, the version counter and the id sequence.
-    pub(crate) fn import_state(&self, state: &MemoryState) -> Result<()> {
+    pub(crate) fn import(&self, state: &StoreContents) -> Result<()> {
         self.write("import", |tx| {
             let mut insert = tx.prepare(
                 "INSERT INTO entries (id, namespace, query_hash, query, response, embedding, metadata, \
                  created_at, last_accessed_at, ttl, access_count) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            for e in state.entries.values() {
+            for e in &state.entries {
                 insert.execute(params![
                     e.id,
                     e.namespace,
@@ -202,7 +202,7 @@ impl SqliteStore {
                 "UPDATE multi_process_state SET value = ?1 WHERE key = 'version_counter'",
                 [state.version.to_string()],
             )?;
-            let max_id = state.entries.keys().next_back().copied().unwrap_or(0);
+            let max_id = state.entries.iter().map(|e| e.id).max().unwrap_or(0);
             let seq = (state.next_id - 1).max(max_id);
             if seq > 0 && tx.execute("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'entries'", [seq])? == 0 {
                 tx.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('entries', ?1)", [seq])?;
