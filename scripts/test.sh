@@ -11,7 +11,7 @@ scripts/setup-python.sh
 export MNEME_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 cargo fmt --all -- --check
 # Optional stores are cargo features; the tests build and run them against the real servers.
-FEATURES="mneme/redis mneme/postgres mneme/prometheus mneme/otel"
+FEATURES="mneme/redis mneme/postgres mneme/prometheus mneme/otel mneme/testkit"
 cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet --features "$FEATURES"
 cargo test --workspace --features "$FEATURES"

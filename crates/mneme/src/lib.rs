@@ -49,6 +49,8 @@ pub mod normalize;
 pub mod quant;
 pub mod scoring;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tools;
 pub mod types;
 

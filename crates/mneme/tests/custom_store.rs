@@ -6,10 +6,11 @@ mod common;
 use common::embedders::TestEmbedder;
 use common::fixtures::DIM;
 use mneme::store::{EntryVisitor, Store, StoredEntry};
+use mneme::testkit::{self, Fresh};
 use mneme::{Error, MemoryStore, Result, SemanticCache};
-use std::path::Path;
 
-/// Delegates to a MemoryStore, but is not one: it cannot snapshot.
+/// Delegates to a MemoryStore, but is not one: it implements only the twelve required methods,
+/// so every other operation is the trait's default, and it cannot snapshot.
 struct Remote(MemoryStore);
 
 impl Store for Remote {
@@ -25,15 +26,6 @@ impl Store for Remote {
     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
         self.0.get_by_id(id)
     }
-    fn count(&self, ns: Option<&str>) -> Result<u64> {
-        self.0.count(ns)
-    }
-    fn list_namespaces(&self) -> Result<Vec<String>> {
-        self.0.list_namespaces()
-    }
-    fn iter_lru_ids(&self, n: usize, ns: Option<&str>) -> Result<Vec<i64>> {
-        self.0.iter_lru_ids(n, ns)
-    }
     fn scan_since(&self, last: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
         self.0.scan_since(last, visit)
     }
@@ -46,17 +38,52 @@ impl Store for Remote {
     fn delete_by_id(&self, id: i64) -> Result<bool> {
         self.0.delete_by_id(id)
     }
-    fn delete_expired(&self, now: i64, ns: Option<&str>) -> Result<u64> {
-        self.0.delete_expired(now, ns)
+    fn read_version_counter(&self) -> Result<u64> {
+        self.0.read_version_counter()
     }
-    fn clear_namespace(&self, ns: &str) -> Result<u64> {
-        self.0.clear_namespace(ns)
+    fn read_meta(&self, key: &str) -> Result<Option<String>> {
+        self.0.read_meta(key)
     }
-    fn set_namespace_quota(&self, ns: &str, max: u64) -> Result<()> {
-        self.0.set_namespace_quota(ns, max)
+    fn write_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.0.write_meta(key, value)
     }
-    fn get_namespace_quota(&self, ns: &str) -> Result<Option<u64>> {
-        self.0.get_namespace_quota(ns)
+    fn label(&self) -> String {
+        "remote".into()
+    }
+}
+
+#[test]
+fn a_store_of_only_the_required_methods_passes_the_battery() {
+    testkit::run(&|| Fresh::new(Remote(MemoryStore::new())));
+}
+
+/// Remote, but a delete never reports the row it removed.
+struct Forgetful(Remote);
+
+impl Store for Forgetful {
+    fn open(&self, fp: &str, dim: usize) -> Result<()> {
+        self.0.open(fp, dim)
+    }
+    fn close(&self) -> Result<()> {
+        self.0.close()
+    }
+    fn get_by_hash(&self, ns: &str, h: &str) -> Result<Option<StoredEntry>> {
+        self.0.get_by_hash(ns, h)
+    }
+    fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
+        self.0.get_by_id(id)
+    }
+    fn scan_since(&self, last: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        self.0.scan_since(last, visit)
+    }
+    fn insert(&self, e: &StoredEntry) -> Result<i64> {
+        self.0.insert(e)
+    }
+    fn update_access(&self, id: i64, now: i64) -> Result<()> {
+        self.0.update_access(id, now)
+    }
+    fn delete_by_id(&self, id: i64) -> Result<bool> {
+        self.0.delete_by_id(id).map(|_| false)
     }
     fn read_version_counter(&self) -> Result<u64> {
         self.0.read_version_counter()
@@ -67,18 +94,15 @@ impl Store for Remote {
     fn write_meta(&self, key: &str, value: &str) -> Result<()> {
         self.0.write_meta(key, value)
     }
-    fn integrity_check(&self) -> Result<bool> {
-        self.0.integrity_check()
-    }
-    fn snapshot_to(&self, _: &Path) -> Result<()> {
-        Err(Error::checkpoint(
-            "RemoteStore cannot snapshot",
-            "use the backend's own backup tooling",
-        ))
-    }
     fn label(&self) -> String {
-        "remote".into()
+        "forgetful".into()
     }
+}
+
+#[test]
+#[should_panic(expected = "store conformance case `deletes_bump_only_when_a_row_goes` failed")]
+fn the_battery_names_the_rule_a_store_breaks() {
+    testkit::run(&|| Fresh::new(Forgetful(Remote(MemoryStore::new()))));
 }
 
 #[test]

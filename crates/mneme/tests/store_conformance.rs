@@ -2,29 +2,32 @@
 
 mod common;
 
-use common::conformance;
 use mneme::store::Store;
+use mneme::testkit::{self as conformance, Fresh};
 use mneme::{Error, MemoryStore, SqliteStore};
 
 #[test]
 fn memory_store_passes_the_battery() {
-    conformance::run(&|| Box::new(MemoryStore::new()), None);
+    conformance::run(&|| Fresh::new(MemoryStore::new()));
 }
 
 #[test]
 fn sqlite_store_passes_the_battery() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let p2 = path.clone();
-    conformance::run(
-        &move || Box::new(SqliteStore::new(path.clone())),
-        Some(&move || Box::new(SqliteStore::new(p2.clone()))),
-    );
+    let n = std::cell::Cell::new(0);
+    conformance::run(&|| {
+        n.set(n.get() + 1);
+        let path = dir.path().join(format!("c{}.db", n.get()));
+        let again = path.clone();
+        Fresh::persistent(SqliteStore::new(path), move || {
+            Box::new(SqliteStore::new(again.clone()))
+        })
+    });
 }
 
 #[test]
 fn sqlite_in_memory_passes_the_battery() {
-    conformance::run(&|| Box::new(SqliteStore::new(":memory:")), None);
+    conformance::run(&|| Fresh::new(SqliteStore::new(":memory:")));
 }
 
 #[test]

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::conformance;
 use common::embedders::TestEmbedder;
 use common::fixtures::DIM;
 use mneme::store::{PostgresStore, Store};
+use mneme::testkit::{self as conformance, Fresh};
 use mneme::{Error, Metadata, Put, SemanticCache, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -54,9 +54,17 @@ fn server_is_up() {
 #[test]
 fn postgres_store_passes_the_battery() {
     server_is_up();
-    let s = Schema::new();
-    let reopen = || Box::new(s.store()) as Box<dyn Store>;
-    conformance::run(&|| Box::new(s.store()), Some(&reopen));
+    // A schema per case, dropped when the test ends.
+    let schemas = std::cell::RefCell::new(Vec::new());
+    conformance::run(&|| {
+        let schema = Schema::new();
+        let name = schema.0.clone();
+        let fresh = Fresh::persistent(schema.store(), move || {
+            Box::new(PostgresStore::new(dsn(), name.clone()).unwrap())
+        });
+        schemas.borrow_mut().push(schema);
+        fresh
+    });
 }
 
 #[test]

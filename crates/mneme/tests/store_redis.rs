@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::conformance;
 use common::embedders::TestEmbedder;
 use common::fixtures::DIM;
 use mneme::store::{RedisStore, Store};
+use mneme::testkit::{self as conformance, Fresh};
 use mneme::{Error, ManualClock, Put, SemanticCache};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -74,11 +74,19 @@ fn server_is_up() {
 #[test]
 fn redis_store_passes_the_battery() {
     server_is_up();
-    let p = Prefix::new();
     // The battery's timestamps are tiny (1970): with native expiry Redis would drop its TTL rows
     // at once, which is right for Redis but not what the contract checks.
-    let reopen = || Box::new(p.store().use_native_ttl(false)) as Box<dyn Store>;
-    conformance::run(&|| Box::new(p.store().use_native_ttl(false)), Some(&reopen));
+    // A prefix per case, deleted when the test ends.
+    let prefixes = std::cell::RefCell::new(Vec::new());
+    conformance::run(&|| {
+        let prefix = Prefix::new();
+        let name = prefix.0.clone();
+        let fresh = Fresh::persistent(prefix.store().use_native_ttl(false), move || {
+            Box::new(RedisStore::new(url(), name.clone()).use_native_ttl(false))
+        });
+        prefixes.borrow_mut().push(prefix);
+        fresh
+    });
 }
 
 #[test]

@@ -475,7 +475,7 @@ pub trait Store: Send + Sync {
                 "the {} store cannot snapshot into a checkpoint",
                 self.label()
             ),
-            "back the store up with its own tools, or migrate the cache to SQLite to use dumps()",
+            "use the backend's own backup tools, or migrate the cache to SQLite to use dumps()",
         ))
     }
 

@@ -1,7 +1,6 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
-pub mod conformance;
 pub mod embedders;
 pub mod fixtures;
 pub mod peer;
