@@ -2,7 +2,7 @@
 (`compare.py` runs it in both virtual environments and prints the table).
 
 Usage: workload.py BENCH_DIR ROWS CALLS   (prints one JSON object of {row: {p50, p99, n}})
-Follows mneme-cache's published methodology (storage spec §13) on seeded files that
+Follows mneme-cache's published methodology (its benchmark harness) on seeded files that
 compare.py creates; exact gets use the real query hashes.
 """
 

@@ -2,7 +2,7 @@
 
 Prints a JSON transcript: every result, every metrics event, stats, health and the class of
 every error. Only behaviour that 1.0 gets right is exercised here; its documented defects
-(behaviour spec §18) are fixed on purpose and tested elsewhere.
+(docs/compatibility.md, "Fixed on purpose") are fixed on purpose and tested elsewhere.
 """
 
 import hashlib

@@ -1,4 +1,4 @@
-"""SemanticCache behaviour through the Python API (the behaviour spec's acceptance checklist)."""
+"""SemanticCache behaviour through the Python API."""
 
 import dataclasses
 import logging

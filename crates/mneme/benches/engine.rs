@@ -3,7 +3,7 @@
 //! `scripts/bench.sh` runs this (`cargo bench --bench engine`). It seeds a 100k-row SQLite file,
 //! measures mneme on it, then runs `benches/peer_bench.py` under the mneme-cache 1.0 peer on the
 //! *same file* (the formats are compatible), and prints p50/p99 for both with the ratio.
-//! Methodology follows mneme-cache's published harness (storage spec §13), except that the exact
+//! Methodology follows mneme-cache's published harness (its benchmark harness), except that the exact
 //! layer is really exercised (the 1.0 harness stored a fake hash; that variant is reported too).
 //!
 //! Environment: `MNEME_BENCH_ROWS` (100000), `MNEME_BENCH_CALLS` (1000), `MNEME_PEER_PYTHON`

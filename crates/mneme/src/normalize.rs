@@ -94,7 +94,7 @@ pub fn cache_key(query: &str, normalize_on: bool) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
 
-    /// The reference table of the behaviour spec, §5.
+    /// Reference cases, checked against Python's own normalisation in the interop tests.
     const GOLDEN: &[(&str, &str, &str)] = &[
         (
             "  Hello   World  ",

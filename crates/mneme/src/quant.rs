@@ -1,4 +1,4 @@
-//! Vector normalisation and quantisation (compat with mneme-cache 1.0, §11 of the behaviour spec).
+//! Vector normalisation and quantisation (compat with mneme-cache 1.0: docs/compatibility.md).
 //!
 //! The store always keeps float32; these functions produce the index's copies. int8 uses a fixed
 //! symmetric scale of 127 with round-half-even, so the same vector quantises identically here and

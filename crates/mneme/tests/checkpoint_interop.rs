@@ -1,4 +1,4 @@
-//! Checkpoint archives are interchangeable with mneme-cache 1.0 (storage spec §14, rows 7–9).
+//! Checkpoint archives are interchangeable with mneme-cache 1.0 (docs/compatibility.md).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Postgres interop with mneme-cache 1.0's PostgresStore (storage spec §14, row 5): identical
+//! Postgres interop with mneme-cache 1.0's PostgresStore (docs/compatibility.md): identical
 //! operations leave identical tables in two schemas (timestamps aside), and each side reads the
 //! other's rows.
 #![cfg(feature = "postgres")]

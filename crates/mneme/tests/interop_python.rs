@@ -1,6 +1,6 @@
-//! Interoperability with the real mneme-cache 1.0 from PyPI (storage spec §14, rows 1, 2, 10,
-//! 11, 12): files written by either side open in the other with the same hits, the same hashes,
-//! the same counters, and the same bytes where the spec requires them.
+//! Interoperability with the real mneme-cache 1.0 from PyPI (docs/compatibility.md): files
+//! written by either side open in the other with the same hits, the same hashes, the same
+//! counters, and the same bytes where the format is shared.
 
 mod common;
 

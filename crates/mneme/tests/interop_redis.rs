@@ -1,4 +1,4 @@
-//! Redis interop with mneme-cache 1.0's RedisStore (storage spec §14, row 4): identical
+//! Redis interop with mneme-cache 1.0's RedisStore (docs/compatibility.md): identical
 //! operations leave identical keys under two prefixes (timestamps aside), and each side reads
 //! the other's rows.
 #![cfg(feature = "redis")]

@@ -1,5 +1,5 @@
 //! `stale-tolerant` mode: another writer's inserts, deletes and overwrites reach this index on
-//! `get` (behaviour spec §13.2; acceptance checklist 71–73). Two handles on one file have two
+//! `get` (docs/architecture.md, "Several processes"). Two handles on one file have two
 //! connections, exactly as two processes would.
 
 mod common;

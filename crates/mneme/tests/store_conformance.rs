@@ -85,7 +85,7 @@ fn memory_store_cap_refuses_new_keys_but_allows_upserts() {
     ));
 }
 
-/// The version-counter bump matrix (storage spec §2.3): the step each operation causes.
+/// The version-counter bump matrix (docs/architecture.md, "The store contract"): the step each operation causes.
 fn bump_steps(s: &dyn Store) -> [u64; 6] {
     s.open(conformance::FP, conformance::DIM).unwrap();
     let step = |op: &mut dyn FnMut()| {

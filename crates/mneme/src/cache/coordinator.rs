@@ -4,8 +4,8 @@
 //! each `get` (bypass included; never on put, delete or stats) the coordinator compares it with
 //! the value it last saw. A large gap (≥ 100 bumps) means a full rebuild. Otherwise it appends the
 //! rows inserted since the last id it saw, and, when the gap shows deletes or overwrites as well,
-//! reconciles against the store's `(id, created_at)` keys (behaviour spec §13.2,
-//! storage spec §8.3). Candidate verification (§6.5) covers whatever slips between refreshes.
+//! reconciles against the store's `(id, created_at)` keys (docs/architecture.md, "Several
+//! processes"). Candidate verification in the lookup covers whatever slips between refreshes.
 
 use super::SemanticCache;
 use crate::error::Result;

@@ -219,14 +219,14 @@ impl SemanticCache {
         now: i64,
         events: &mut Vec<MetricEvent>,
     ) -> Hit {
-        let age = now - entry.created_at;
+        let age = now.saturating_sub(entry.created_at);
         let confidence = self
             .confidence(1.0, age, &entry.metadata)
             .unwrap_or_else(|| crate::default_confidence(1.0, age, &entry.metadata));
         self.hit(entry, HitLayer::Exact, 1.0, confidence, now, ns, events)
     }
 
-    /// One step of the candidate walk (behaviour spec §6.5).
+    /// One step of the candidate walk (docs/architecture.md, "A lookup").
     fn check_candidate(
         &self,
         c: Candidate,
@@ -262,7 +262,7 @@ impl SemanticCache {
             }
             None => return Ok(Verdict::Next),
         }
-        let age = now - entry.created_at;
+        let age = now.saturating_sub(entry.created_at);
         match self.confidence(score as f64, age, &entry.metadata) {
             Some(conf) if conf >= CONFIDENCE_FLOOR => {
                 self.record_access(entry.id, now);
@@ -348,7 +348,7 @@ impl SemanticCache {
             HitLayer::Semantic => Counter::HitsSemantic,
         };
         self.counters.lock().incr(ns, counter, 1);
-        let age_seconds = now - entry.created_at;
+        let age_seconds = now.saturating_sub(entry.created_at);
         events.push(MetricEvent::Hit {
             namespace: ns.to_owned(),
             layer,

@@ -284,7 +284,10 @@ impl SemanticCache {
             embedder_fingerprint_match: stored_fp == self.fingerprint,
             entries: self.store.count(None)?,
             namespaces: self.store.list_namespaces()?.len() as u64,
-            oldest_entry_age_seconds: self.store.oldest_created_at()?.map(|t| now - t),
+            oldest_entry_age_seconds: self
+                .store
+                .oldest_created_at()?
+                .map(|t| now.saturating_sub(t)),
             index_backend: index.backend_name().to_owned(),
             store_backend: self.store.label(),
             vector_dtype: index.dtype(),

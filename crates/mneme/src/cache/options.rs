@@ -123,7 +123,7 @@ pub(crate) struct Config {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Builds a [`SemanticCache`]. Every option has the default of the spec.
+/// Builds a [`SemanticCache`]. Every option's default is mneme-cache 1.0's.
 ///
 /// ```
 /// # fn main() -> mneme::Result<()> {

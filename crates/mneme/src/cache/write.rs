@@ -157,7 +157,7 @@ impl SemanticCache {
         self.evict_after_put(namespace, events)
     }
 
-    /// LRU eviction after a put (behaviour spec §8). The caller holds the writer lock.
+    /// LRU eviction after a put, in batches of 10 %. The caller holds the writer lock.
     fn evict_after_put(&self, ns: &str, events: &mut Vec<MetricEvent>) -> Result<()> {
         let quota = self
             .config

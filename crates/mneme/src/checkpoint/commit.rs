@@ -1,4 +1,4 @@
-//! Replacing the destination atomically (storage spec §9.5): a failed `loads` leaves any
+//! Replacing the destination atomically: a failed `loads` leaves any
 //! existing file at the destination, and its `-wal`/`-shm`, byte-identical.
 
 use crate::error::{Error, Result};

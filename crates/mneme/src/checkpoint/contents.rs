@@ -1,5 +1,5 @@
 //! Writing a store's exported contents into the compatible SQLite schema, so a cache on a store
-//! that cannot snapshot itself (the memory store) can be dumped (the founding guide's promise;
+//! that cannot snapshot itself (the memory store) can be dumped (mneme-cache 1.0's checkpoint guide promised it;
 //! mneme-cache 1.0 could not).
 
 use crate::error::Result;

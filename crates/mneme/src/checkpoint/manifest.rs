@@ -6,7 +6,7 @@ use crate::metadata::{parse, Metadata, Value};
 /// The only archive format version this library reads and writes.
 pub const FORMAT_VERSION: i64 = 1;
 
-/// The manifest of a checkpoint archive (storage spec §9.1).
+/// The manifest of a checkpoint archive (docs/formats.md, "Archives").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     /// Archive format version (1).
@@ -60,7 +60,7 @@ fn str_field(m: &Metadata, key: &str) -> Result<Option<String>> {
 
 impl Manifest {
     /// Parses manifest text: UTF-8 JSON, an object, with the documented types. Missing keys
-    /// take the spec's defaults (fingerprint none, dim 0, format 1, store `sqlite`).
+    /// take mneme-cache 1.0's defaults (fingerprint none, dim 0, format 1, store `sqlite`).
     ///
     /// # Errors
     /// [`Error::Checkpoint`] for anything else.

@@ -63,7 +63,7 @@ enum Member {
     Other,
 }
 
-/// Applies the member safety rules (storage spec §9.4) to one header.
+/// Applies the member safety rules (docs/formats.md, "Archives") to one header.
 fn classify(entry: &tar::Entry<'_, impl Read>, limits: &LoadLimits) -> Result<Member> {
     let raw = entry.path_bytes();
     let shown = String::from_utf8_lossy(&raw).into_owned();

@@ -1,4 +1,4 @@
-//! Checks on an extracted `store` before it may replace anything (storage spec §9.3, 13–15).
+//! Checks on an extracted `store` before it may replace anything (docs/formats.md, "Archives").
 
 use super::manifest::Manifest;
 use crate::error::{Error, Result};

@@ -1,4 +1,4 @@
-//! HNSW: an approximate index for large caches (behaviour spec §12). One graph per namespace
+//! HNSW: an approximate index for large caches. One graph per namespace
 //! (so tenants never see each other's rows), cosine similarity on the same dtype kernels as the
 //! flat index, all three dtypes.
 //!

@@ -1,4 +1,4 @@
-//! `PostgresStore`: entries in PostgreSQL, in mneme-cache 1.0's schema (storage spec §6), so
+//! `PostgresStore`: entries in PostgreSQL, in mneme-cache 1.0's schema (docs/formats.md), so
 //! Python and Rust processes can share one schema. Similarity stays in process (no pgvector).
 //!
 //! Fixes of 1.0: the upsert is one `INSERT … ON CONFLICT DO UPDATE` (no unique violations under

@@ -1,4 +1,4 @@
-//! `RedisStore`: entries in Redis, in mneme-cache 1.0's key layout (storage spec §5), so Python
+//! `RedisStore`: entries in Redis, in mneme-cache 1.0's key layout (docs/formats.md), so Python
 //! and Rust processes can share one prefix.
 //!
 //! Writes that must be atomic use `WATCH`/`MULTI` (upserts) or a server-side script (the access

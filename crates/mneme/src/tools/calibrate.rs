@@ -1,4 +1,4 @@
-//! Threshold calibration (storage spec §10): score labelled pairs as the index would, then
+//! Threshold calibration: score labelled pairs as the index would, then
 //! pick the similarity threshold that maximises a metric on a grid.
 //!
 //! ```
@@ -42,7 +42,7 @@ impl FromStr for TargetMetric {
     }
 }
 
-/// Options of a calibration run; the defaults are the spec's.
+/// Options of a calibration run; the defaults are mneme-cache 1.0's tool's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CalibrateOptions {
     /// What to maximise.

@@ -1,4 +1,4 @@
-//! Re-embed migration (storage spec §11): copy a SQLite cache to a new file with every vector
+//! Re-embed migration: copy a SQLite cache to a new file with every vector
 //! recomputed by a new embedder. The source is never modified; the destination is built in a
 //! temporary file beside it and renamed into place only when every row succeeded.
 //!

@@ -1,4 +1,4 @@
-"""The event-to-metric rules shared by the adapters (storage spec §12)."""
+"""The event-to-metric rules shared by the adapters (the names, labels and buckets of mneme-cache 1.0)."""
 
 from __future__ import annotations
 
