@@ -80,7 +80,7 @@ fn builder(
     let threshold: f64 = get("similarity_threshold")?
         .map(|v| v.extract())
         .transpose()?
-        .unwrap_or(0.85);
+        .unwrap_or(mneme::DEFAULT_SIMILARITY_THRESHOLD);
     let index_backend: IndexBackend = get("index_backend")?
         .map(|v| v.extract::<String>())
         .transpose()?
@@ -113,12 +113,12 @@ fn builder(
     }
     if let Some(v) = get("stale_check_interval")? {
         let s: f64 = v.extract()?;
-        if !(s.is_finite() && s >= 0.0) {
-            return Err(PyValueError::new_err(format!(
-                "stale_check_interval must be finite and >= 0, got {s}"
-            )));
-        }
-        b = b.stale_check_interval(Duration::from_secs_f64(s));
+        let interval = Duration::try_from_secs_f64(s).map_err(|_| {
+            PyValueError::new_err(format!(
+                "stale_check_interval must be a finite number of seconds >= 0, got {s}"
+            ))
+        })?;
+        b = b.stale_check_interval(interval);
     }
     if let Some(v) = get("default_ttl")? {
         b = b.default_ttl(v.extract()?);

@@ -64,3 +64,9 @@ def test_a_dsn_s_connect_timeout_bounds_the_handshake(silent_server, emb):
     with pytest.raises(mneme.StoreBackendError, match=r"connect_timeout") as raised:
         mneme.SemanticCache(embedder=emb, store=store)
     assert f"127.0.0.1:{silent_server}" in str(raised.value)
+
+
+@pytest.mark.parametrize("seconds", [1e300, float("inf"), -1.0])
+def test_an_impossible_stale_check_interval_is_a_value_error(db, emb, seconds):
+    with pytest.raises(ValueError, match="stale_check_interval"):
+        mneme.SemanticCache(db, emb, multi_process_mode="stale-tolerant", stale_check_interval=seconds)

@@ -54,7 +54,9 @@ pub mod testkit;
 pub mod tools;
 pub mod types;
 
-pub use cache::{CacheBuilder, Get, IndexOptions, Put, SemanticCache};
+pub use cache::{
+    CacheBuilder, Get, IndexOptions, Put, SemanticCache, DEFAULT_SIMILARITY_THRESHOLD,
+};
 pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use embedder::{Embedder, LexicalEmbedder, MAX_DIM};

@@ -14,7 +14,7 @@ mod options;
 mod write;
 
 pub use lookup::Get;
-pub use options::{check_threshold, CacheBuilder, IndexOptions};
+pub use options::{check_threshold, CacheBuilder, IndexOptions, DEFAULT_SIMILARITY_THRESHOLD};
 pub use write::Put;
 
 use crate::counters::Counters;

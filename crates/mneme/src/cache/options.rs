@@ -123,6 +123,9 @@ pub(crate) struct Config {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The default minimum cosine similarity for a semantic hit (mneme-cache 1.0's).
+pub const DEFAULT_SIMILARITY_THRESHOLD: f64 = 0.85;
+
 /// Builds a [`SemanticCache`]. Every option's default is mneme-cache 1.0's.
 ///
 /// ```
@@ -152,7 +155,7 @@ impl CacheBuilder {
         CacheBuilder {
             embedder,
             paths: Vec::new(),
-            similarity_threshold: 0.85,
+            similarity_threshold: DEFAULT_SIMILARITY_THRESHOLD,
             vector_dtype: None,
             stale_check_interval: Duration::ZERO,
             config: Config {
