@@ -13,6 +13,40 @@ pub const MAX_DIM: usize = 1 << 16;
 /// `fingerprint` names the model (and anything else that changes its vectors). It is stamped into
 /// the store on first open and compared, by string equality, on every later open, so a cache is
 /// never silently searched with another model's vectors.
+///
+/// ```
+/// use mneme::{BoxError, Embedder, SemanticCache};
+///
+/// /// Letter frequencies: a toy model, but a complete embedder.
+/// struct Letters;
+///
+/// impl Embedder for Letters {
+///     fn dim(&self) -> usize {
+///         26
+///     }
+///     fn fingerprint(&self) -> &str {
+///         "letters:v1" // change it whenever the vectors would change
+///     }
+///     fn embed(&self, text: &str) -> Result<Vec<f32>, BoxError> {
+///         let mut v = vec![0.0; 26];
+///         for c in text.chars().filter(char::is_ascii_alphabetic) {
+///             v[(c.to_ascii_lowercase() as u8 - b'a') as usize] += 1.0;
+///         }
+///         if v.iter().all(|x| *x == 0.0) {
+///             return Err("nothing to embed: the text has no letters".into());
+///         }
+///         Ok(v) // the cache normalises
+///     }
+/// }
+///
+/// # fn main() -> mneme::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = SemanticCache::open(dir.path().join("c.db"), Letters)?;
+/// cache.put("listen", "an anagram")?;
+/// let hit = cache.get("silent")?.expect("same letters, same vector");
+/// assert_eq!(hit.response, "an anagram");
+/// # Ok(()) }
+/// ```
 pub trait Embedder: Send + Sync {
     /// Vector length (> 0).
     fn dim(&self) -> usize;

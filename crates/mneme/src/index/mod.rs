@@ -28,6 +28,87 @@ pub struct Candidate {
 pub type IndexRow<'a> = (i64, &'a [f32], &'a str);
 
 /// The operations the cache needs from an index.
+///
+/// An index only answers "the best rows of this namespace for this vector": the cache feeds it
+/// L2-normalised rows and verifies every candidate against the store, so an index may be
+/// approximate but must never invent ids. A minimal exact one:
+///
+/// ```
+/// use mneme::index::{Candidate, VectorIndex};
+/// use mneme::{Error, VectorDtype};
+/// use std::collections::BTreeMap;
+///
+/// /// Every row in a map, scanned in full.
+/// struct Scan {
+///     dim: usize,
+///     rows: BTreeMap<i64, (Vec<f32>, String)>,
+/// }
+///
+/// impl VectorIndex for Scan {
+///     fn dim(&self) -> usize {
+///         self.dim
+///     }
+///     fn dtype(&self) -> VectorDtype {
+///         VectorDtype::Float32
+///     }
+///     fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> mneme::Result<()> {
+///         if vector.len() != self.dim {
+///             return Err(Error::invalid_argument("wrong vector length", "pass dim floats"));
+///         }
+///         self.rows.insert(id, (vector.to_vec(), namespace.to_owned()));
+///         Ok(())
+///     }
+///     fn remove(&mut self, id: i64) -> bool {
+///         self.rows.remove(&id).is_some()
+///     }
+///     fn remove_namespace(&mut self, namespace: &str) -> usize {
+///         let before = self.rows.len();
+///         self.rows.retain(|_, (_, ns)| ns != namespace);
+///         before - self.rows.len()
+///     }
+///     fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
+///         let mut all: Vec<Candidate> = self.rows.iter()
+///             .filter(|(_, (_, ns))| ns == namespace)
+///             .map(|(&id, (v, _))| Candidate { id, score: dot(v, query) })
+///             .collect();
+///         // Best first; ties to the earlier row (ids ascend with insertion here).
+///         all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+///         all.truncate(k);
+///         all
+///     }
+///     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
+///         self.rows.get(&id).map(|(v, _)| dot(v, query))
+///     }
+///     fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {
+///         self.rows.get(&id).map(|(v, ns)| v == vector && ns == namespace)
+///     }
+///     fn len(&self) -> usize {
+///         self.rows.len()
+///     }
+///     fn memory_bytes(&self) -> u64 {
+///         (self.rows.len() * self.dim * 4) as u64
+///     }
+///     fn tombstone_count(&self) -> usize {
+///         0 // removals free their row at once
+///     }
+///     fn compact(&mut self) -> usize {
+///         0
+///     }
+///     fn backend_name(&self) -> &'static str {
+///         "scan"
+///     }
+/// }
+///
+/// fn dot(a: &[f32], b: &[f32]) -> f32 {
+///     a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// }
+///
+/// let mut idx = Scan { dim: 2, rows: BTreeMap::new() };
+/// idx.append(1, &[1.0, 0.0], "default").unwrap();
+/// idx.append(2, &[0.0, 1.0], "default").unwrap();
+/// assert_eq!(idx.search(&[0.8, 0.6], "default", 1)[0].id, 1);
+/// assert!(idx.search(&[0.8, 0.6], "other", 1).is_empty());
+/// ```
 pub trait VectorIndex: Send + Sync {
     /// Vector length.
     fn dim(&self) -> usize;
