@@ -88,7 +88,8 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
-    /// The requested index backend is not compiled into this build.
+    /// The requested index backend is not compiled into this build. Never returned today (every
+    /// build has both backends); kept so the Python exception class maps one to one.
     #[error("{0}")]
     IndexBackendUnavailable(Message),
     /// A store backend failed: connect, read, write, full, missing table…
@@ -103,7 +104,8 @@ pub enum Error {
     /// Kept for compatibility with mneme-cache 1.0, which never raises it either.
     #[error("{0}")]
     NamespaceQuotaExceeded(Message),
-    /// A multi-process lock or sidecar file failed.
+    /// A multi-process lock or sidecar file failed. Reserved for the `mmap-shared` mode, which
+    /// is not built yet: never returned today.
     #[error("{0}")]
     MultiProcessLock(Message),
     /// An unknown or mismatched vector dtype.

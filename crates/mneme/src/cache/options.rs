@@ -313,8 +313,9 @@ impl CacheBuilder {
     /// # Errors
     /// [`Error::InvalidArgument`] for misuse (neither or both of path/store, a bad threshold…),
     /// [`Error::Quantization`], the store's open errors ([`Error::EmbedderMismatch`],
-    /// [`Error::EmbedderDimension`], [`Error::SchemaMigration`], [`Error::StoreBackend`], …) and
-    /// [`Error::IndexBackendUnavailable`].
+    /// [`Error::EmbedderDimension`], [`Error::SchemaMigration`], [`Error::StoreBackend`],
+    /// [`Error::CorruptCache`], …) and [`Error::OutOfMemory`] for an index size that cannot be
+    /// allocated.
     pub fn open(mut self) -> Result<SemanticCache> {
         self.validate()?;
         let choice = self
