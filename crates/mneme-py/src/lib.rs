@@ -81,6 +81,11 @@ fn restore_archive(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logbridge::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Defaults defined once, in the engine; the Python signatures read them from here.
+    m.add(
+        "DEFAULT_SIMILARITY_THRESHOLD",
+        mneme::DEFAULT_SIMILARITY_THRESHOLD,
+    )?;
     m.add_class::<cache::NativeCache>()?;
     m.add_class::<index::NativeIndex>()?;
     m.add_class::<stores::PyMemoryStore>()?;

@@ -48,7 +48,7 @@ class SemanticCache:
         embedder: Embedder | None = None,
         *,
         store: Store | None = None,
-        similarity_threshold: float = 0.85,
+        similarity_threshold: float = _native.DEFAULT_SIMILARITY_THRESHOLD,
         default_ttl: int | None = None,
         max_entries: int | None = None,
         namespace_quotas: dict[str, int] | None = None,
