@@ -19,14 +19,8 @@ impl std::error::Error for PyCallbackError {}
 
 /// The original Python exception behind an engine error, if there is one.
 fn original(e: &Error) -> Option<PyErr> {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(cb) = s.downcast_ref::<PyCallbackError>() {
-            return Python::attach(|py| Some(cb.0.clone_ref(py)));
-        }
-        source = s.source();
-    }
-    None
+    let cb = e.cause::<PyCallbackError>()?;
+    Some(Python::attach(|py| cb.0.clone_ref(py)))
 }
 
 /// Converts an engine error to the Python exception a mneme-cache 1.0 user expects.

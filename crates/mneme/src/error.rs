@@ -222,6 +222,19 @@ impl Error {
         )
     }
 
+    /// The first error of type `T` in this error's chain of causes, if any: how a caller finds
+    /// the backend's own error (a timeout, a dropped connection, a Python exception) behind it.
+    pub fn cause<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            if let Some(found) = s.downcast_ref::<T>() {
+                return Some(found);
+            }
+            source = s.source();
+        }
+        None
+    }
+
     /// The mneme-cache 1.0 Python exception class this error maps to.
     ///
     /// `ValueError`, `TypeError`, `MemoryError` and `RuntimeError` are Python built-ins; `Embedder` maps to the

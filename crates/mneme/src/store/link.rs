@@ -14,6 +14,8 @@ pub(super) enum Link<C> {
     NotOpen,
     Connected(C),
     Lost,
+    /// After `close()`: every call, `open` included, is [`Error::CacheClosed`].
+    Closed,
 }
 
 /// What a failed call's error names: the store type, the server kind and its address.
@@ -25,17 +27,21 @@ pub(super) struct Server<'a> {
 }
 
 impl<C> Link<C> {
-    /// The open connection, made now unless there is one (a store's `open`).
-    pub(super) fn connected(&mut self, connect: impl FnOnce() -> Result<C>) -> Result<&mut C> {
-        if !matches!(self, Link::Connected(_)) {
-            *self = Link::Connected(connect()?);
+    /// The open connection, made now unless there is one (a store's `open`, and a call after
+    /// a lost connection).
+    pub(super) fn connected(
+        &mut self,
+        server: &Server<'_>,
+        connect: impl FnOnce() -> Result<C>,
+    ) -> Result<&mut C> {
+        match self {
+            Link::Closed => return Err(Error::closed(server.store)),
+            Link::NotOpen | Link::Lost => *self = Link::Connected(connect()?),
+            Link::Connected(_) => {}
         }
         match self {
             Link::Connected(c) => Ok(c),
-            Link::NotOpen | Link::Lost => Err(Error::store_backend(
-                "the connection was lost while opening",
-                "retry opening the store",
-            )),
+            _ => Err(Error::closed(server.store)),
         }
     }
 
@@ -49,22 +55,15 @@ impl<C> Link<C> {
         connection_failed: impl Fn(&Error) -> bool,
         mut f: impl FnMut(&mut C) -> Result<T>,
     ) -> Result<T> {
+        if matches!(self, Link::NotOpen) {
+            return Err(Error::store_backend(
+                format!("{} is not open", server.store),
+                "call open(fingerprint, dim) first (SemanticCache does this for you)",
+            ));
+        }
         let mut retries = usize::from(idempotent);
         loop {
-            match self {
-                Link::NotOpen => {
-                    return Err(Error::store_backend(
-                        format!("{} is not open", server.store),
-                        "call open(fingerprint, dim) first (SemanticCache does this for you)",
-                    ))
-                }
-                Link::Lost => *self = Link::Connected(connect()?),
-                Link::Connected(_) => {}
-            }
-            let Link::Connected(c) = self else {
-                continue;
-            };
-            match f(c) {
+            match f(self.connected(server, &connect)?) {
                 Err(e) if connection_failed(&e) => {
                     *self = Link::Lost;
                     if retries == 0 {

@@ -38,19 +38,11 @@ pub struct PostgresStore {
     connect_timeout: Option<Duration>,
     io_timeout: Duration,
     client: Mutex<Link<Box<PgConn>>>,
-    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Whether `e` came from a connection that can no longer be used.
 fn connection_failed(e: &Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(f) = s.downcast_ref::<Failure>() {
-            return f.connection_lost();
-        }
-        source = s.source();
-    }
-    false
+    e.cause::<Failure>().is_some_and(Failure::connection_lost)
 }
 
 const COLUMNS: &str = "id, namespace, query_hash, query, response, embedding, metadata::text, \
@@ -78,7 +70,6 @@ impl PostgresStore {
             connect_timeout: None,
             io_timeout: DEFAULT_IO_TIMEOUT,
             client: Mutex::new(Link::NotOpen),
-            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -158,21 +149,24 @@ impl PostgresStore {
     }
 
     /// Runs `f` on the connection (see [`Link`]); `idempotent` calls are retried once.
-    fn run<T>(&self, idempotent: bool, f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::closed("PostgresStore"));
-        }
-        let server = Server {
+    fn run<T>(&self, idempotent: bool, mut f: impl FnMut(&mut PgConn) -> Result<T>) -> Result<T> {
+        let connect = || self.connect().map(Box::new);
+        self.client.lock().run(
+            &self.server(),
+            idempotent,
+            connect,
+            connection_failed,
+            |c| f(c),
+        )
+    }
+
+    fn server(&self) -> Server<'_> {
+        Server {
             store: "PostgresStore",
             kind: "PostgreSQL",
             address: &self.address,
             io_timeout: self.io_timeout,
-        };
-        let connect = || self.connect().map(Box::new);
-        let mut f = f;
-        self.client
-            .lock()
-            .run(&server, idempotent, connect, connection_failed, |c| f(c))
+        }
     }
 
     /// Runs an idempotent call: retried once on a new connection if the connection fails.
@@ -241,12 +235,9 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::closed("PostgresStore"));
-        }
         self.client
             .lock()
-            .connected(|| self.connect().map(Box::new))?;
+            .connected(&self.server(), || self.connect().map(Box::new))?;
         let ddl = self.ddl();
         self.run(false, |c| {
             c.transaction(|tx| {
@@ -290,9 +281,7 @@ impl Store for PostgresStore {
     }
 
     fn close(&self) -> Result<()> {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Release);
-        *self.client.lock() = Link::NotOpen;
+        *self.client.lock() = Link::Closed;
         Ok(())
     }
 

@@ -50,24 +50,18 @@ pub struct RedisStore {
     connect_timeout: Duration,
     io_timeout: Duration,
     conn: Mutex<Link<Connection>>,
-    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Whether `e` came from a connection that can no longer be trusted (I/O error, timeout, drop):
 /// a reply may be pending on it, so it must be closed, not reused.
 fn connection_failed(e: &Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(r) = s.downcast_ref::<redis::RedisError>() {
-            return r.is_io_error()
-                || r.is_timeout()
-                || r.is_connection_dropped()
-                || r.is_connection_refusal()
-                || r.is_unrecoverable_error();
-        }
-        source = s.source();
-    }
-    false
+    e.cause::<redis::RedisError>().is_some_and(|r| {
+        r.is_io_error()
+            || r.is_timeout()
+            || r.is_connection_dropped()
+            || r.is_connection_refusal()
+            || r.is_unrecoverable_error()
+    })
 }
 
 impl RedisStore {
@@ -81,7 +75,6 @@ impl RedisStore {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
             conn: Mutex::new(Link::NotOpen),
-            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -139,19 +132,19 @@ impl RedisStore {
 
     /// Runs `f` on the connection (see [`Link`]); `idempotent` calls are retried once.
     fn run<T>(&self, idempotent: bool, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::closed("RedisStore"));
-        }
-        let server = Server {
+        let connect = || self.connect();
+        self.conn
+            .lock()
+            .run(&self.server(), idempotent, connect, connection_failed, f)
+    }
+
+    fn server(&self) -> Server<'_> {
+        Server {
             store: "RedisStore",
             kind: "Redis",
             address: &self.url,
             io_timeout: self.io_timeout,
-        };
-        let connect = || self.connect();
-        self.conn
-            .lock()
-            .run(&server, idempotent, connect, connection_failed, f)
+        }
     }
 
     fn read<T>(&self, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
@@ -326,11 +319,8 @@ impl RedisStore {
 
 impl Store for RedisStore {
     fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::closed("RedisStore"));
-        }
         let mut link = self.conn.lock();
-        let c = link.connected(|| self.connect())?;
+        let c = link.connected(&self.server(), || self.connect())?;
         let meta = self.key(&["meta"]);
         let (fp, d): (Option<String>, Option<String>) = redis::pipe()
             .atomic()
@@ -355,9 +345,7 @@ impl Store for RedisStore {
     }
 
     fn close(&self) -> Result<()> {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Release);
-        *self.conn.lock() = Link::NotOpen;
+        *self.conn.lock() = Link::Closed;
         Ok(())
     }
 
