@@ -10,42 +10,56 @@ use mneme::testkit::{self, Fresh};
 use mneme::{Error, MemoryStore, Result, SemanticCache};
 
 /// Delegates to a MemoryStore, but is not one: it implements only the twelve required methods,
-/// so every other operation is the trait's default, and it cannot snapshot.
-struct Remote(MemoryStore);
+/// so every other operation is the trait's default, and it cannot snapshot. `forgets_deletes`
+/// makes it break the contract: a delete never reports the row it removed.
+struct Remote {
+    inner: MemoryStore,
+    forgets_deletes: bool,
+}
+
+impl Remote {
+    fn new() -> Self {
+        Remote {
+            inner: MemoryStore::new(),
+            forgets_deletes: false,
+        }
+    }
+}
 
 impl Store for Remote {
     fn open(&self, fp: &str, dim: usize) -> Result<()> {
-        self.0.open(fp, dim)
+        self.inner.open(fp, dim)
     }
     fn close(&self) -> Result<()> {
-        self.0.close()
+        self.inner.close()
     }
     fn get_by_hash(&self, ns: &str, h: &str) -> Result<Option<StoredEntry>> {
-        self.0.get_by_hash(ns, h)
+        self.inner.get_by_hash(ns, h)
     }
     fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
-        self.0.get_by_id(id)
+        self.inner.get_by_id(id)
     }
     fn scan_since(&self, last: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        self.0.scan_since(last, visit)
+        self.inner.scan_since(last, visit)
     }
     fn insert(&self, e: &StoredEntry) -> Result<i64> {
-        self.0.insert(e)
+        self.inner.insert(e)
     }
     fn update_access(&self, id: i64, now: i64) -> Result<()> {
-        self.0.update_access(id, now)
+        self.inner.update_access(id, now)
     }
     fn delete_by_id(&self, id: i64) -> Result<bool> {
-        self.0.delete_by_id(id)
+        let removed = self.inner.delete_by_id(id)?;
+        Ok(removed && !self.forgets_deletes)
     }
     fn read_version_counter(&self) -> Result<u64> {
-        self.0.read_version_counter()
+        self.inner.read_version_counter()
     }
     fn read_meta(&self, key: &str) -> Result<Option<String>> {
-        self.0.read_meta(key)
+        self.inner.read_meta(key)
     }
     fn write_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.0.write_meta(key, value)
+        self.inner.write_meta(key, value)
     }
     fn label(&self) -> String {
         "remote".into()
@@ -54,61 +68,24 @@ impl Store for Remote {
 
 #[test]
 fn a_store_of_only_the_required_methods_passes_the_battery() {
-    testkit::run(&|| Fresh::new(Remote(MemoryStore::new())));
-}
-
-/// Remote, but a delete never reports the row it removed.
-struct Forgetful(Remote);
-
-impl Store for Forgetful {
-    fn open(&self, fp: &str, dim: usize) -> Result<()> {
-        self.0.open(fp, dim)
-    }
-    fn close(&self) -> Result<()> {
-        self.0.close()
-    }
-    fn get_by_hash(&self, ns: &str, h: &str) -> Result<Option<StoredEntry>> {
-        self.0.get_by_hash(ns, h)
-    }
-    fn get_by_id(&self, id: i64) -> Result<Option<StoredEntry>> {
-        self.0.get_by_id(id)
-    }
-    fn scan_since(&self, last: i64, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        self.0.scan_since(last, visit)
-    }
-    fn insert(&self, e: &StoredEntry) -> Result<i64> {
-        self.0.insert(e)
-    }
-    fn update_access(&self, id: i64, now: i64) -> Result<()> {
-        self.0.update_access(id, now)
-    }
-    fn delete_by_id(&self, id: i64) -> Result<bool> {
-        self.0.delete_by_id(id).map(|_| false)
-    }
-    fn read_version_counter(&self) -> Result<u64> {
-        self.0.read_version_counter()
-    }
-    fn read_meta(&self, key: &str) -> Result<Option<String>> {
-        self.0.read_meta(key)
-    }
-    fn write_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.0.write_meta(key, value)
-    }
-    fn label(&self) -> String {
-        "forgetful".into()
-    }
+    testkit::run(&|| Fresh::new(Remote::new()));
 }
 
 #[test]
 #[should_panic(expected = "store conformance case `deletes_bump_only_when_a_row_goes` failed")]
 fn the_battery_names_the_rule_a_store_breaks() {
-    testkit::run(&|| Fresh::new(Forgetful(Remote(MemoryStore::new()))));
+    testkit::run(&|| {
+        Fresh::new(Remote {
+            forgets_deletes: true,
+            ..Remote::new()
+        })
+    });
 }
 
 #[test]
 fn the_cache_runs_on_a_custom_store() {
     let cache = SemanticCache::builder(TestEmbedder::new(DIM))
-        .store(Remote(MemoryStore::new()))
+        .store(Remote::new())
         .open()
         .unwrap();
     cache.put("q", "r").unwrap();
@@ -119,7 +96,7 @@ fn the_cache_runs_on_a_custom_store() {
 #[test]
 fn dumps_from_a_store_that_cannot_snapshot_is_a_checkpoint_error() {
     let cache = SemanticCache::builder(TestEmbedder::new(DIM))
-        .store(Remote(MemoryStore::new()))
+        .store(Remote::new())
         .open()
         .unwrap();
     cache.put("q", "r").unwrap();

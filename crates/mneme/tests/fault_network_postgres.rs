@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::stall_proxy::{assert_backend_error_naming, open_on as open, watchdog, StallProxy};
+use common::stall_proxy::{stall_mid_session, stalled_open, watchdog, StallProxy};
 use mneme::store::{PostgresStore, Store};
 use mneme::Error;
 use std::time::Duration;
@@ -54,25 +54,14 @@ fn a_server_that_stops_answering_mid_session_times_out_then_is_reconnected() {
     watchdog(Duration::from_secs(60));
     let _cleanup = Cleanup(vec![schema("stall")]);
     let proxy = StallProxy::start("127.0.0.1:5432");
-    let cache = open(store(&proxy, &schema("stall"))).unwrap();
-    cache.put("before", "r").unwrap();
-    proxy.stall();
-    assert_backend_error_naming(cache.put("during", "r"), "io_timeout");
-    // The failed connection was dropped: the next call tries a new one.
-    assert_backend_error_naming(cache.get("before"), "connect_timeout");
-    proxy.resume();
-    assert_eq!(cache.get("before").unwrap().unwrap().response, "r");
-    cache.put("after", "r").unwrap();
-    assert!(cache.get("after").unwrap().is_some());
-    cache.clear().unwrap();
+    stall_mid_session(&proxy, store(&proxy, &schema("stall")));
 }
 
 #[test]
 fn opening_against_a_stalled_server_fails_within_the_connect_timeout() {
     watchdog(Duration::from_secs(60));
     let proxy = StallProxy::start("127.0.0.1:5432");
-    proxy.stall();
-    assert_backend_error_naming(open(store(&proxy, &schema("open"))), "connect_timeout");
+    stalled_open(&proxy, store(&proxy, &schema("open")));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::stall_proxy::{assert_backend_error_naming, open_on as open, watchdog, StallProxy};
+use common::stall_proxy::{stall_mid_session, stalled_open, watchdog, StallProxy};
 use mneme::store::{RedisStore, Store};
 use mneme::Error;
 use std::time::Duration;
@@ -33,25 +33,14 @@ fn prefix(name: &str) -> String {
 fn a_server_that_stops_answering_mid_session_times_out_then_is_reconnected() {
     watchdog(Duration::from_secs(60));
     let proxy = StallProxy::start(&upstream());
-    let cache = open(store(&proxy, &prefix("stall"))).unwrap();
-    cache.put("before", "r").unwrap();
-    proxy.stall();
-    assert_backend_error_naming(cache.put("during", "r"), "io_timeout");
-    // The failed connection was dropped: the next call tries a new one.
-    assert_backend_error_naming(cache.get("before"), "connect_timeout");
-    proxy.resume();
-    assert_eq!(cache.get("before").unwrap().unwrap().response, "r");
-    cache.put("after", "r").unwrap();
-    assert!(cache.get("after").unwrap().is_some());
-    cache.clear().unwrap();
+    stall_mid_session(&proxy, store(&proxy, &prefix("stall")));
 }
 
 #[test]
 fn opening_against_a_stalled_server_fails_within_the_connect_timeout() {
     watchdog(Duration::from_secs(60));
     let proxy = StallProxy::start(&upstream());
-    proxy.stall();
-    assert_backend_error_naming(open(store(&proxy, &prefix("open"))), "connect_timeout");
+    stalled_open(&proxy, store(&proxy, &prefix("open")));
 }
 
 #[test]

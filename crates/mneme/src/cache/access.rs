@@ -11,6 +11,7 @@
 //! the cap bounds that stall to ~0.1 s without writing more in total.
 
 use super::SemanticCache;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::store::AccessUpdate;
 use std::collections::HashMap;
@@ -45,11 +46,11 @@ impl AccessBatch {
         slot.1 += 1;
     }
 
-    /// Whether to flush at monotonic time `now`.
-    pub(super) fn is_due(&self, now: Duration) -> bool {
+    /// Whether to flush now; the clock is read only when something waits.
+    pub(super) fn is_due(&self, clock: &dyn Clock) -> bool {
         !self.pending.is_empty()
             && (self.pending.len() >= MAX_PENDING_ROWS
-                || now.saturating_sub(self.last_flush) >= MAX_DELAY)
+                || clock.monotonic().saturating_sub(self.last_flush) >= MAX_DELAY)
     }
 
     fn take(&mut self, now: Duration) -> Vec<AccessUpdate> {
@@ -78,7 +79,7 @@ impl SemanticCache {
     /// Flushes pending hits if the batch is full or a second old. Called on every get and put,
     /// so bookkeeping reaches the store (and other processes' LRU decisions) without a timer.
     pub(super) fn flush_access_if_due(&self) {
-        let due = self.access.lock().is_due(self.config.clock.monotonic());
+        let due = self.access.lock().is_due(self.clock());
         if due {
             if let Err(e) = self.flush_access() {
                 log::warn!(target: "mneme.cache", "could not flush access times: {e}");
@@ -94,7 +95,7 @@ impl SemanticCache {
 
     /// Writes every pending hit to the store.
     pub(super) fn flush_access(&self) -> Result<()> {
-        let updates = self.access.lock().take(self.config.clock.monotonic());
+        let updates = self.access.lock().take(self.clock().monotonic());
         self.store.update_access_batch(&updates)
     }
 }
@@ -105,25 +106,33 @@ mod tests {
 
     #[test]
     fn a_batch_is_due_when_full_or_a_second_old_and_folds_hits_per_row() {
-        let t0 = Duration::from_secs(100);
+        let clock = crate::ManualClock::new(100);
+        let t0 = clock.monotonic();
         let mut batch = AccessBatch::since(t0);
-        assert!(!batch.is_due(t0 + MAX_DELAY), "an empty batch is never due");
+        clock.advance(1);
+        assert!(!batch.is_due(&clock), "an empty batch is never due");
+        clock.set(100);
         for id in 1..MAX_PENDING_ROWS as i64 {
             batch.record(id, 100);
             batch.record(id, 101);
         }
-        assert!(!batch.is_due(t0), "{} rows, fresh", MAX_PENDING_ROWS - 1);
+        assert!(
+            !batch.is_due(&clock),
+            "{} rows, fresh",
+            MAX_PENDING_ROWS - 1
+        );
         batch.record(MAX_PENDING_ROWS as i64, 102);
-        assert!(batch.is_due(t0), "full");
+        assert!(batch.is_due(&clock), "full");
         let updates = batch.take(t0);
         assert_eq!(updates.len(), MAX_PENDING_ROWS);
         assert_eq!(
             (updates[0].id, updates[0].last_accessed_at, updates[0].hits),
             (1, 101, 2)
         );
-        assert!(!batch.is_due(t0));
+        assert!(!batch.is_due(&clock));
         batch.record(7, 103);
-        assert!(!batch.is_due(t0 + MAX_DELAY / 2));
-        assert!(batch.is_due(t0 + MAX_DELAY), "a second old");
+        assert!(!batch.is_due(&clock), "fresh");
+        clock.advance(1);
+        assert!(batch.is_due(&clock), "a second old");
     }
 }

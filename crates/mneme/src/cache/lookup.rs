@@ -153,7 +153,7 @@ impl SemanticCache {
             let Some(token) = self.store.change_token() else {
                 return Ok(None);
             };
-            if self.access.lock().is_due(self.config.clock.monotonic()) {
+            if self.access.lock().is_due(self.clock()) {
                 return Ok(None);
             }
             let key = cache_key(query, self.config.normalize);

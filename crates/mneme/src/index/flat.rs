@@ -393,12 +393,19 @@ impl FlatIndex {
             )
         };
         let elements = capacity.checked_mul(self.dim).ok_or_else(too_large)?;
-        let arena = Arena::try_new(self.dtype, elements).map_err(|_| too_large())?;
-        let mut by_id = HashMap::new();
-        by_id.try_reserve(capacity).map_err(|_| too_large())?;
-        let ids = try_vec(capacity).map_err(|_| too_large())?;
-        let row_ns = try_vec(capacity).map_err(|_| too_large())?;
-        let dead = try_vec(capacity).map_err(|_| too_large())?;
+        let reserve = || -> Result<_, TryReserveError> {
+            let mut by_id = HashMap::new();
+            by_id.try_reserve(capacity)?;
+            let arena = Arena::try_new(self.dtype, elements)?;
+            Ok((
+                arena,
+                try_vec(capacity)?,
+                try_vec(capacity)?,
+                try_vec(capacity)?,
+                by_id,
+            ))
+        };
+        let (arena, ids, row_ns, dead, by_id) = reserve().map_err(|_| too_large())?;
         self.capacity = capacity;
         self.arena = arena;
         self.ids = ids;

@@ -143,3 +143,26 @@ pub fn assert_backend_error_naming(r: mneme::Result<impl std::fmt::Debug>, setti
         other => panic!("expected StoreBackend naming {setting}, got {other:?}"),
     }
 }
+
+/// The stall scenario any network store must pass: `store` (on `proxy`, with short timeouts)
+/// serves, times out while the proxy stalls, naming the setting, and serves again once it
+/// resumes, on a new connection.
+pub fn stall_mid_session(proxy: &StallProxy, store: impl mneme::store::Store + 'static) {
+    let cache = open_on(store).unwrap();
+    cache.put("before", "r").unwrap();
+    proxy.stall();
+    assert_backend_error_naming(cache.put("during", "r"), "io_timeout");
+    // The failed connection was dropped: the next call tries a new one.
+    assert_backend_error_naming(cache.get("before"), "connect_timeout");
+    proxy.resume();
+    assert_eq!(cache.get("before").unwrap().unwrap().response, "r");
+    cache.put("after", "r").unwrap();
+    assert!(cache.get("after").unwrap().is_some());
+    cache.clear().unwrap();
+}
+
+/// Opening `store` (on `proxy`) while the proxy stalls fails within its connect timeout.
+pub fn stalled_open(proxy: &StallProxy, store: impl mneme::store::Store + 'static) {
+    proxy.stall();
+    assert_backend_error_naming(open_on(store), "connect_timeout");
+}
