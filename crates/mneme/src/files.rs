@@ -62,7 +62,7 @@ fn hostname() -> Option<String> {
 
 /// Removes the temporary files in `dir` whose writer process has exited (SQLite's `-journal`
 /// and `-wal` beside them included). Best effort: a file that cannot be removed stays.
-pub(crate) fn sweep_stale(dir: &Path) {
+fn sweep_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
