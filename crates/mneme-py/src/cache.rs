@@ -4,19 +4,16 @@
 use crate::callbacks::{self, run, PyEmbedder};
 use crate::errors::IntoPy;
 use crate::metadata::metadata_json_from_py;
+use crate::options::CacheOptions;
 use crate::stores::store_from_py;
 use mneme::checkpoint::LoadLimits;
-use mneme::{
-    CacheBuilder, Get, Hit, IndexBackend, IndexOptions, MultiProcessMode, Put, SemanticCache,
-    VectorDtype,
-};
+use mneme::{CacheBuilder, Get, Hit, Put, SemanticCache, VectorDtype};
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// An open engine cache.
 #[pyclass(module = "mneme._native", frozen)]
@@ -24,140 +21,18 @@ pub struct NativeCache {
     inner: Arc<SemanticCache>,
 }
 
-fn positive_int(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
-    let n: i64 = value.extract().map_err(|_| {
-        PyValueError::new_err(format!("index_options[{key:?}] must be a positive integer"))
-    })?;
-    if n <= 0 || value.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(PyValueError::new_err(format!(
-            "index_options[{key:?}] must be a positive integer, got {n}"
-        )));
-    }
-    Ok(n.to_string())
-}
-
-fn index_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<IndexOptions> {
-    let mut o = IndexOptions::default();
-    let Some(options) = options else { return Ok(o) };
-    for (k, v) in options.iter() {
-        let key: String = k.extract()?;
-        let value = match key.as_str() {
-            "initial_capacity"
-            | "M"
-            | "ef_construction"
-            | "ef"
-            | "initial_max_elements"
-            | "mmap_initial_capacity" => positive_int(&key, &v)?,
-            "mmap_path" => v.str()?.extract()?,
-            _ => {
-                return Err(PyTypeError::new_err(format!(
-                    "unexpected index_options key {key:?}"
-                )))
-            }
-        };
-        o.set(&key, &value).py()?;
-    }
-    Ok(o)
-}
-
-fn non_negative(what: &str, v: i64) -> PyResult<u64> {
-    u64::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
-}
-
-/// Everything `SemanticCache(...)` takes, validated in 1.0's order.
-#[allow(clippy::too_many_arguments)]
+/// The engine builder for `SemanticCache(...)`: the embedder, then the options, then the store.
 fn builder(
+    py: Python<'_>,
     path: Option<PathBuf>,
     store: Option<&Bound<'_, PyAny>>,
     adapter: Py<PyAny>,
     dim: usize,
     fingerprint: String,
-    o: &Bound<'_, PyDict>,
+    options: &CacheOptions,
 ) -> PyResult<CacheBuilder> {
-    let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-        Ok(o.get_item(k)?.filter(|v| !v.is_none()))
-    };
-    let threshold: f64 = get("similarity_threshold")?
-        .map(|v| v.extract())
-        .transpose()?
-        .unwrap_or(mneme::DEFAULT_SIMILARITY_THRESHOLD);
-    let index_backend: IndexBackend = get("index_backend")?
-        .map(|v| v.extract::<String>())
-        .transpose()?
-        .unwrap_or_else(|| "auto".into())
-        .parse()
-        .py()?;
-    let mode: MultiProcessMode = get("multi_process_mode")?
-        .map(|v| v.extract::<String>())
-        .transpose()?
-        .unwrap_or_else(|| "single".into())
-        .parse()
-        .py()?;
-    let dtype: Option<VectorDtype> = get("vector_dtype")?
-        .map(|v| v.extract::<String>()?.parse().py())
-        .transpose()?;
-    let index_options = index_options(
-        get("index_options")?
-            .as_ref()
-            .map(|d| d.cast::<PyDict>())
-            .transpose()?,
-    )?;
     let embedder = PyEmbedder::new(adapter, dim, fingerprint);
-    let mut b = SemanticCache::builder(embedder)
-        .similarity_threshold(threshold)
-        .index_backend(index_backend)
-        .index_options(index_options)
-        .multi_process_mode(mode);
-    if let Some(d) = dtype {
-        b = b.vector_dtype(d);
-    }
-    if let Some(v) = get("stale_check_interval")? {
-        let s: f64 = v.extract()?;
-        let interval = Duration::try_from_secs_f64(s).map_err(|_| {
-            PyValueError::new_err(format!(
-                "stale_check_interval must be a finite number of seconds >= 0, got {s}"
-            ))
-        })?;
-        b = b.stale_check_interval(interval);
-    }
-    if let Some(v) = get("default_ttl")? {
-        b = b.default_ttl(v.extract()?);
-    }
-    if let Some(v) = get("max_entries")? {
-        b = b.max_entries(non_negative("max_entries", v.extract()?)?);
-    }
-    if let Some(q) = get("namespace_quotas")? {
-        for (ns, cap) in q.cast::<PyDict>()?.iter() {
-            b = b.namespace_quota(
-                ns.extract::<String>()?,
-                non_negative("namespace quota", cap.extract()?)?,
-            );
-        }
-    }
-    for (key, set) in [
-        (
-            "max_query_bytes",
-            CacheBuilder::max_query_bytes as fn(CacheBuilder, usize) -> CacheBuilder,
-        ),
-        ("max_response_bytes", CacheBuilder::max_response_bytes),
-        ("max_metadata_bytes", CacheBuilder::max_metadata_bytes),
-    ] {
-        if let Some(v) = get(key)? {
-            b = set(b, non_negative(key, v.extract()?)? as usize);
-        }
-    }
-    if let Some(v) = get("normalize")? {
-        b = b.normalize(v.is_truthy()?);
-    }
-    if let Some(f) = get("confidence_fn")? {
-        b = b.confidence_fn(callbacks::confidence(f.unbind()));
-    }
-    if let Some(f) = get("validator")? {
-        b = b.validator(callbacks::validator(f.unbind()));
-    }
-    if let Some(f) = get("metrics_hook")? {
-        b = b.metrics_hook(callbacks::metrics_hook(f.unbind()));
-    }
+    let b = options.apply(py, SemanticCache::builder(embedder));
     Ok(match (path, store) {
         (Some(p), None) => b.path(p),
         (None, Some(s)) => b.shared_store(store_from_py(s)?),
@@ -235,7 +110,7 @@ fn as_slice<'a>(view: &'a Option<PyReadonlyArray1<'_, f32>>) -> PyResult<Option<
 
 #[pymethods]
 impl NativeCache {
-    /// Opens a cache; `options` holds 1.0's keyword arguments.
+    /// Opens a cache with `SemanticCache(...)`'s keyword arguments as [`CacheOptions`].
     #[new]
     #[pyo3(signature = (path, store, adapter, dim, fingerprint, options))]
     fn new(
@@ -245,9 +120,9 @@ impl NativeCache {
         adapter: Py<PyAny>,
         dim: usize,
         fingerprint: String,
-        options: &Bound<'_, PyDict>,
+        options: PyRef<'_, CacheOptions>,
     ) -> PyResult<Self> {
-        let b = builder(path, store, adapter, dim, fingerprint, options)?;
+        let b = builder(py, path, store, adapter, dim, fingerprint, &options)?;
         let cache = run(py, move || b.open())?;
         Ok(NativeCache {
             inner: Arc::new(cache),
@@ -265,10 +140,10 @@ impl NativeCache {
         adapter: Py<PyAny>,
         dim: usize,
         fingerprint: String,
-        options: &Bound<'_, PyDict>,
+        options: PyRef<'_, CacheOptions>,
         max_member_bytes: Option<u64>,
     ) -> PyResult<Self> {
-        let b = builder(Some(path), None, adapter, dim, fingerprint, options)?;
+        let b = builder(py, Some(path), None, adapter, dim, fingerprint, &options)?;
         let mut limits = LoadLimits::default();
         if let Some(m) = max_member_bytes {
             limits.max_member_bytes = m;

@@ -23,13 +23,15 @@ fn original(e: &Error) -> Option<PyErr> {
     Some(Python::attach(|py| cb.0.clone_ref(py)))
 }
 
-/// Converts an engine error to the Python exception a mneme-cache 1.0 user expects.
+/// Converts an engine error to the Python exception a mneme-cache 1.0 user expects, with the
+/// error's [`mneme::Details`] as attributes (`expected_dim`, `actual_dim`, `path`, `namespace`)
+/// where the engine knows them.
 pub fn to_py(e: Error) -> PyErr {
     if let Some(err) = original(&e) {
         return err;
     }
     let message = e.to_string();
-    match &e {
+    let err = match &e {
         Error::InvalidArgument(_) => PyValueError::new_err(message),
         Error::InvalidMetadata(_) => PyTypeError::new_err(message),
         Error::Reentrant(_) => PyRuntimeError::new_err(message),
@@ -43,7 +45,24 @@ pub fn to_py(e: Error) -> PyErr {
                 Err(import_error) => import_error,
             }
         }),
+    };
+    if let Some(details) = e.details() {
+        Python::attach(|py| attach_details(py, &err, details));
     }
+    err
+}
+
+fn attach_details(py: Python<'_>, err: &PyErr, d: &mneme::Details) {
+    let value = err.value(py);
+    // Setting an attribute on an exception instance cannot fail for our classes and the
+    // built-ins; if a subclass forbade it, the message still carries the same facts.
+    let _ = value.setattr("expected_dim", d.expected_dim);
+    let _ = value.setattr("actual_dim", d.actual_dim);
+    let _ = value.setattr(
+        "path",
+        d.path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+    );
+    let _ = value.setattr("namespace", d.namespace.as_deref());
 }
 
 /// `Result<T, mneme::Error>` → `PyResult<T>`.

@@ -8,6 +8,7 @@ mod errors;
 mod index;
 mod logbridge;
 mod metadata;
+mod options;
 mod stores;
 mod tools;
 
@@ -86,6 +87,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "DEFAULT_SIMILARITY_THRESHOLD",
         mneme::DEFAULT_SIMILARITY_THRESHOLD,
     )?;
+    m.add_class::<options::CacheOptions>()?;
     m.add_class::<cache::NativeCache>()?;
     m.add_class::<index::NativeIndex>()?;
     m.add_class::<stores::PyMemoryStore>()?;

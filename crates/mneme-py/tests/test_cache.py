@@ -88,8 +88,9 @@ def test_embeddings_as_arrays_lists_and_bad_shapes(cache, emb):
     assert emb.calls == []
     emb.table["listy"] = [0.0, 0.0, 1.0, 0, 0, 0, 0, 0]
     assert cache.get("listy").layer == "semantic"
-    with pytest.raises(mneme.EmbedderDimensionError):
-        cache.put("x", "y", embedding=np.ones(4, dtype=np.float32))
+    with pytest.raises(mneme.EmbedderDimensionError) as e:
+        cache.put("x", "y", embedding=np.ones(4, dtype=np.float32), namespace="docs")
+    assert (e.value.expected_dim, e.value.actual_dim, e.value.namespace) == (8, 4, "docs")
     with pytest.raises(mneme.EmbedderDimensionError):
         cache.put("x", "y", embedding=np.ones((1, 8), dtype=np.float32))
     with pytest.raises(ValueError):
@@ -204,8 +205,32 @@ def test_reopen_with_another_embedder(db, emb):
     mneme.SemanticCache(db, emb).close()
     with pytest.raises(mneme.EmbedderMismatchError):
         mneme.SemanticCache(db, TableEmbedder(8, fingerprint="other"))
-    with pytest.raises(mneme.EmbedderDimensionError):
+    with pytest.raises(mneme.EmbedderDimensionError) as e:
         mneme.SemanticCache(db, TableEmbedder(16, fingerprint=emb.fingerprint))
+    # What a caller acts on, without parsing the message.
+    assert (e.value.expected_dim, e.value.actual_dim) == (8, 16)
+    assert e.value.path == str(db)
+
+
+def test_a_damaged_file_names_itself(tmp_path, emb):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(mneme.CorruptCacheError) as e:
+        mneme.SemanticCache(bad, emb)
+    assert e.value.path == str(bad)
+    assert e.value.expected_dim is None
+
+
+def test_defaults_come_from_the_engine():
+    import inspect
+    defaults = mneme._native.CacheOptions()
+    for cls in (mneme.SemanticCache, mneme.AsyncSemanticCache):
+        params = inspect.signature(cls).parameters
+        for name in ("similarity_threshold", "normalize", "index_backend", "vector_dtype",
+                     "multi_process_mode", "stale_check_interval", "max_query_bytes",
+                     "max_response_bytes", "max_metadata_bytes"):
+            assert params[name].default == getattr(defaults, name), (cls, name)
+    assert (defaults.similarity_threshold, defaults.max_response_bytes) == (0.85, 4194304)
 
 
 def test_closed_cache_and_context_manager(db, emb):

@@ -5,6 +5,7 @@
 //! `Remediation: …`, the next thing the caller should do.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// The boxed error an embedder or a backend client returns.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -19,6 +20,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Message {
     problem: String,
     remediation: String,
+    /// Boxed so an error stays three words wide on the happy path's `Result`.
+    details: Option<Box<Details>>,
+}
+
+/// Facts a caller can act on without parsing the message: which dimensions disagreed, which
+/// file, which namespace. Every field is optional; an error sets those it knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Details {
+    /// The dimension the cache (or its store) expects.
+    pub expected_dim: Option<usize>,
+    /// The dimension it was given.
+    pub actual_dim: Option<usize>,
+    /// The file the error is about.
+    pub path: Option<PathBuf>,
+    /// The namespace of the operation that failed.
+    pub namespace: Option<String>,
 }
 
 impl Message {
@@ -27,7 +45,17 @@ impl Message {
         Self {
             problem: problem.into(),
             remediation: remediation.into(),
+            details: None,
         }
+    }
+
+    /// The structured facts attached to this message, if any.
+    pub fn details(&self) -> Option<&Details> {
+        self.details.as_deref()
+    }
+
+    fn details_mut(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Box::default)
     }
 
     /// What went wrong.
@@ -222,6 +250,80 @@ impl Error {
         )
     }
 
+    /// The message of every variant but [`Error::Embedder`] (which carries the embedder's own).
+    fn message_mut(&mut self) -> Option<&mut Message> {
+        match self {
+            Error::EmbedderMismatch(m)
+            | Error::EmbedderDimension(m)
+            | Error::CacheClosed(m)
+            | Error::IndexBackendUnavailable(m)
+            | Error::NamespaceQuotaExceeded(m)
+            | Error::MultiProcessLock(m)
+            | Error::Quantization(m)
+            | Error::InvalidArgument(m)
+            | Error::InvalidMetadata(m)
+            | Error::OutOfMemory(m)
+            | Error::Reentrant(m) => Some(m),
+            Error::CorruptCache { message, .. }
+            | Error::SchemaMigration { message, .. }
+            | Error::Checkpoint { message, .. }
+            | Error::StoreBackend { message, .. } => Some(message),
+            Error::Embedder(_) => None,
+        }
+    }
+
+    /// The structured facts this error carries ([`Details`]), if any.
+    pub fn details(&self) -> Option<&Details> {
+        match self {
+            Error::EmbedderMismatch(m)
+            | Error::EmbedderDimension(m)
+            | Error::CacheClosed(m)
+            | Error::IndexBackendUnavailable(m)
+            | Error::NamespaceQuotaExceeded(m)
+            | Error::MultiProcessLock(m)
+            | Error::Quantization(m)
+            | Error::InvalidArgument(m)
+            | Error::InvalidMetadata(m)
+            | Error::OutOfMemory(m)
+            | Error::Reentrant(m) => m.details(),
+            Error::CorruptCache { message, .. }
+            | Error::SchemaMigration { message, .. }
+            | Error::Checkpoint { message, .. }
+            | Error::StoreBackend { message, .. } => message.details(),
+            Error::Embedder(_) => None,
+        }
+    }
+
+    fn with_details(mut self, set: impl FnOnce(&mut Details)) -> Self {
+        if let Some(m) = self.message_mut() {
+            set(m.details_mut());
+        }
+        self
+    }
+
+    /// Records the dimension expected and the one given.
+    pub fn with_dimensions(self, expected: usize, actual: usize) -> Self {
+        self.with_details(|d| {
+            d.expected_dim = Some(expected);
+            d.actual_dim = Some(actual);
+        })
+    }
+
+    /// Records the file the error is about (kept if one is already recorded: the innermost
+    /// path is the most precise).
+    pub fn with_path(self, path: &Path) -> Self {
+        self.with_details(|d| {
+            d.path.get_or_insert_with(|| path.to_path_buf());
+        })
+    }
+
+    /// Records the namespace of the failed operation (kept if one is already recorded).
+    pub fn in_namespace(self, namespace: &str) -> Self {
+        self.with_details(|d| {
+            d.namespace.get_or_insert_with(|| namespace.to_owned());
+        })
+    }
+
     /// The first error of type `T` in this error's chain of causes, if any: how a caller finds
     /// the backend's own error (a timeout, a dropped connection, a Python exception) behind it.
     pub fn cause<T: std::error::Error + 'static>(&self) -> Option<&T> {
@@ -273,6 +375,24 @@ mod tests {
             "threshold is NaN. Remediation: pass a finite value in [-1, 1]"
         );
         assert_eq!(e.python_class(), "ValueError");
+    }
+
+    #[test]
+    fn details_are_kept_and_the_innermost_path_wins() {
+        let e = Error::embedder_dimension("dim 3 != 4", "use the right embedder")
+            .with_dimensions(4, 3)
+            .with_path(Path::new("/inner.db"))
+            .with_path(Path::new("/outer.db"))
+            .in_namespace("docs");
+        let d = e.details().expect("details");
+        assert_eq!((d.expected_dim, d.actual_dim), (Some(4), Some(3)));
+        assert_eq!(d.path.as_deref(), Some(Path::new("/inner.db")));
+        assert_eq!(d.namespace.as_deref(), Some("docs"));
+        assert_eq!(
+            e.to_string(),
+            "dim 3 != 4. Remediation: use the right embedder"
+        );
+        assert!(Error::invalid_argument("x", "y").details().is_none());
     }
 
     #[test]

@@ -55,12 +55,14 @@ pub mod tools;
 pub mod types;
 
 pub use cache::{
-    CacheBuilder, Get, IndexOptions, Put, SemanticCache, DEFAULT_SIMILARITY_THRESHOLD,
+    CacheBuilder, Get, IndexOptionValue, IndexOptions, Put, SemanticCache,
+    DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_QUERY_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_SIMILARITY_THRESHOLD,
 };
 pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use embedder::{Embedder, LexicalEmbedder, MAX_DIM};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Details, Error, Result};
 pub use metadata::{Metadata, Value};
 pub use metrics::{MetricEvent, MetricsHook, MissReason};
 pub use normalize::{hash_query, normalize};

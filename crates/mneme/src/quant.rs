@@ -32,7 +32,8 @@ pub fn validate_vector(v: &[f32], dim: usize) -> Result<()> {
         return Err(Error::embedder_dimension(
             format!("{got}; the cache expects a 1-D vector of {dim}"),
             "pass a vector from the same embedder the cache was opened with, or migrate with reembed",
-        ));
+        )
+        .with_dimensions(dim, v.len()));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(Error::invalid_argument(

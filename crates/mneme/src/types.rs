@@ -44,11 +44,13 @@ macro_rules! string_enum {
 
 string_enum! {
     /// How the index stores vectors. The store always keeps float32.
+    #[derive(Default)]
     VectorDtype, |s: &str| Error::quantization(
         format!("unknown vector_dtype {s:?}"),
         "use one of \"float32\", \"float16\", \"int8\"",
     );
-    /// 4 bytes per element, exact.
+    /// 4 bytes per element, exact (the default).
+    #[default]
     Float32 => "float32",
     /// 2 bytes per element, IEEE binary16.
     Float16 => "float16",
@@ -69,11 +71,13 @@ impl VectorDtype {
 
 string_enum! {
     /// Which vector index serves Layer 2.
+    #[derive(Default)]
     IndexBackend, |s: &str| Error::invalid_argument(
         format!("unknown index_backend {s:?}"),
         "use \"auto\", \"numpy\" (alias \"flat\") or \"hnsw\"",
     );
-    /// Flat below 500 000 rows, HNSW above (chosen once at open).
+    /// Flat below 500 000 rows, HNSW above (chosen once at open; the default).
+    #[default]
     Auto => "auto",
     /// Exact brute-force scan (called `numpy` in mneme-cache 1.0).
     Flat => "numpy" | "flat",
@@ -83,11 +87,13 @@ string_enum! {
 
 string_enum! {
     /// How several processes sharing one store see each other's writes.
+    #[derive(Default)]
     MultiProcessMode, |s: &str| Error::invalid_argument(
         format!("unknown multi_process_mode {s:?}"),
         "use \"single\", \"stale-tolerant\" or \"mmap-shared\" (with hyphens)",
     );
-    /// No coordination: Layer 2 sees other processes' writes after a reopen.
+    /// No coordination: Layer 2 sees other processes' writes after a reopen (the default).
+    #[default]
     Single => "single",
     /// Refresh the index from the store's version counter on `get`.
     StaleTolerant => "stale-tolerant",

@@ -79,7 +79,13 @@ fn reopening_with_another_embedder_is_refused() {
     })
     .path(f.path())
     .open();
-    assert!(matches!(r, Err(Error::EmbedderDimension(_))));
+    let Err(e @ Error::EmbedderDimension(_)) = r else {
+        panic!("expected EmbedderDimension")
+    };
+    // The facts a caller acts on, without parsing the message.
+    let d = e.details().expect("details");
+    assert_eq!((d.expected_dim, d.actual_dim), (Some(DIM), Some(DIM * 2)));
+    assert_eq!(d.path.as_deref(), Some(f.path().as_path()));
 }
 
 #[test]
@@ -160,13 +166,26 @@ fn unknown_dtypes_and_options_fail_before_any_file_is_created() {
         "float64".parse::<VectorDtype>(),
         Err(Error::Quantization(_))
     ));
+    use mneme::IndexOptionValue::{Integer, Text};
     let mut o = IndexOptions::default();
-    assert!(matches!(
-        o.set("bogus", "1"),
-        Err(Error::InvalidArgument(_))
-    ));
-    assert!(matches!(o.set("M", "0"), Err(Error::InvalidArgument(_))));
-    o.set("M", "32").unwrap();
+    for (key, bad) in [
+        ("bogus", Integer(1)),
+        ("M", Integer(0)),
+        ("M", Text("16")),
+        ("mmap_path", Integer(3)),
+        ("mmap_path", Text("")),
+    ] {
+        assert!(
+            matches!(o.set(key, bad), Err(Error::InvalidArgument(_))),
+            "{key} = {bad:?}"
+        );
+    }
+    assert_eq!(
+        o,
+        IndexOptions::default(),
+        "a refused value changes nothing"
+    );
+    o.set("M", Integer(32)).unwrap();
     let cache = f.builder().index_options(o).open().unwrap();
     assert_eq!(
         cache.health().unwrap().index_backend,
@@ -197,10 +216,12 @@ fn the_hnsw_backend_serves_every_dtype_and_keeps_its_choice_across_rebuilds() {
         VectorDtype::Int8,
     ] {
         let f = Fixture::new();
-        let mut options = IndexOptions::default();
-        for (key, value) in [("M", "8"), ("ef_construction", "64"), ("ef", "32")] {
-            options.set(key, value).unwrap();
-        }
+        let options = IndexOptions {
+            m: Some(8),
+            ef_construction: Some(64),
+            ef: Some(32),
+            ..IndexOptions::default()
+        };
         let open = || {
             f.builder()
                 .index_backend(IndexBackend::Hnsw)

@@ -46,7 +46,9 @@ fn exercise(
     let dir = tempfile::tempdir().unwrap();
     let mut o = IndexOptions::default();
     for (key, value) in options {
-        o.set(key, &value.to_string())?;
+        // Past i64 (Python's reach) the option is clamped: still far beyond any memory.
+        let n = i64::try_from(*value).unwrap_or(i64::MAX);
+        o.set(key, mneme::IndexOptionValue::Integer(n))?;
     }
     let cache = SemanticCache::builder(TestEmbedder::new(dim))
         .path(dir.path().join("c.db"))

@@ -12,8 +12,8 @@ from typing import Any
 import numpy.typing as npt
 
 from . import _native
-from ._cache import SemanticCache, _validate_kwargs
-from ._embedding import AwaitedEmbedder, as_f32
+from ._cache import SemanticCache, _Configured
+from ._embedding import AwaitedEmbedder, EmbedderAdapter, as_f32
 from ._exceptions import CacheClosedError
 from ._types import (
     AsyncEmbedder,
@@ -34,44 +34,19 @@ __all__ = ["AsyncSemanticCache"]
 _log = logging.getLogger("mneme.async_cache")
 
 
-class AsyncSemanticCache:
+class AsyncSemanticCache(_Configured):
     """SemanticCache for asyncio code. Same arguments, results, errors and counters."""
 
     __slots__ = ("_cache", "_embedder", "_normalize", "__weakref__")
 
-    def __init__(
-        self,
-        path: str | Path | None = None,
-        embedder: AsyncEmbedder | None = None,
-        *,
-        store: Store | None = None,
-        similarity_threshold: float = _native.DEFAULT_SIMILARITY_THRESHOLD,
-        default_ttl: int | None = None,
-        max_entries: int | None = None,
-        namespace_quotas: dict[str, int] | None = None,
-        confidence_fn: ConfidenceFn | None = None,
-        validator: Validator | None = None,
-        metrics_hook: MetricsHook | None = None,
-        normalize: bool = True,
-        index_backend: IndexBackend = "auto",
-        index_options: dict[str, Any] | None = None,
-        vector_dtype: VectorDtype = "float32",
-        multi_process_mode: MultiProcessMode = "single",
-        stale_check_interval: float = 0.0,
-        max_query_bytes: int = 32768,
-        max_response_bytes: int = 4194304,
-        max_metadata_bytes: int = 65536,
-    ) -> None:
-        if (path is None) == (store is None):
-            raise ValueError("exactly one of path or store is required")
-        if embedder is None:
-            raise ValueError("embedder is required")
-        # The signature above is 1.0's, spelled out; everything but path and embedder is
-        # SemanticCache's own keyword arguments.
-        options = {k: v for k, v in locals().items() if k not in ("self", "path", "embedder")}
-        self._cache = SemanticCache(path, AwaitedEmbedder(embedder), **options)
+    @staticmethod
+    def _adapter(embedder: Any) -> EmbedderAdapter:
+        return EmbedderAdapter(AwaitedEmbedder(embedder))
+
+    def _keep(self, native: Any, embedder: Any, options: Any) -> None:
+        self._cache = SemanticCache._wrap(native)
         self._embedder = embedder
-        self._normalize = bool(normalize)
+        self._normalize = options.normalize
 
     def _key(self, query: str) -> str:
         return _native.normalize(query) if self._normalize else query
@@ -142,23 +117,9 @@ class AsyncSemanticCache:
 
     @classmethod
     async def loads(cls, source: str | Path, path: str | Path, embedder: AsyncEmbedder, **kwargs: Any) -> AsyncSemanticCache:
-        max_member_bytes = kwargs.pop("max_member_bytes", None)
-        options = _validate_kwargs(kwargs)
-        adapter = AwaitedEmbedder(embedder)
-        native = await asyncio.to_thread(
-            _native.NativeCache.loads,
-            os.fspath(source),
-            os.fspath(path),
-            adapter,
-            adapter.dim,
-            adapter.fingerprint,
-            options,
-            max_member_bytes,
-        )
+        native, options = await asyncio.to_thread(cls._loads_native, source, path, embedder, kwargs)
         cache = cls.__new__(cls)
-        cache._embedder = embedder
-        cache._normalize = bool(kwargs.get("normalize", True))
-        cache._cache = SemanticCache._wrap(native)
+        cache._keep(native, embedder, options)
         return cache
 
     # Synchronous, as in mneme-cache 1.0.

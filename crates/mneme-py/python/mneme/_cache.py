@@ -12,6 +12,7 @@ import numpy.typing as npt
 from . import _native
 from ._embedding import EmbedderAdapter, as_f32
 from ._types import (
+    AsyncEmbedder,
     ConfidenceFn,
     Embedder,
     Health,
@@ -28,53 +29,53 @@ from ._types import (
 __all__ = ["SemanticCache"]
 
 
-def _options(**kwargs: Any) -> dict[str, Any]:
-    return kwargs
-
-
 def _maybe_f32(embedding: Any) -> Any:
     return None if embedding is None else as_f32(embedding)
 
 
-class SemanticCache:
-    """A layered semantic cache: exact match on the normalised query's hash, then cosine
-    similarity over stored embeddings."""
+# The engine's defaults; the signature below reads each one from here.
+_DEFAULTS = _native.CacheOptions()
 
-    __slots__ = ("_native", "__weakref__")
+
+class _Configured:
+    """The constructor SemanticCache and AsyncSemanticCache share: mneme-cache 1.0's
+    signature, spelled once. Subclasses say how to wrap the embedder and keep the native cache."""
+
+    __slots__ = ()
 
     def __init__(
         self,
         path: str | Path | None = None,
-        embedder: Embedder | None = None,
+        embedder: Embedder | AsyncEmbedder | None = None,
         *,
         store: Store | None = None,
-        similarity_threshold: float = _native.DEFAULT_SIMILARITY_THRESHOLD,
+        similarity_threshold: float = _DEFAULTS.similarity_threshold,
         default_ttl: int | None = None,
         max_entries: int | None = None,
         namespace_quotas: dict[str, int] | None = None,
         confidence_fn: ConfidenceFn | None = None,
         validator: Validator | None = None,
         metrics_hook: MetricsHook | None = None,
-        normalize: bool = True,
-        index_backend: IndexBackend = "auto",
+        normalize: bool = _DEFAULTS.normalize,
+        index_backend: IndexBackend = _DEFAULTS.index_backend,
         index_options: dict[str, Any] | None = None,
-        vector_dtype: VectorDtype = "float32",
-        multi_process_mode: MultiProcessMode = "single",
-        stale_check_interval: float = 0.0,
-        max_query_bytes: int = 32768,
-        max_response_bytes: int = 4194304,
-        max_metadata_bytes: int = 65536,
+        vector_dtype: VectorDtype = _DEFAULTS.vector_dtype,
+        multi_process_mode: MultiProcessMode = _DEFAULTS.multi_process_mode,
+        stale_check_interval: float = _DEFAULTS.stale_check_interval,
+        max_query_bytes: int = _DEFAULTS.max_query_bytes,
+        max_response_bytes: int = _DEFAULTS.max_response_bytes,
+        max_metadata_bytes: int = _DEFAULTS.max_metadata_bytes,
     ) -> None:
         if (path is None) == (store is None):
             raise ValueError("exactly one of path or store is required")
         if embedder is None:
             raise ValueError("embedder is required")
-        adapter = EmbedderAdapter(embedder)
-        options = _options(
+        adapter = self._adapter(embedder)
+        options = _native.CacheOptions(
             similarity_threshold=float(similarity_threshold),
             default_ttl=default_ttl,
             max_entries=max_entries,
-            namespace_quotas=dict(namespace_quotas) if namespace_quotas else None,
+            namespace_quotas=namespace_quotas,
             confidence_fn=confidence_fn,
             validator=validator,
             metrics_hook=metrics_hook,
@@ -88,9 +89,45 @@ class SemanticCache:
             max_response_bytes=max_response_bytes,
             max_metadata_bytes=max_metadata_bytes,
         )
-        self._native = _native.NativeCache(
+        native = _native.NativeCache(
             None if path is None else os.fspath(path), store, adapter, adapter.dim, adapter.fingerprint, options
         )
+        self._keep(native, embedder, options)
+
+    @staticmethod
+    def _adapter(embedder: Any) -> EmbedderAdapter:
+        raise NotImplementedError
+
+    def _keep(self, native: Any, embedder: Any, options: Any) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _loads_native(cls, source: str | Path, path: str | Path, embedder: Any, kwargs: dict[str, Any]) -> Any:
+        """The native half of `loads`: keyword arguments are the constructor's, plus
+        `max_member_bytes`; returns (native cache, options)."""
+        max_member_bytes = kwargs.pop("max_member_bytes", None)
+        if "store" in kwargs:
+            raise ValueError("loads restores into a SQLite file at path; it takes no store")
+        adapter = cls._adapter(embedder)
+        options = _native.CacheOptions(**kwargs)
+        native = _native.NativeCache.loads(
+            os.fspath(source), os.fspath(path), adapter, adapter.dim, adapter.fingerprint, options, max_member_bytes
+        )
+        return native, options
+
+
+class SemanticCache(_Configured):
+    """A layered semantic cache: exact match on the normalised query's hash, then cosine
+    similarity over stored embeddings."""
+
+    __slots__ = ("_native", "__weakref__")
+
+    @staticmethod
+    def _adapter(embedder: Any) -> EmbedderAdapter:
+        return EmbedderAdapter(embedder)
+
+    def _keep(self, native: Any, embedder: Any, options: Any) -> None:
+        self._native = native
 
     @classmethod
     def _wrap(cls, native: Any) -> SemanticCache:
@@ -161,14 +198,7 @@ class SemanticCache:
     def loads(source: str | Path, path: str | Path, embedder: Embedder, **kwargs: Any) -> SemanticCache:
         """Restores an archive written by dumps() into `path` and opens it. Keyword arguments are
         SemanticCache's (they win over the archive's dtype), plus `max_member_bytes`."""
-        max_member_bytes = kwargs.pop("max_member_bytes", None)
-        if "store" in kwargs:
-            raise ValueError("loads restores into a SQLite file at path; it takes no store")
-        probe = _validate_kwargs(kwargs)
-        adapter = EmbedderAdapter(embedder)
-        native = _native.NativeCache.loads(
-            os.fspath(source), os.fspath(path), adapter, adapter.dim, adapter.fingerprint, probe, max_member_bytes
-        )
+        native, _ = SemanticCache._loads_native(source, path, embedder, kwargs)
         return SemanticCache._wrap(native)
 
     def close(self) -> None:
@@ -184,29 +214,3 @@ class SemanticCache:
         state = "closed" if self._native.is_closed() else "open"
         return f"<mneme.SemanticCache {state}>"
 
-
-_KWARGS = {
-    "similarity_threshold",
-    "default_ttl",
-    "max_entries",
-    "namespace_quotas",
-    "confidence_fn",
-    "validator",
-    "metrics_hook",
-    "normalize",
-    "index_backend",
-    "index_options",
-    "vector_dtype",
-    "multi_process_mode",
-    "stale_check_interval",
-    "max_query_bytes",
-    "max_response_bytes",
-    "max_metadata_bytes",
-}
-
-
-def _validate_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(kwargs) - _KWARGS
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    return dict(kwargs)

@@ -74,7 +74,9 @@ impl SemanticCache {
     /// # Errors
     /// As [`SemanticCache::get`].
     pub fn get_with(&self, query: &str, options: Get<'_>) -> Result<Option<Hit>> {
+        let ns = options.namespace;
         self.with_events(|events| self.lookup(query, options, events))
+            .map_err(|e| e.in_namespace(ns))
     }
 
     fn lookup(

@@ -14,7 +14,10 @@ mod options;
 mod write;
 
 pub use lookup::Get;
-pub use options::{check_threshold, CacheBuilder, IndexOptions, DEFAULT_SIMILARITY_THRESHOLD};
+pub use options::{
+    check_threshold, CacheBuilder, IndexOptionValue, IndexOptions, DEFAULT_MAX_METADATA_BYTES,
+    DEFAULT_MAX_QUERY_BYTES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_SIMILARITY_THRESHOLD,
+};
 pub use write::Put;
 
 use crate::counters::Counters;

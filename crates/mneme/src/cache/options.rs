@@ -33,46 +33,72 @@ pub struct IndexOptions {
     pub mmap_initial_capacity: Option<usize>,
 }
 
+/// A value for [`IndexOptions::set`]: an integer for sizes and beam widths, text for paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexOptionValue<'a> {
+    /// `initial_capacity`, `M`, `ef_construction`, `ef`, `initial_max_elements`,
+    /// `mmap_initial_capacity`: must be > 0.
+    Integer(i64),
+    /// `mmap_path`: must not be empty.
+    Text(&'a str),
+}
+
 impl IndexOptions {
-    /// Sets one option by its 1.0 key name (`initial_capacity`, `M`, `ef_construction`, `ef`,
-    /// `initial_max_elements`, `mmap_path`, `mmap_initial_capacity`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for an unknown key (Python maps this to `TypeError`) or a value
-    /// that is not a positive integer.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        if key == "mmap_path" {
-            if value.is_empty() {
-                return Err(Error::invalid_argument(
-                    "index_options mmap_path is empty",
-                    "pass a file path for the shared vector sidecar",
-                ));
-            }
-            self.mmap_path = Some(PathBuf::from(value));
-            return Ok(());
-        }
-        let slot = match key {
+    /// Every key [`IndexOptions::set`] accepts, as mneme-cache 1.0 spells them.
+    pub const KEYS: [&'static str; 7] = [
+        "initial_capacity",
+        "M",
+        "ef_construction",
+        "ef",
+        "initial_max_elements",
+        "mmap_path",
+        "mmap_initial_capacity",
+    ];
+
+    fn size_slot(&mut self, key: &str) -> Option<&mut Option<usize>> {
+        Some(match key {
             "initial_capacity" => &mut self.initial_capacity,
             "M" => &mut self.m,
             "ef_construction" => &mut self.ef_construction,
             "ef" => &mut self.ef,
             "initial_max_elements" => &mut self.initial_max_elements,
             "mmap_initial_capacity" => &mut self.mmap_initial_capacity,
-            other => {
-                return Err(Error::invalid_argument(
-                    format!("unknown index_options key {other:?}"),
-                    "use initial_capacity (flat); M, ef_construction, ef, initial_max_elements (hnsw); \
-                     mmap_path, mmap_initial_capacity (mmap-shared)",
-                ))
-            }
+            _ => return None,
+        })
+    }
+
+    /// Sets one option by its 1.0 key name (see [`IndexOptions::KEYS`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unknown key (Python maps this to `TypeError`), a size
+    /// that is not a positive integer, or an empty path.
+    pub fn set(&mut self, key: &str, value: IndexOptionValue<'_>) -> Result<()> {
+        if key == "mmap_path" {
+            return match value {
+                IndexOptionValue::Text(p) if !p.is_empty() => {
+                    self.mmap_path = Some(PathBuf::from(p));
+                    Ok(())
+                }
+                _ => Err(Error::invalid_argument(
+                    format!("index_options mmap_path must be a non-empty path, got {value:?}"),
+                    "pass a file path for the shared vector sidecar",
+                )),
+            };
+        }
+        let Some(slot) = self.size_slot(key) else {
+            return Err(Error::invalid_argument(
+                format!("unknown index_options key {key:?}"),
+                "use initial_capacity (flat); M, ef_construction, ef, initial_max_elements (hnsw); \
+                 mmap_path, mmap_initial_capacity (mmap-shared)",
+            ));
         };
-        match value.trim().parse::<usize>() {
-            Ok(n) if n > 0 => {
-                *slot = Some(n);
+        match value {
+            IndexOptionValue::Integer(n) if n > 0 => {
+                *slot = usize::try_from(n).ok();
                 Ok(())
             }
             _ => Err(Error::invalid_argument(
-                format!("index_options {key} must be a positive integer, got {value:?}"),
+                format!("index_options[{key:?}] must be a positive integer, got {value:?}"),
                 format!("pass {key} as an integer > 0"),
             )),
         }
@@ -125,6 +151,12 @@ pub(crate) struct Config {
 
 /// The default minimum cosine similarity for a semantic hit (mneme-cache 1.0's).
 pub const DEFAULT_SIMILARITY_THRESHOLD: f64 = 0.85;
+/// The default cap on a query's UTF-8 bytes at `put` (32 KiB).
+pub const DEFAULT_MAX_QUERY_BYTES: usize = 32_768;
+/// The default cap on a response's UTF-8 bytes at `put` (4 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4_194_304;
+/// The default cap on metadata's Python-style JSON bytes at `put` (64 KiB).
+pub const DEFAULT_MAX_METADATA_BYTES: usize = 65_536;
 
 /// Builds a [`SemanticCache`]. Every option's default is mneme-cache 1.0's.
 ///
@@ -166,12 +198,12 @@ impl CacheBuilder {
                 validator: None,
                 metrics_hook: None,
                 normalize: true,
-                index_backend: IndexBackend::Auto,
+                index_backend: IndexBackend::default(),
                 index_options: IndexOptions::default(),
-                multi_process_mode: MultiProcessMode::Single,
-                max_query_bytes: 32_768,
-                max_response_bytes: 4_194_304,
-                max_metadata_bytes: 65_536,
+                multi_process_mode: MultiProcessMode::default(),
+                max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+                max_metadata_bytes: DEFAULT_MAX_METADATA_BYTES,
                 clock: Arc::new(SystemClock),
             },
         }

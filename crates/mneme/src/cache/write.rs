@@ -80,7 +80,9 @@ impl SemanticCache {
     /// with the embedder's own error, [`Error::CacheClosed`], or a store failure. Nothing is
     /// written when any of these is returned.
     pub fn put_with(&self, query: &str, response: &str, options: Put<'_>) -> Result<()> {
+        let ns = options.namespace.unwrap_or("default");
         self.with_events(|events| self.store_entry(query, response, options, events))
+            .map_err(|e| e.in_namespace(ns))
     }
 
     fn store_entry(
@@ -210,10 +212,13 @@ impl SemanticCache {
     pub fn delete_in(&self, query: &str, namespace: &str) -> Result<bool> {
         self.enter()?;
         let key = cache_key(query, self.config.normalize);
-        match self.store.get_by_hash(namespace, &hash_query(&key))? {
-            None => Ok(false),
-            Some(entry) => self.remove_row(entry.id),
-        }
+        self.store
+            .get_by_hash(namespace, &hash_query(&key))
+            .and_then(|found| match found {
+                None => Ok(false),
+                Some(entry) => self.remove_row(entry.id),
+            })
+            .map_err(|e| e.in_namespace(namespace))
     }
 
     /// Removes expired entries (in one namespace, or all) and, when `compact`, reclaims the

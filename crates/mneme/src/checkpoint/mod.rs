@@ -107,6 +107,7 @@ impl SemanticCache {
             namespaces,
         };
         writer::write_archive(dest, &manifest, snapshot.path(), options)
+            .map_err(|e| e.with_path(dest))
     }
 
     /// Restores an archive into the SQLite file chosen with `builder.path(…)` and opens it.
@@ -158,7 +159,8 @@ impl SemanticCache {
                 }
                 Ok(())
             },
-        )?;
+        )
+        .map_err(|e| e.with_path(source.as_ref()))?;
         let builder = match manifest_dtype {
             Some(d) => builder.default_vector_dtype(d),
             None => builder,
@@ -214,7 +216,8 @@ fn extract_validated(
                     embedder.dim()
                 ),
                 "load it with an embedder of the archived dimension, or migrate with reembed",
-            ));
+            )
+            .with_dimensions(usize::try_from(m.embedder_dim).unwrap_or(0), embedder.dim()));
         }
         if m.format_version != FORMAT_VERSION {
             return Err(Error::checkpoint(

@@ -224,6 +224,10 @@ pub(super) fn extract(
 /// # Errors
 /// [`Error::Checkpoint`] for an unreadable, unsafe or manifest-less archive.
 pub fn read_manifest(source: &Path) -> Result<Manifest> {
+    manifest_of(source).map_err(|e| e.with_path(source))
+}
+
+fn manifest_of(source: &Path) -> Result<Manifest> {
     let mut manifest = None;
     require_file(source)?;
     for_each_member(source, &LoadLimits::default(), &mut |member, data, _| {

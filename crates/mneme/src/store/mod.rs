@@ -505,11 +505,16 @@ pub fn check_stamp(
         }
     }
     if let Some(stored) = stored_dim {
-        if stored.trim().parse::<usize>().ok() != Some(dim) {
-            return Err(Error::embedder_dimension(
+        let parsed = stored.trim().parse::<usize>().ok();
+        if parsed != Some(dim) {
+            let e = Error::embedder_dimension(
                 format!("the store holds {stored}-dimensional vectors, but the embedder has dim {dim}"),
                 "open it with an embedder of the stored dimension, or migrate the cache with reembed",
-            ));
+            );
+            return Err(match parsed {
+                Some(expected) => e.with_dimensions(expected, dim),
+                None => e,
+            });
         }
     }
     Ok(())

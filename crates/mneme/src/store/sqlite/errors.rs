@@ -40,4 +40,5 @@ pub(super) fn not_a_database(path: &Path, e: rusqlite::Error) -> Error {
         "point the cache at a mneme cache file (or a new path), or restore it from a dumps() archive",
         e,
     )
+    .with_path(path)
 }

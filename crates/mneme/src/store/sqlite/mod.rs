@@ -87,13 +87,14 @@ impl SqliteStore {
             return Err(Error::store_backend(
                 format!("cache file {} does not exist", path.display()),
                 "pass the path of an existing cache file",
-            ));
+            )
+            .with_path(path));
         }
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| backend("opening read-only", e))?;
+        .map_err(|e| backend("opening read-only", e).with_path(path))?;
         let meta = |key: &str| -> Option<String> {
             conn.query_row("SELECT value FROM schema_meta WHERE key = ?1", [key], |r| {
                 r.get(0)
@@ -111,7 +112,8 @@ impl SqliteStore {
                     path.display()
                 ),
                 "point the command at a cache file written by mneme or mneme-cache",
-            )),
+            )
+            .with_path(path)),
         }
     }
 
@@ -125,7 +127,7 @@ impl SqliteStore {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| backend("opening read-only", e))?;
+        .map_err(|e| backend("opening read-only", e).with_path(path))?;
         let sql = format!("SELECT {ENTRY_COLUMNS_NO_VECTOR} FROM entries ORDER BY id");
         let mut st = conn
             .prepare(&sql)
@@ -211,6 +213,15 @@ impl SqliteStore {
         })
     }
 
+    /// Names this store's file in an error's [`Details`](crate::Details).
+    fn located(&self, e: Error) -> Error {
+        if self.is_in_memory() {
+            e
+        } else {
+            e.with_path(&self.path)
+        }
+    }
+
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         self.with_open(|c, _| f(c))
     }
@@ -221,7 +232,7 @@ impl SqliteStore {
     ) -> Result<T> {
         let mut guard = self.conn.lock();
         match &mut *guard {
-            Conn::Open(c, checkpointer) => f(c, checkpointer.as_ref()),
+            Conn::Open(c, checkpointer) => f(c, checkpointer.as_ref()).map_err(|e| self.located(e)),
             Conn::Closed => Err(Error::closed("SQLiteStore")),
             Conn::NotOpen => Err(Error::store_backend(
                 format!("SQLiteStore {} is not open", self.path.display()),
@@ -300,25 +311,8 @@ impl SqliteStore {
         row.map(with_metadata).transpose()
     }
 
-    /// A second, read-only connection to the open file, for reads beside the main one.
-    fn reader(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(|e| backend("opening a second reader", e))?;
-        conn.busy_timeout(self.options.timeout)
-            .map_err(|e| backend("busy_timeout", e))?;
-        conn.execute_batch(&format!("PRAGMA mmap_size={};", self.options.mmap_size))
-            .map_err(|e| backend("opening a second reader", e))?;
-        Ok(conn)
-    }
-}
-
-impl Store for SqliteStore {
-    fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
+    /// Connects, migrates and stamps the file; [`Store::open`] names the file in its errors.
+    fn open_connection(&self, fingerprint: &str, dim: usize) -> Result<()> {
         let mut guard = self.conn.lock();
         match &*guard {
             Conn::Closed => return Err(Error::closed("SQLiteStore")),
@@ -342,6 +336,29 @@ impl Store for SqliteStore {
         *self.watch.write() = unsafe { WalIndexWatch::of(&conn) };
         *guard = Conn::Open(conn, checkpointer);
         Ok(())
+    }
+
+    /// A second, read-only connection to the open file, for reads beside the main one.
+    fn reader(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| backend("opening a second reader", e))?;
+        conn.busy_timeout(self.options.timeout)
+            .map_err(|e| backend("busy_timeout", e))?;
+        conn.execute_batch(&format!("PRAGMA mmap_size={};", self.options.mmap_size))
+            .map_err(|e| backend("opening a second reader", e))?;
+        Ok(conn)
+    }
+}
+
+impl Store for SqliteStore {
+    fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
+        self.open_connection(fingerprint, dim)
+            .map_err(|e| self.located(e))
     }
 
     fn close(&self) -> Result<()> {
