@@ -3,6 +3,9 @@ same seeded files, in one run, and prints p50/p99 for both with the ratio, plus 
 float32 scans stand against the machine's memory-bandwidth bound, measured in the same run.
 
 Usage: python3 compare.py [ROWS] [CALLS]   (scripts/bench-python.sh sets everything up)
+
+To compare two builds of ours instead (before/after a change), point MNEME_PEER_PYTHON at the
+other build's interpreter and name it with MNEME_PEER_LABEL; MNEME_OURS_PYTHON overrides ours.
 """
 
 import hashlib
@@ -14,8 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 BENCH = ROOT / "bench-out"
-OURS = ROOT / ".venv-py" / "bin" / "python"
-PEER = ROOT / ".venv-peer" / "bin" / "python"
+OURS = Path(os.environ.get("MNEME_OURS_PYTHON", ROOT / ".venv-py" / "bin" / "python"))
+PEER = Path(os.environ.get("MNEME_PEER_PYTHON", ROOT / ".venv-peer" / "bin" / "python"))
+PEER_LABEL = os.environ.get("MNEME_PEER_LABEL", "mneme-cache 1.0")
 HERE = Path(__file__).resolve().parent
 
 SEED = r'''
@@ -82,11 +86,11 @@ def main():
     BENCH.mkdir(exist_ok=True)
     for r, d in ((rows, 768), (rows, 1536), (10_000, 384)):
         seed(r, d)
-    print(f"running the workload under mneme-cache 1.0 ({PEER}) ...", file=sys.stderr)
+    print(f"running the workload under {PEER_LABEL} ({PEER}) ...", file=sys.stderr)
     theirs = run(PEER, rows, calls)
     print(f"running the workload under mneme ({OURS}) ...", file=sys.stderr)
     ours = run(OURS, rows, calls)
-    print("| workload (Python API) | mneme p50 | mneme p99 | mneme-cache 1.0 p50 | mneme-cache 1.0 p99 | p50 ratio (1.0 / mneme) |")
+    print(f"| workload (Python API) | mneme p50 | mneme p99 | {PEER_LABEL} p50 | {PEER_LABEL} p99 | p50 ratio ({PEER_LABEL} / mneme) |")
     print("|---|---|---|---|---|---|")
     for name, a in ours.items():
         b = theirs[name]
@@ -100,7 +104,7 @@ def main():
         bound = bandwidth_bound(rows * dim)
         print(f"- memory-bandwidth bound for {name} (two threads reading {rows * dim * 4 / 1e6:.0f} MB): "
               f"{fmt(bound)}; mneme p50 = {ours[name]['p50'] / bound:.2f}x the bound, "
-              f"mneme-cache 1.0 p50 = {theirs[name]['p50'] / bound:.2f}x")
+              f"{PEER_LABEL} p50 = {theirs[name]['p50'] / bound:.2f}x")
 
 
 if __name__ == "__main__":
