@@ -76,4 +76,24 @@ impl SemanticCache {
             Err(_) => Err("the embedder panicked".into()),
         }
     }
+
+    /// [`SemanticCache::embed`] for several keys in one call; one vector per key, checked.
+    pub(super) fn embed_batch(
+        &self,
+        keys: &[&str],
+    ) -> std::result::Result<Vec<Vec<f32>>, BoxError> {
+        let vectors = match catch_unwind(AssertUnwindSafe(|| self.embedder.embed_batch(keys))) {
+            Ok(result) => result?,
+            Err(_) => return Err("the embedder panicked".into()),
+        };
+        if vectors.len() != keys.len() {
+            return Err(format!(
+                "the embedder returned {} vectors for {} texts",
+                vectors.len(),
+                keys.len()
+            )
+            .into());
+        }
+        Ok(vectors)
+    }
 }

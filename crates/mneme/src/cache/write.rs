@@ -55,6 +55,17 @@ impl<'a> Put<'a> {
     }
 }
 
+/// A `put` that passed its checks, before its vector exists.
+struct Pending<'a> {
+    key: std::borrow::Cow<'a, str>,
+    query: &'a str,
+    response: &'a str,
+    metadata: Metadata,
+    namespace: &'a str,
+    ttl: Option<i64>,
+    embedding: Option<&'a [f32]>,
+}
+
 fn too_large(what: &str, limit_name: &str, size: usize, limit: usize) -> Error {
     Error::invalid_argument(
         format!("{what} is {size} bytes, over {limit_name}={limit}"),
@@ -94,6 +105,105 @@ impl SemanticCache {
     ) -> Result<()> {
         self.enter()?;
         self.flush_access_if_due();
+        let pending = self.check_put(query, response, o)?;
+        let vector = match pending.embedding {
+            Some(v) => v.to_vec(),
+            None => self.embed(&pending.key).map_err(Error::Embedder)?,
+        };
+        self.ensure_open()?;
+        let (entry, vector) = self.entry_for(pending, vector)?;
+        let _w = self.writer.lock();
+        self.ensure_open()?;
+        let id = self.store.insert(&entry)?;
+        self.forget_access(id);
+        self.index.write().append(id, &vector, &entry.namespace)?;
+        self.evict_after_put(&entry.namespace, events)
+    }
+
+    /// Caches many entries: each `(query, response, options)` as [`SemanticCache::put_with`]
+    /// would (same upsert, limits and eviction), with the texts embedded by
+    /// [`Embedder::embed_batch`](crate::Embedder::embed_batch) and the rows written one
+    /// transaction per batch of 512. Returns how many entries were written.
+    ///
+    /// Every entry is checked and every text embedded before the first row is written, so an
+    /// invalid entry or an embedder failure writes nothing. A store failure part-way leaves the
+    /// batches before it written (each batch is all or nothing).
+    ///
+    /// # Errors
+    /// As [`SemanticCache::put_with`]; the namespace in the error's details is the failing
+    /// entry's.
+    pub fn put_many<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a str, &'a str, Put<'a>)>,
+    ) -> Result<usize> {
+        self.with_events(|events| self.store_many(items, events))
+    }
+
+    fn store_many<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a str, &'a str, Put<'a>)>,
+        events: &mut Vec<MetricEvent>,
+    ) -> Result<usize> {
+        const BATCH: usize = 512;
+        self.enter()?;
+        self.flush_access_if_due();
+        let mut pending = Vec::new();
+        for (query, response, o) in items {
+            let ns = o.namespace.unwrap_or("default");
+            pending.push(
+                self.check_put(query, response, o)
+                    .map_err(|e| e.in_namespace(ns))?,
+            );
+        }
+        let mut vectors: Vec<Option<Vec<f32>>> = pending
+            .iter()
+            .map(|p| p.embedding.map(<[f32]>::to_vec))
+            .collect();
+        let missing: Vec<usize> = (0..pending.len())
+            .filter(|&i| vectors[i].is_none())
+            .collect();
+        for chunk in missing.chunks(BATCH) {
+            let keys: Vec<&str> = chunk.iter().map(|&i| pending[i].key.as_ref()).collect();
+            let embedded = self.embed_batch(&keys).map_err(Error::Embedder)?;
+            for (&i, v) in chunk.iter().zip(embedded) {
+                vectors[i] = Some(v);
+            }
+        }
+        self.ensure_open()?;
+        let mut rows = Vec::with_capacity(pending.len());
+        for (p, v) in pending.into_iter().zip(vectors) {
+            let ns = p.namespace;
+            rows.push(
+                self.entry_for(p, v.unwrap_or_default())
+                    .map_err(|e| e.in_namespace(ns))?,
+            );
+        }
+        let written = rows.len();
+        let (entries, vectors): (Vec<StoredEntry>, Vec<Vec<f32>>) = rows.into_iter().unzip();
+        for (chunk, chunk_vectors) in entries.chunks(BATCH).zip(vectors.chunks(BATCH)) {
+            let _w = self.writer.lock();
+            self.ensure_open()?;
+            let ids = self.store.insert_batch(chunk)?;
+            let mut namespaces: Vec<&str> = Vec::new();
+            {
+                let mut index = self.index.write();
+                for ((id, entry), vector) in ids.iter().zip(chunk).zip(chunk_vectors) {
+                    self.forget_access(*id);
+                    index.append(*id, vector, &entry.namespace)?;
+                    if !namespaces.contains(&entry.namespace.as_str()) {
+                        namespaces.push(&entry.namespace);
+                    }
+                }
+            }
+            for ns in namespaces {
+                self.evict_after_put(ns, events)?;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Everything `put` checks before embedding: sizes and metadata. Nothing is written.
+    fn check_put<'a>(&self, query: &'a str, response: &'a str, o: Put<'a>) -> Result<Pending<'a>> {
         let c = &self.config;
         if query.len() > c.max_query_bytes {
             return Err(too_large(
@@ -128,35 +238,36 @@ impl SemanticCache {
             Some(text) => Metadata::from_json(text)?,
             None => o.metadata.unwrap_or_default(),
         };
-        let key = cache_key(query, c.normalize);
-        let mut vector = match o.embedding {
-            Some(v) => v.to_vec(),
-            None => self.embed(&key).map_err(Error::Embedder)?,
-        };
-        self.ensure_open()?;
+        Ok(Pending {
+            key: cache_key(query, c.normalize),
+            query,
+            response,
+            metadata,
+            namespace: o.namespace.unwrap_or("default"),
+            ttl: o.ttl.or(c.default_ttl),
+            embedding: o.embedding,
+        })
+    }
+
+    /// The row for a checked entry and its vector (validated, then L2-normalised).
+    fn entry_for(&self, p: Pending<'_>, mut vector: Vec<f32>) -> Result<(StoredEntry, Vec<f32>)> {
         quant::validate_vector(&vector, self.dim)?;
         quant::l2_normalize(&mut vector);
-        let namespace = o.namespace.unwrap_or("default");
-        let now = c.clock.now();
+        let now = self.config.clock.now();
         let entry = StoredEntry {
             id: 0,
-            namespace: namespace.to_owned(),
-            query_hash: hash_query(&key),
-            query: query.to_owned(),
-            response: response.to_owned(),
+            namespace: p.namespace.to_owned(),
+            query_hash: hash_query(&p.key),
+            query: p.query.to_owned(),
+            response: p.response.to_owned(),
             embedding: quant::f32_to_le_bytes(&vector),
-            metadata,
+            metadata: p.metadata,
             created_at: now,
             last_accessed_at: now,
-            ttl: o.ttl.or(c.default_ttl),
+            ttl: p.ttl,
             access_count: 0,
         };
-        let _w = self.writer.lock();
-        self.ensure_open()?;
-        let id = self.store.insert(&entry)?;
-        self.forget_access(id);
-        self.index.write().append(id, &vector, namespace)?;
-        self.evict_after_put(namespace, events)
+        Ok((entry, vector))
     }
 
     /// LRU eviction after a put, in batches of 10 %. The caller holds the writer lock.

@@ -38,6 +38,8 @@ pub struct TestEmbedder {
     pub inputs: Arc<Mutex<Vec<String>>>,
     /// Fail on the n-th call (1-based) and every later one; 0 = never.
     pub fail_from: Arc<AtomicUsize>,
+    /// `embed_batch` calls (each text still counts as one call).
+    pub batches: Arc<AtomicUsize>,
 }
 
 impl TestEmbedder {
@@ -49,6 +51,7 @@ impl TestEmbedder {
             calls: Default::default(),
             inputs: Default::default(),
             fail_from: Default::default(),
+            batches: Default::default(),
         }
     }
 
@@ -91,6 +94,10 @@ impl Embedder for TestEmbedder {
             .get(text)
             .cloned()
             .unwrap_or_else(|| hashed_vector(text, self.dim)))
+    }
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        texts.iter().map(|t| self.embed(t)).collect()
     }
 }
 
