@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/services.sh
 scripts/setup-peer.sh
 scripts/setup-python.sh
+scripts/fetch-model.sh > /dev/null   # the local embedding model the embedder tests run
 export MNEME_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 cargo fmt --all -- --check
 # Optional stores are cargo features; the tests build and run them against the real servers.

@@ -1,0 +1,41 @@
+//! Real embedding models for mneme.
+//!
+//! - [`LocalEmbedder`] (feature `local`): a BERT-family sentence-transformers model read from a
+//!   local directory (all-MiniLM-L6-v2 first; bge-small and e5-small style models load the same
+//!   way), run in pure Rust on candle. No Python, no torch, no network at run time.
+//! - [`RemoteEmbedder`] (feature `remote`): any OpenAI-compatible `/v1/embeddings` endpoint
+//!   (OpenAI, Azure, vLLM, Ollama, TEI), with batching, timeouts and retry with backoff.
+//!
+//! Both implement [`mneme::Embedder`], so either is the `embedder` of a
+//! [`SemanticCache`](mneme::SemanticCache). This crate is separate from the engine so the
+//! engine's default build carries none of their dependencies.
+//!
+//! ```no_run
+//! use mneme::SemanticCache;
+//! use mneme_embed::LocalEmbedder;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The directory scripts/fetch-model.sh fills (or any sentence-transformers folder).
+//! let model = LocalEmbedder::open(mneme_embed::default_model_dir())?;
+//! let cache = SemanticCache::open("cache.db", model)?;
+//! cache.put("How do I reset my password?", "Settings > Security > Reset.")?;
+//! let hit = cache.get("how can i change my password")?;
+//! assert!(hit.is_some());
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod model_dir;
+
+#[cfg(feature = "local")]
+pub mod local;
+#[cfg(feature = "remote")]
+pub mod remote;
+
+pub use error::EmbedError;
+pub use model_dir::{default_model_dir, DEFAULT_MODEL_NAME, FETCH_HINT};
+
+#[cfg(feature = "local")]
+pub use local::{LocalEmbedder, LocalOptions};
+#[cfg(feature = "remote")]
+pub use remote::{RemoteEmbedder, RemoteOptions};
