@@ -12,7 +12,7 @@ use crate::store::StoredEntry;
 use crate::types::{Hit, HitLayer};
 
 /// Candidates examined per semantic lookup (compat: a 4th is never considered).
-const TOP_K: usize = 3;
+pub(super) const TOP_K: usize = 3;
 
 /// Options of one `get`. `Get::default()` looks in `"default"`.
 #[derive(Debug, Clone, Copy)]

@@ -8,11 +8,13 @@
 mod access;
 mod callbacks;
 mod coordinator;
+mod explain;
 mod hot;
 mod lookup;
 mod options;
 mod write;
 
+pub use explain::{Decision, Explanation, Neighbor};
 pub use lookup::Get;
 pub use options::{
     check_threshold, CacheBuilder, IndexOptionValue, IndexOptions, DEFAULT_MAX_METADATA_BYTES,
