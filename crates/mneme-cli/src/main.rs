@@ -1,12 +1,22 @@
 //! `mneme`: the operator's tool for cache files and checkpoint archives.
 //!
-//! It works without the application's embedding model: a cache file carries its embedder's
-//! fingerprint and dimension, and nothing here needs to embed text.
+//! Most commands work without the application's embedding model: a cache file carries its
+//! embedder's fingerprint and dimension. `query`, `import`, `calibrate` and `migrate` embed text
+//! with `--model` (default: the model the cache was written with).
+
+mod bench;
+mod calibrate;
+mod import;
+mod migrate;
+mod model;
+mod query;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mneme::checkpoint::{read_manifest, restore, LoadLimits};
 use mneme::{BoxError, DumpOptions, Embedder, SemanticCache, SqliteStore};
+use model::ModelArgs;
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,7 +24,7 @@ use std::process::ExitCode;
 #[command(
     name = "mneme",
     version,
-    about = "Inspect, back up and maintain mneme cache files"
+    about = "Inspect, query, warm, back up and maintain mneme cache files"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +77,79 @@ enum Command {
         #[arg(long, default_value = "float32")]
         dtype: String,
     },
+    /// Show what a get would decide for TEXT, and the nearest entries with their scores
+    /// (changes nothing: no counters, no access times).
+    Query {
+        /// The cache file.
+        cache: PathBuf,
+        /// The query text.
+        text: String,
+        /// The namespace to look in.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// How many nearest entries to list.
+        #[arg(short, default_value_t = 3)]
+        k: usize,
+        /// Decide with this threshold instead of the default 0.85.
+        #[arg(long)]
+        threshold: Option<f64>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Warm a cache from a JSON-lines file of {"query", "response", "namespace"?, "metadata"?,
+    /// "ttl"?} objects (the cache is created if missing).
+    Import {
+        /// The cache file.
+        cache: PathBuf,
+        /// The JSON-lines file.
+        corpus: PathBuf,
+        /// Namespace for lines that name none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Find the similarity threshold that best separates labelled pairs: a JSON-lines file (or
+    /// .jsonl.gz) of {"a", "b", "same_answer": true|false}.
+    Calibrate {
+        /// The labelled pairs.
+        pairs: PathBuf,
+        /// What to maximise: f1, precision or recall.
+        #[arg(long, default_value = "f1")]
+        target: String,
+        /// Only thresholds whose precision reaches this.
+        #[arg(long)]
+        min_precision: Option<f64>,
+        /// Only thresholds whose recall reaches this.
+        #[arg(long)]
+        min_recall: Option<f64>,
+        /// Score as an index of this dtype would.
+        #[arg(long, default_value = "float32")]
+        dtype: String,
+        /// Read at most this many pairs.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Also print the whole precision-recall curve.
+        #[arg(long)]
+        curve: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Copy a cache into a new file re-embedded with another model (--model is required).
+    Migrate {
+        /// The cache to copy (left unchanged).
+        source: PathBuf,
+        /// The new cache file (must not be the source).
+        dest: PathBuf,
+        /// Only these namespaces (repeat the flag); default all.
+        #[arg(long)]
+        namespace: Vec<String>,
+        /// Rows embedded and written per transaction.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Remove expired entries and reclaim index memory.
     Vacuum {
         /// The cache file.
@@ -78,9 +161,9 @@ enum Command {
 }
 
 /// Carries a cache's embedder identity without a model: operators never embed.
-struct Stamp {
-    fingerprint: String,
-    dim: usize,
+pub(crate) struct Stamp {
+    pub(crate) fingerprint: String,
+    pub(crate) dim: usize,
 }
 
 impl Embedder for Stamp {
@@ -107,7 +190,7 @@ fn is_archive(path: &Path) -> bool {
     name.ends_with(".tar.gz") || name.ends_with(".tgz")
 }
 
-fn run(cli: Cli) -> mneme::Result<()> {
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     match cli.command {
         Command::Inspect { path } if is_archive(&path) => {
             let m = read_manifest(&path)?;
@@ -222,7 +305,49 @@ fn run(cli: Cli) -> mneme::Result<()> {
             cache,
             calls,
             dtype,
-        } => bench(&cache, calls, &dtype)?,
+        } => bench::run(&cache, calls, &dtype)?,
+        Command::Query {
+            cache,
+            text,
+            namespace,
+            k,
+            threshold,
+            model,
+        } => query::run(&cache, &text, &namespace, k, threshold, &model)?,
+        Command::Import {
+            cache,
+            corpus,
+            namespace,
+            model,
+        } => import::run(&cache, &corpus, &namespace, &model)?,
+        Command::Calibrate {
+            pairs,
+            target,
+            min_precision,
+            min_recall,
+            dtype,
+            limit,
+            curve,
+            model,
+        } => calibrate::run(
+            calibrate::Args {
+                pairs: &pairs,
+                target: &target,
+                min_precision,
+                min_recall,
+                dtype: &dtype,
+                limit,
+                curve,
+            },
+            &model,
+        )?,
+        Command::Migrate {
+            source,
+            dest,
+            namespace,
+            batch_size,
+            model,
+        } => migrate::run(&source, &dest, namespace, batch_size, &model)?,
         Command::Vacuum { cache, namespace } => {
             let c = open_cache(&cache)?;
             let removed = c.vacuum(namespace.as_deref(), true)?;
@@ -230,86 +355,6 @@ fn run(cli: Cli) -> mneme::Result<()> {
             c.close()?;
         }
     }
-    Ok(())
-}
-
-/// p50 and p99 (sorted index `int(n × 0.99)`) in microseconds.
-fn percentiles(mut samples: Vec<std::time::Duration>) -> (f64, f64) {
-    samples.sort();
-    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
-    let n = samples.len();
-    (
-        us(samples[n / 2]),
-        us(samples[((n as f64 * 0.99) as usize).min(n - 1)]),
-    )
-}
-
-fn bench(path: &Path, calls: usize, dtype: &str) -> mneme::Result<()> {
-    use mneme::{Get, Store};
-    let dtype: mneme::VectorDtype = dtype.parse()?;
-    let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
-    let dir = std::env::temp_dir().join(format!("mneme-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| mneme::Error::invalid_argument(e.to_string(), "check the temp directory"))?;
-    let copy = dir.join("copy.db");
-    let source = SqliteStore::new(path);
-    source.open(&fingerprint, dim)?;
-    source.snapshot_to(&copy)?;
-    source.close()?;
-    let started = std::time::Instant::now();
-    let cache = SemanticCache::builder(Stamp { fingerprint, dim })
-        .path(&copy)
-        .vector_dtype(dtype)
-        .open()?;
-    let open_ms = started.elapsed().as_secs_f64() * 1e3;
-    let rows = cache
-        .store()
-        .iter_since(0)?
-        .into_iter()
-        .take(calls.max(1))
-        .collect::<Vec<_>>();
-    if rows.is_empty() {
-        println!("the cache is empty: nothing to measure");
-        return Ok(());
-    }
-    let time =
-        |f: &mut dyn FnMut(&mneme::StoredEntry) -> mneme::Result<()>| -> mneme::Result<(f64, f64)> {
-            let mut samples = Vec::with_capacity(calls);
-            for i in 0..calls.max(1) {
-                let row = &rows[i % rows.len()];
-                let t = std::time::Instant::now();
-                f(row)?;
-                samples.push(t.elapsed());
-            }
-            Ok(percentiles(samples))
-        };
-    let exact = time(&mut |row| {
-        cache
-            .get_with(&row.query, Get::default().namespace(&row.namespace))
-            .map(drop)
-    })?;
-    let semantic = time(&mut |row| {
-        let v = mneme::quant::f32_from_le_bytes(&row.embedding).unwrap_or_default();
-        cache
-            .get_with(
-                "\u{0}mneme-bench-probe",
-                Get::default().namespace(&row.namespace).embedding(&v),
-            )
-            .map(drop)
-    })?;
-    let entries = cache.stats(None)?.entries;
-    cache.close()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("{entries} entries, dim {dim}, index {dtype}, {calls} calls per row");
-    println!("open + index load  {open_ms:.1} ms");
-    println!(
-        "exact get          p50 {:.1} µs   p99 {:.1} µs",
-        exact.0, exact.1
-    );
-    println!(
-        "semantic get       p50 {:.1} µs   p99 {:.1} µs",
-        semantic.0, semantic.1
-    );
     Ok(())
 }
 

@@ -119,3 +119,121 @@ fn bench_measures_a_copy_and_leaves_the_file_alone() {
         "the original is untouched"
     );
 }
+
+fn write(path: &Path, lines: &[&str]) {
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn import_then_query_with_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    write(
+        &corpus,
+        &[
+            r#"{"query": "How do I reset my password?", "response": "Settings > Security > Reset"}"#,
+            r#"{"query": "What is the capital of France?", "response": "Paris", "metadata": {"src": "atlas"}}"#,
+            r#"{"query": "Bonjour", "response": "Salut", "namespace": "fr", "ttl": 3600}"#,
+        ],
+    );
+    let db = dir.path().join("warm.db");
+    let (ok, out, err) = mneme(&[&"import", &db, &corpus]);
+    assert!(ok, "{err}");
+    assert!(out.contains("imported 3 entries"), "{out}");
+
+    // No --model: the cache's own model (its fingerprint says local MiniLM).
+    let (ok, out, err) = mneme(&[&"query", &db, &"how can i reset my password"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("decision    semantic hit"), "{out}");
+    assert!(out.contains("How do I reset my password?"), "{out}");
+    let (ok, out, _) = mneme(&[&"query", &db, &"Who painted the Mona Lisa?", &"-k", &"2"]);
+    assert!(ok);
+    assert!(out.contains("decision    miss: below_threshold"), "{out}");
+    assert_eq!(out.matches("->").count(), 2, "two candidates listed: {out}");
+    let (ok, out, _) = mneme(&[&"query", &db, &"bonjour", &"--namespace", &"fr"]);
+    assert!(ok && out.contains("decision    exact hit"), "{out}");
+
+    // query changed nothing: no hits or misses were counted, nothing was accessed.
+    let (ok, out, _) = mneme(&[&"stats", &db]);
+    assert!(
+        ok && out.contains("hits_semantic   0") && out.contains("misses          0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn import_refuses_a_bad_line_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("bad.jsonl");
+    write(
+        &corpus,
+        &[
+            r#"{"query": "a", "response": "b"}"#,
+            r#"{"query": "no response"}"#,
+        ],
+    );
+    let db = dir.path().join("c.db");
+    let (ok, _, err) = mneme(&[&"import", &db, &corpus, &"--model", &"lexical:32"]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 2") && err.contains("Remediation:"),
+        "{err}"
+    );
+    assert!(!db.exists(), "nothing written");
+}
+
+#[test]
+fn calibrate_prints_a_threshold_for_labelled_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.jsonl");
+    write(
+        &pairs,
+        &[
+            r#"{"a": "How do I reset my password?", "b": "How can I reset my password?", "same_answer": true}"#,
+            r#"{"a": "What is the capital of France?", "b": "what's the capital city of france", "same_answer": true}"#,
+            r#"{"a": "What is 2+2?", "b": "What is the capital of Peru?", "same_answer": false}"#,
+            r#"{"a": "Can dogs eat chocolate?", "b": "How do I bake bread?", "same_answer": false}"#,
+        ],
+    );
+    let (ok, out, err) = mneme(&[&"calibrate", &pairs, &"--curve"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("threshold   0.") && out.contains("precision   1.0000"),
+        "{out}"
+    );
+    assert!(out.lines().count() > 50, "the curve: {out}");
+}
+
+#[test]
+fn migrate_re_embeds_into_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let dest = dir.path().join("minilm.db");
+    let (ok, _, err) = mneme(&[&"migrate", &db, &dest]);
+    assert!(!ok && err.contains("--model"), "{err}");
+    let (ok, out, err) = mneme(&[&"migrate", &db, &dest, &"--model", &"minilm"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("migrated 3 entries"), "{out}");
+    let (ok, out, _) = mneme(&[&"query", &dest, &"how can i reset my password"]);
+    assert!(ok && out.contains("semantic hit"), "{out}");
+}
+
+#[test]
+fn a_wrong_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let (ok, _, err) = mneme(&[&"query", &db, &"x", &"--model", &"gpt5"]);
+    assert!(!ok && err.contains("unknown --model"), "{err}");
+    let (ok, _, err) = mneme(&[&"query", &db, &"x", &"--model", &"lexical:32"]);
+    assert!(!ok && err.contains("Remediation:"), "{err}");
+    let (ok, _, err) = mneme(&[
+        &"query",
+        &db,
+        &"x",
+        &"--model",
+        &"minilm",
+        &"--model-dir",
+        &dir.path().join("nowhere"),
+    ]);
+    assert!(!ok && err.contains("fetch-model.sh"), "{err}");
+}

@@ -1,0 +1,108 @@
+//! `mneme query CACHE TEXT`: the decision a `get` would make and the nearest entries with their
+//! scores, without changing the cache.
+
+use crate::model::ModelArgs;
+use mneme::{Decision, HitLayer, SemanticCache, SqliteStore};
+use std::error::Error;
+use std::path::Path;
+
+fn short(s: &str, width: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= width {
+        flat
+    } else {
+        let mut t: String = flat.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn run(
+    path: &Path,
+    text: &str,
+    namespace: &str,
+    k: usize,
+    threshold: Option<f64>,
+    model: &ModelArgs,
+) -> Result<(), Box<dyn Error>> {
+    let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
+    let embedder = model.embedder(Some((&fingerprint, dim)))?;
+    let mut builder = SemanticCache::builder_shared(embedder.into()).path(path);
+    if let Some(t) = threshold {
+        builder = builder.similarity_threshold(t);
+    }
+    let cache = builder.open()?;
+    let e = cache.explain(text, namespace, k)?;
+    let by_id = |id: i64| {
+        e.exact
+            .iter()
+            .chain(&e.candidates)
+            .find(|n| n.id == id)
+            .cloned()
+    };
+    match e.decision {
+        Decision::Hit(HitLayer::Exact, id) => {
+            let n = by_id(id).expect("the exact entry");
+            println!(
+                "decision    exact hit (id {id}, confidence {:.4})",
+                n.confidence.unwrap_or(f64::NAN)
+            );
+        }
+        Decision::Hit(layer, id) => {
+            let n = by_id(id).expect("the chosen candidate");
+            println!(
+                "decision    {layer} hit (id {id}, similarity {:.4} >= threshold {:.4}, confidence {:.4})",
+                n.similarity,
+                e.threshold,
+                n.confidence.unwrap_or(f64::NAN)
+            );
+        }
+        Decision::Miss(reason) => {
+            println!(
+                "decision    miss: {} (threshold {:.4})",
+                reason.as_str(),
+                e.threshold
+            )
+        }
+    }
+    if let Some(n) = e.exact.as_ref().filter(|n| n.expired) {
+        println!("exact layer an entry matched but has expired (id {})", n.id);
+    }
+    if e.candidates.is_empty() {
+        println!("candidates  none in namespace {namespace:?}");
+    } else {
+        println!("  #  similarity  confidence  id        query / response");
+        for (i, n) in e.candidates.iter().enumerate() {
+            let mut notes = Vec::new();
+            if n.expired {
+                notes.push("expired");
+            }
+            if n.valid == Some(false) {
+                notes.push("rejected by the validator");
+            }
+            println!(
+                "{:>3}  {:<10.4}  {:<10.4}  {:<8}  {}",
+                i + 1,
+                n.similarity,
+                n.confidence.unwrap_or(f64::NAN),
+                n.id,
+                short(&n.query, 60)
+            );
+            println!(
+                "{:>38}-> {}{}",
+                "",
+                short(&n.response, 60),
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join(", "))
+                }
+            );
+        }
+    }
+    cache.close()?;
+    Ok(())
+}
