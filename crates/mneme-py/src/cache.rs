@@ -31,8 +31,17 @@ fn builder(
     fingerprint: String,
     options: &CacheOptions,
 ) -> PyResult<CacheBuilder> {
-    let embedder = PyEmbedder::new(adapter, dim, fingerprint);
-    let b = options.apply(py, SemanticCache::builder(embedder));
+    // One of our embedders is called directly, without the GIL; any other through Python.
+    let native = adapter
+        .bind(py)
+        .getattr("embedder")
+        .ok()
+        .and_then(|e| crate::embedders::native_embedder(&e));
+    let b = match native {
+        Some(e) => SemanticCache::builder_shared(e),
+        None => SemanticCache::builder(PyEmbedder::new(adapter, dim, fingerprint)),
+    };
+    let b = options.apply(py, b);
     Ok(match (path, store) {
         (Some(p), None) => b.path(p),
         (None, Some(s)) => b.shared_store(store_from_py(s)?),
@@ -41,6 +50,14 @@ fn builder(
         (None, None) => b,
     })
 }
+
+/// One `put_many` item from Python: `(query, response, metadata, embedding)`.
+type PutManyItem<'py> = (
+    String,
+    String,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+);
 
 /// `mneme._types.Hit` and its field names (interned), looked up once.
 static HIT_CLASS: pyo3::sync::PyOnceLock<(Py<PyAny>, [Py<PyString>; 7])> =
@@ -229,6 +246,41 @@ impl NativeCache {
                 p = p.ttl(t);
             }
             c.put_with(&query, &response, p)
+        })
+    }
+
+    /// `put_many(items, namespace, ttl)`: `items` are `(query, response, metadata, embedding)`
+    /// tuples (metadata and embedding may be None). Returns how many were written.
+    #[pyo3(signature = (items, namespace="default".to_owned(), ttl=None))]
+    fn put_many(
+        &self,
+        py: Python<'_>,
+        items: Vec<PutManyItem<'_>>,
+        namespace: String,
+        ttl: Option<i64>,
+    ) -> PyResult<usize> {
+        let mut rows = Vec::with_capacity(items.len());
+        for (query, response, metadata, embedding) in &items {
+            let meta = metadata_json_from_py(py, metadata.as_ref())?;
+            let view = embedding_view(embedding.as_ref())?;
+            let vector = as_slice(&view)?.map(<[f32]>::to_vec);
+            rows.push((query.as_str(), response.as_str(), meta, vector));
+        }
+        let c = self.inner.clone();
+        run(py, move || {
+            c.put_many(rows.iter().map(|(q, r, meta, vector)| {
+                let mut p = Put::default().namespace(&namespace);
+                if let Some(meta) = meta {
+                    p = p.metadata_json(meta);
+                }
+                if let Some(v) = vector {
+                    p = p.embedding(v);
+                }
+                if let Some(t) = ttl {
+                    p = p.ttl(t);
+                }
+                (*q, *r, p)
+            }))
         })
     }
 

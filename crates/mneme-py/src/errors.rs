@@ -1,7 +1,11 @@
 //! Mapping engine errors to the Python exception classes of mneme-cache 1.0, in one place.
 
 use mneme::Error;
-use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
+use mneme_embed::EmbedError;
+use pyo3::exceptions::{
+    PyConnectionError, PyFileNotFoundError, PyMemoryError, PyPermissionError, PyRuntimeError,
+    PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 /// A Python exception raised inside a Python callback (embedder, store), carried through the
@@ -30,6 +34,9 @@ pub fn to_py(e: Error) -> PyErr {
     if let Some(err) = original(&e) {
         return err;
     }
+    if let Some(embed) = e.cause::<EmbedError>() {
+        return embed_error_to_py(embed);
+    }
     let message = e.to_string();
     let err = match &e {
         Error::InvalidArgument(_) => PyValueError::new_err(message),
@@ -53,16 +60,64 @@ pub fn to_py(e: Error) -> PyErr {
 }
 
 fn attach_details(py: Python<'_>, err: &PyErr, d: &mneme::Details) {
-    let value = err.value(py);
-    // Setting an attribute on an exception instance cannot fail for our classes and the
-    // built-ins; if a subclass forbade it, the message still carries the same facts.
-    let _ = value.setattr("expected_dim", d.expected_dim);
-    let _ = value.setattr("actual_dim", d.actual_dim);
-    let _ = value.setattr(
-        "path",
-        d.path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+    set_facts(
+        py,
+        err,
+        d.expected_dim,
+        d.actual_dim,
+        d.path.as_deref(),
+        d.namespace.as_deref(),
     );
-    let _ = value.setattr("namespace", d.namespace.as_deref());
+}
+
+/// The facts a caller acts on, as attributes of the exception. Setting an attribute on an
+/// exception instance cannot fail for our classes and the built-ins; if a subclass forbade it,
+/// the message still carries the same facts.
+fn set_facts(
+    py: Python<'_>,
+    err: &PyErr,
+    expected_dim: Option<usize>,
+    actual_dim: Option<usize>,
+    path: Option<&std::path::Path>,
+    namespace: Option<&str>,
+) {
+    let value = err.value(py);
+    let _ = value.setattr("expected_dim", expected_dim);
+    let _ = value.setattr("actual_dim", actual_dim);
+    let _ = value.setattr("path", path.map(|p| p.to_string_lossy().into_owned()));
+    let _ = value.setattr("namespace", namespace);
+}
+
+/// A built-in embedder's error as the Python built-in exception it means, with the file or the
+/// dimensions as attributes where it has them.
+pub fn embed_error_to_py(e: &EmbedError) -> PyErr {
+    let message = e.to_string();
+    let err = match e {
+        EmbedError::MissingFile { .. } => PyFileNotFoundError::new_err(message),
+        EmbedError::Inference(_) => PyRuntimeError::new_err(message),
+        EmbedError::Unauthorized(_) => PyPermissionError::new_err(message),
+        EmbedError::Unavailable(_) => PyConnectionError::new_err(message),
+        _ => PyValueError::new_err(message),
+    };
+    Python::attach(|py| match e {
+        EmbedError::MissingFile { path, .. } | EmbedError::InvalidModel { path, .. } => {
+            set_facts(py, &err, None, None, Some(path), None);
+        }
+        EmbedError::BadResponse {
+            dimensions: Some((expected, actual)),
+            ..
+        } => set_facts(py, &err, Some(*expected), Some(*actual), None, None),
+        _ => {}
+    });
+    err
+}
+
+/// An embedder's boxed error: ours mapped by [`embed_error_to_py`], any other a `RuntimeError`.
+pub fn boxed_to_py(e: &(dyn std::error::Error + Send + Sync + 'static)) -> PyErr {
+    match e.downcast_ref::<EmbedError>() {
+        Some(embed) => embed_error_to_py(embed),
+        None => PyRuntimeError::new_err(e.to_string()),
+    }
 }
 
 /// `Result<T, mneme::Error>` → `PyResult<T>`.

@@ -4,6 +4,7 @@
 
 mod cache;
 mod callbacks;
+mod embedders;
 mod errors;
 mod index;
 mod logbridge;
@@ -88,6 +89,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         mneme::DEFAULT_SIMILARITY_THRESHOLD,
     )?;
     m.add_class::<options::CacheOptions>()?;
+    m.add_class::<embedders::PyLocalEmbedder>()?;
+    m.add_class::<embedders::PyRemoteEmbedder>()?;
+    m.add_function(wrap_pyfunction!(embedders::default_model_dir, m)?)?;
     m.add_class::<cache::NativeCache>()?;
     m.add_class::<index::NativeIndex>()?;
     m.add_class::<stores::PyMemoryStore>()?;

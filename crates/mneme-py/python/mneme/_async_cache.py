@@ -7,12 +7,12 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy.typing as npt
 
 from . import _native
-from ._cache import SemanticCache, _Configured
+from ._cache import SemanticCache, _Configured, _rows
 from ._embedding import AwaitedEmbedder, EmbedderAdapter, as_f32
 from ._exceptions import CacheClosedError
 from ._types import (
@@ -99,6 +99,23 @@ class AsyncSemanticCache(_Configured):
         await asyncio.to_thread(
             self._cache._native.put, query, response, as_f32(embedding), namespace, metadata, ttl
         )
+
+    async def put_many(
+        self,
+        items: Iterable[tuple[Any, ...]],
+        *,
+        namespace: str = "default",
+        ttl: int | None = None,
+        embeddings: Sequence[Any] | None = None,
+    ) -> int:
+        """As ``SemanticCache.put_many``; the texts are embedded by awaiting the embedder,
+        concurrently, before anything is written."""
+        self._check_open()
+        items = list(items)
+        if embeddings is None:
+            embeddings = await asyncio.gather(*(self._embedder.embed(self._key(item[0])) for item in items))
+        rows = _rows(items, embeddings)
+        return await asyncio.to_thread(self._cache._native.put_many, rows, namespace, ttl)
 
     async def delete(self, query: str, *, namespace: str = "default") -> bool:
         return await asyncio.to_thread(self._cache.delete, query, namespace=namespace)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy.typing as npt
 
@@ -31,6 +31,21 @@ __all__ = ["SemanticCache"]
 
 def _maybe_f32(embedding: Any) -> Any:
     return None if embedding is None else as_f32(embedding)
+
+
+def _rows(items: Iterable[tuple[Any, ...]], embeddings: Sequence[Any] | None) -> list[tuple[Any, ...]]:
+    """``put_many``'s items as ``(query, response, metadata, embedding)`` tuples."""
+    items = list(items)
+    if embeddings is not None and len(embeddings) != len(items):
+        raise ValueError(f"put_many got {len(items)} items but {len(embeddings)} embeddings; pass one per item")
+    rows = []
+    for i, item in enumerate(items):
+        if len(item) not in (2, 3):
+            raise ValueError(f"put_many item {i} has {len(item)} fields; pass (query, response) or (query, response, metadata)")
+        metadata = item[2] if len(item) == 3 else None
+        vector = None if embeddings is None else as_f32(embeddings[i])
+        rows.append((item[0], item[1], metadata, vector))
+    return rows
 
 
 # The engine's defaults; the signature below reads each one from here.
@@ -156,6 +171,20 @@ class SemanticCache(_Configured):
         ttl: int | None = None,
     ) -> None:
         self._native.put(query, response, _maybe_f32(embedding), namespace, metadata, ttl)
+
+    def put_many(
+        self,
+        items: Iterable[tuple[Any, ...]],
+        *,
+        namespace: str = "default",
+        ttl: int | None = None,
+        embeddings: Sequence[Any] | None = None,
+    ) -> int:
+        """Caches many ``(query, response)`` or ``(query, response, metadata)`` items as ``put``
+        would, embedding the texts in batches and writing one transaction per batch. Every item
+        is checked and embedded before anything is written. ``embeddings``, if given, holds one
+        vector per item (nothing is embedded then). Returns how many items were written."""
+        return self._native.put_many(_rows(items, embeddings), namespace, ttl)
 
     def delete(self, query: str, *, namespace: str = "default") -> bool:
         return self._native.delete(query, namespace)
