@@ -39,3 +39,9 @@ pub use model_dir::{default_model_dir, DEFAULT_MODEL_NAME, FETCH_HINT};
 pub use local::{LocalEmbedder, LocalOptions};
 #[cfg(feature = "remote")]
 pub use remote::{RemoteEmbedder, RemoteOptions};
+
+/// The README's examples, compiled and run as doctests here, where both the engine and the
+/// embedders are in reach.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

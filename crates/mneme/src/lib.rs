@@ -55,8 +55,8 @@ pub mod tools;
 pub mod types;
 
 pub use cache::{
-    CacheBuilder, Get, IndexOptionValue, IndexOptions, Put, SemanticCache,
-    DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_QUERY_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
+    CacheBuilder, Decision, Explanation, Get, IndexOptionValue, IndexOptions, Neighbor, Put,
+    SemanticCache, DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_QUERY_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_SIMILARITY_THRESHOLD,
 };
 pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
@@ -69,8 +69,3 @@ pub use normalize::{hash_query, normalize};
 pub use scoring::{default_confidence, default_validator};
 pub use store::{MemoryStore, SqliteOptions, SqliteStore, Store, StoredEntry};
 pub use types::{Health, Hit, HitLayer, IndexBackend, MultiProcessMode, Stats, VectorDtype};
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

@@ -1,7 +1,9 @@
-//! The main demo: a semantic cache in front of a slow "model", on the embedded SQLite default.
-//! No network, no server: `cargo run --release --example demo`.
+//! The main demo: a semantic cache in front of a slow "model", on the embedded SQLite default,
+//! with a real embedding model (all-MiniLM-L6-v2, run locally in Rust). No network at run time,
+//! no server. Run it with `scripts/demo.sh` (it fetches the model first if it is missing).
 
-use mneme::{HitLayer, LexicalEmbedder, Metadata, Put, SemanticCache};
+use mneme::{HitLayer, Metadata, Put, SemanticCache};
+use mneme_embed::{default_model_dir, LocalEmbedder};
 use std::time::{Duration, Instant};
 
 /// Stands in for an LLM call: slow, and what we want to avoid repeating.
@@ -10,25 +12,33 @@ fn slow_model(question: &str) -> String {
     format!("(model answer to: {question})")
 }
 
-fn main() -> mneme::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "mneme-demo.db".into());
     let _ = std::fs::remove_file(&path);
-    let cache = SemanticCache::builder(LexicalEmbedder::new(384))
+    let started = Instant::now();
+    let model = LocalEmbedder::open(default_model_dir())?;
+    println!(
+        "mneme demo: model {} loaded in {:.0} ms; cache file {path} (SQLite, shareable with \
+         Python mneme-cache 1.0)\n",
+        default_model_dir().display(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let cache = SemanticCache::builder(model)
         .path(&path)
-        .similarity_threshold(0.8)
         .max_entries(10_000)
         .open()?;
-    println!("mneme demo: cache file {path} (SQLite, shareable with Python mneme-cache 1.0)\n");
 
     let questions = [
         "How do I reset my password?",
         "how do I reset my password?", // same after normalisation: exact layer
-        "how do I reset my password please", // reworded: semantic layer
-        "What are your opening hours?",
-        "what are your opening hours today", // reworded
+        "How can I reset my password?", // a paraphrase: semantic layer
+        "How do I cancel my subscription?",
+        "I want to cancel my subscription", // said another way
         "Do you ship to Canada?",
+        "Do you deliver to Canada?",      // another verb
+        "What is the capital of France?", // unrelated: a miss, the model is called
     ];
     for q in questions {
         let started = Instant::now();
@@ -52,7 +62,7 @@ fn main() -> mneme::Result<()> {
             }
         };
         println!(
-            "{:>9.3} ms  {q:<36} {how}\n             -> {answer}",
+            "{:>9.3} ms  {q:<34} {how}\n             -> {answer}",
             started.elapsed().as_secs_f64() * 1e3
         );
     }
@@ -67,6 +77,6 @@ fn main() -> mneme::Result<()> {
         "health: healthy={} store={} index={} dtype={}",
         health.healthy, health.store_backend, health.index_backend, health.vector_dtype
     );
-    println!("\nNote: the demo's LexicalEmbedder compares words, not meaning; plug in a real model's Embedder for production.");
-    cache.close()
+    cache.close()?;
+    Ok(())
 }
