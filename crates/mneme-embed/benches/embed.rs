@@ -168,7 +168,7 @@ fn main() {
     println!(
         "{}",
         serde_json::json!({
-            "implementation": "mneme LocalEmbedder (candle)",
+            "implementation": "mneme LocalEmbedder (Rust)",
             "threads": threads,
             "load_ms": load_ms,
             "single": {"p50_us": p50, "p99_us": p99, "n": calls},

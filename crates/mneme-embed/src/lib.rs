@@ -2,7 +2,8 @@
 //!
 //! - [`LocalEmbedder`] (feature `local`): a BERT-family sentence-transformers model read from a
 //!   local directory (all-MiniLM-L6-v2 first; bge-small and e5-small style models load the same
-//!   way), run in pure Rust on candle. No Python, no torch, no network at run time.
+//!   way), run in pure Rust (our BERT encoder on weights packed at load). No Python, no torch,
+//!   no network at run time.
 //! - [`RemoteEmbedder`] (feature `remote`): any OpenAI-compatible `/v1/embeddings` endpoint
 //!   (OpenAI, Azure, vLLM, Ollama, TEI), with batching, timeouts and retry with backoff.
 //!

@@ -1,21 +1,20 @@
 //! A sentence-transformers model run locally: tokenizer, BERT encoder, pooling, L2
-//! normalisation, as sentence-transformers computes them, on candle's CPU kernels.
+//! normalisation, as sentence-transformers computes them, in Rust on the CPU.
 
+mod bert;
 mod files;
 mod pooling;
 
 pub use files::Pooling;
 
 use crate::error::EmbedError;
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use bert::{Bert, Config};
 use files::{damaged, ModelFiles};
 use mneme::error::Message;
 use mneme::BoxError;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 /// Texts embedded together in one forward pass. Larger batches pad more and gain little on CPU.
 const DEFAULT_BATCH: usize = 32;
@@ -40,7 +39,7 @@ pub struct LocalOptions {
 
 /// A local sentence-transformers model as a mneme [`Embedder`](mneme::Embedder).
 pub struct LocalEmbedder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     pooling: Pooling,
     dim: usize,
@@ -127,16 +126,14 @@ impl LocalEmbedder {
             std::fs::read_to_string(&files.config).map_err(|e| damaged(&files.config, e))?;
         let config: Config = serde_json::from_str(&config_text)
             .map_err(|e| damaged(&files.config, format!("not a BERT configuration: {e}")))?;
-        let limits: serde_json::Value =
-            serde_json::from_str(&config_text).map_err(|e| damaged(&files.config, e))?;
-        let position_limit = limits["max_position_embeddings"].as_u64().unwrap_or(512) as usize;
-        let dim = limits["hidden_size"].as_u64().unwrap_or(0) as usize;
+        let dim = config.hidden_size;
         if dim == 0 || dim > mneme::MAX_DIM {
             return Err(damaged(
                 &files.config,
                 format!("hidden_size {dim} is not usable"),
             ));
         }
+        let position_limit = config.max_position_embeddings;
         let max_length = options
             .max_length
             .or(files.max_seq_length)
@@ -145,11 +142,8 @@ impl LocalEmbedder {
 
         let mut tokenizer =
             Tokenizer::from_file(&files.tokenizer).map_err(|e| damaged(&files.tokenizer, e))?;
-        let pad = tokenizer.get_padding().cloned().unwrap_or_default();
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..pad
-        }));
+        // Sequences are never padded (the encoder lays them end to end).
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length,
@@ -159,14 +153,8 @@ impl LocalEmbedder {
 
         let weights = std::fs::read(&files.weights).map_err(|e| damaged(&files.weights, e))?;
         let weights_sha256 = format!("{:x}", Sha256::digest(&weights));
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| damaged(&files.weights, format!("not a safetensors file: {e}")))?;
-        let model = BertModel::load(vb, &config).map_err(|e| {
-            damaged(
-                &files.weights,
-                format!("the weights do not match a BERT model of this configuration: {e}"),
-            )
-        })?;
+        let model = Bert::load(&config, &weights).map_err(|e| damaged(&files.weights, e))?;
+        drop(weights);
 
         let threads = options
             .threads
@@ -255,23 +243,18 @@ impl LocalEmbedder {
             .tokenizer
             .encode_batch(batch.to_vec(), true)
             .map_err(inference)?;
-        let rows = encodings.len();
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
-        let mut ids = Vec::with_capacity(rows * len);
-        let mut mask = Vec::with_capacity(rows * len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
-        }
-        let device = Device::Cpu;
-        let ids = Tensor::from_vec(ids, (rows, len), &device).map_err(inference)?;
-        let mask = Tensor::from_vec(mask, (rows, len), &device).map_err(inference)?;
-        let types = ids.zeros_like().map_err(inference)?;
-        let hidden = self
-            .model
-            .forward(&ids, &types, Some(&mask))
-            .map_err(inference)?;
-        pooling::pool(self.pooling, &hidden, &mask).map_err(inference)
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let hidden = self.model.forward(&ids).map_err(inference)?;
+        let h = self.model.hidden();
+        let mut start = 0;
+        Ok(ids
+            .iter()
+            .map(|seq| {
+                let rows = &hidden[start * h..(start + seq.len()) * h];
+                start += seq.len();
+                pooling::pool(self.pooling, rows, h)
+            })
+            .collect())
     }
 }
 

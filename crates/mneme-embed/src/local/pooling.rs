@@ -2,34 +2,51 @@
 //! modules compute it.
 
 use super::Pooling;
-use candle_core::{DType, Result, Tensor, D};
 
-/// `hidden` is `[batch, tokens, dim]`, `mask` `[batch, tokens]` (1 for a real token).
-pub fn pool(mode: Pooling, hidden: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>> {
-    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [b, t, 1]
-    let pooled = match mode {
-        Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+/// `rows` holds one sequence's final hidden states (`len × dim`, every token real).
+pub fn pool(mode: Pooling, rows: &[f32], dim: usize) -> Vec<f32> {
+    let len = rows.len() / dim;
+    let mut v = vec![0.0f32; dim];
+    match mode {
+        Pooling::Cls => v.copy_from_slice(&rows[..dim.min(rows.len())]),
         Pooling::Mean | Pooling::MeanSqrtLen => {
-            let sum = hidden.broadcast_mul(&mask)?.sum(1)?; // [b, d]
-                                                            // sentence-transformers clamps the count at 1e-9 so an all-padding row gives 0s.
-            let count = mask.sum(1)?.clamp(1e-9, f32::MAX)?; // [b, 1]
+            let mut sum = vec![0.0f64; dim];
+            for row in rows.chunks_exact(dim) {
+                for (s, x) in sum.iter_mut().zip(row) {
+                    *s += f64::from(*x);
+                }
+            }
+            // sentence-transformers clamps the count at 1e-9, so an empty text gives zeros.
+            let count = (len as f64).max(1e-9);
             let divisor = if mode == Pooling::Mean {
                 count
             } else {
-                count.sqrt()?
+                count.sqrt()
             };
-            sum.broadcast_div(&divisor)?
+            for (o, s) in v.iter_mut().zip(&sum) {
+                *o = (s / divisor) as f32;
+            }
         }
         Pooling::Max => {
-            // Padding must never win the maximum: push it far below any real value.
-            let penalty = ((mask.ones_like()? - &mask)? * -1e9)?;
-            hidden.broadcast_add(&penalty)?.max(1)?
+            v.fill(f32::NEG_INFINITY);
+            for row in rows.chunks_exact(dim) {
+                for (o, x) in v.iter_mut().zip(row) {
+                    *o = o.max(*x);
+                }
+            }
+            if len == 0 {
+                v.fill(0.0);
+            }
         }
-    };
-    let norm = pooled
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12, f32::MAX)?;
-    pooled.broadcast_div(&norm)?.to_vec2::<f32>()
+    }
+    let norm = v
+        .iter()
+        .map(|x| f64::from(*x).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-12);
+    for x in &mut v {
+        *x = (f64::from(*x) / norm) as f32;
+    }
+    v
 }
