@@ -10,6 +10,9 @@ use rayon::prelude::*;
 const NR: usize = 16;
 /// Rows per micro-kernel call.
 const MR: usize = 6;
+/// The depth of one pass: 6 rows and a 16-column panel of this depth (6 KB + 16 KB) stay in L1
+/// while the kernel runs over them.
+const KC: usize = 256;
 
 /// A dense layer with packed weights.
 pub struct Linear {
@@ -59,16 +62,26 @@ impl Linear {
                 let panel = &self.panels[j * self.k * NR..(j + 1) * self.k * NR];
                 let cols = NR.min(self.n - j * NR);
                 let bias = &self.bias[j * NR..j * NR + cols];
-                for r0 in (0..m).step_by(MR) {
+                let blocks = m.div_ceil(MR);
+                let mut acc = vec![[[0.0f32; NR]; MR]; blocks];
+                for k0 in (0..self.k).step_by(KC) {
+                    let depth = KC.min(self.k - k0);
+                    let slab = &panel[k0 * NR..(k0 + depth) * NR];
+                    for (b, block) in acc.iter_mut().enumerate() {
+                        let r0 = b * MR;
+                        let rows = MR.min(m - r0);
+                        kernel.run(&x[r0 * self.k + k0..], self.k, depth, rows, slab, block);
+                    }
+                }
+                for (b, block) in acc.iter().enumerate() {
+                    let r0 = b * MR;
                     let rows = MR.min(m - r0);
-                    let mut acc = [[0.0f32; NR]; MR];
-                    kernel.run(&x[r0 * self.k..], self.k, rows, panel, &mut acc);
-                    for (r, row) in acc.iter().enumerate().take(rows) {
+                    for (r, row) in block.iter().enumerate().take(rows) {
                         let dst = (r0 + r) * self.n + j * NR;
                         for c in 0..cols {
                             // SAFETY: each task writes only its own panel's columns
-                            // (j·16 .. j·16+cols) of rows r0..r0+rows, inside `out` (m × n);
-                            // no two tasks share a panel, and `out` outlives the loop.
+                            // (j·16 .. j·16+cols) of every row, inside `out` (m × n); no two
+                            // tasks share a panel, and `out` outlives the loop.
                             unsafe { *out_ptr.at(dst + c) = row[c] + bias[c] };
                         }
                     }
@@ -110,25 +123,40 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    /// `acc[r][c] = Σ_p x[r·k + p] · panel[p·16 + c]` for `r < rows` (rows past `rows` repeat
-    /// the last one and are ignored by the caller).
-    fn run(self, x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut [[f32; NR]; MR]) {
+    /// `acc[r][c] += Σ_{p < depth} x[r·lda + p] · panel[p·16 + c]` for `r < rows` (rows past
+    /// `rows` repeat the last one and are ignored by the caller).
+    fn run(
+        self,
+        x: &[f32],
+        lda: usize,
+        depth: usize,
+        rows: usize,
+        panel: &[f32],
+        acc: &mut [[f32; NR]; MR],
+    ) {
         // Real checks, not debug ones: the AVX2 kernel's reads rely on them.
-        assert!((1..=MR).contains(&rows) && x.len() >= rows * k);
-        assert_eq!(panel.len(), k * NR);
+        assert!((1..=MR).contains(&rows) && depth <= lda && x.len() >= (rows - 1) * lda + depth);
+        assert_eq!(panel.len(), depth * NR);
         match self {
-            Kernel::Scalar => scalar(x, k, rows, panel, acc),
+            Kernel::Scalar => scalar(x, lda, depth, rows, panel, acc),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: chosen only when the CPU reports AVX2 and FMA; the slices' bounds are
             // checked above and every read stays inside them.
-            Kernel::Avx2Fma => unsafe { avx2(x, k, rows, panel, acc) },
+            Kernel::Avx2Fma => unsafe { avx2(x, lda, depth, rows, panel, acc) },
         }
     }
 }
 
-fn scalar(x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut [[f32; NR]; MR]) {
+fn scalar(
+    x: &[f32],
+    lda: usize,
+    depth: usize,
+    rows: usize,
+    panel: &[f32],
+    acc: &mut [[f32; NR]; MR],
+) {
     for (r, out) in acc.iter_mut().enumerate().take(rows) {
-        let row = &x[r * k..r * k + k];
+        let row = &x[r * lda..r * lda + depth];
         for (p, &a) in row.iter().enumerate() {
             let w = &panel[p * NR..p * NR + NR];
             for c in 0..NR {
@@ -140,16 +168,30 @@ fn scalar(x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut [[f32; NR];
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2(x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut [[f32; NR]; MR]) {
+unsafe fn avx2(
+    x: &[f32],
+    lda: usize,
+    depth: usize,
+    rows: usize,
+    panel: &[f32],
+    acc: &mut [[f32; NR]; MR],
+) {
     use std::arch::x86_64::*;
     // Rows past `rows` read the last real row again: in bounds, results discarded.
-    let row = |r: usize| x.as_ptr().wrapping_add(r.min(rows - 1) * k);
+    let row = |r: usize| x.as_ptr().wrapping_add(r.min(rows - 1) * lda);
     let a = [row(0), row(1), row(2), row(3), row(4), row(5)];
     let b = panel.as_ptr();
     let mut c = [[_mm256_setzero_ps(); 2]; MR];
-    for p in 0..k {
-        // SAFETY: p < k, so b + p·16 + 15 < k·16 = panel.len(), and a[r] + p < a[r] + k stays
-        // inside row r of x (checked by the caller).
+    for r in 0..MR {
+        // SAFETY: acc[r] is 16 floats; two unaligned 8-float loads read it.
+        unsafe {
+            c[r][0] = _mm256_loadu_ps(acc[r].as_ptr());
+            c[r][1] = _mm256_loadu_ps(acc[r].as_ptr().add(8));
+        }
+    }
+    for p in 0..depth {
+        // SAFETY: p < depth, so b + p·16 + 15 < depth·16 = panel.len(), and a[r] + p stays
+        // inside row r of x (checked by the caller: depth <= lda, x covers the last row).
         unsafe {
             let b0 = _mm256_loadu_ps(b.add(p * NR));
             let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
@@ -215,7 +257,7 @@ mod tests {
             // The scalar oracle agrees with whichever kernel ran.
             let mut acc = [[0.0; NR]; MR];
             let rows = m.min(MR);
-            Kernel::Scalar.run(&x, k, rows, &layer.panels[..k * NR], &mut acc);
+            Kernel::Scalar.run(&x, k, k, rows, &layer.panels[..k * NR], &mut acc);
             for c in 0..n.min(NR) {
                 assert!((acc[0][c] + b[c] - want[c]).abs() < 1e-4);
             }

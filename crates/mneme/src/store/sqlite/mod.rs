@@ -25,7 +25,7 @@ use crate::files::{chmod_owner_only, create_owner_only};
 use checkpoint::Checkpointer;
 use errors::{backend, not_a_database};
 use parking_lot::{Mutex, RwLock};
-use rows::{read_entry, upsert, with_metadata, BUMP_VERSION};
+use rows::{read_entry, upsert, upsert_row, with_metadata, BUMP_VERSION, BUMP_VERSION_BY};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use scan::{scan_rows, scan_rows_split, Rows};
 use schema::{ENTRY_COLUMNS, ENTRY_COLUMNS_NO_VECTOR};
@@ -480,7 +480,13 @@ impl Store for SqliteStore {
 
     fn insert_batch(&self, entries: &[StoredEntry]) -> Result<Vec<i64>> {
         self.write("insert_batch", |tx| {
-            entries.iter().map(|e| upsert(tx, e)).collect()
+            let ids = entries
+                .iter()
+                .map(|e| upsert_row(tx, e))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.prepare_cached(BUMP_VERSION_BY)?
+                .execute([entries.len() as i64])?;
+            Ok(ids)
         })
     }
 

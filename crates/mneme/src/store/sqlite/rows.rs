@@ -10,6 +10,10 @@ use rusqlite::{params, OptionalExtension, Row};
 pub(super) const BUMP_VERSION: &str = "UPDATE multi_process_state \
      SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version_counter'";
 
+/// [`BUMP_VERSION`] by `?1` at once: a batch of n writes counts as n.
+pub(super) const BUMP_VERSION_BY: &str = "UPDATE multi_process_state \
+     SET value = CAST(value AS INTEGER) + ?1 WHERE key = 'version_counter'";
+
 /// A row of [`ENTRY_COLUMNS`](super::schema::ENTRY_COLUMNS), with its metadata still as text
 /// (parsed by [`with_metadata`] outside the statement's borrow).
 pub(super) fn read_entry(row: &Row<'_>) -> rusqlite::Result<(StoredEntry, String)> {
@@ -49,6 +53,13 @@ pub(super) fn with_metadata((mut entry, text): (StoredEntry, String)) -> Result<
 /// Select-then-write, not `INSERT … ON CONFLICT DO UPDATE`: the latter advances
 /// `sqlite_sequence` on every conflict, and files must stay byte-equal to mneme-cache 1.0's.
 pub(super) fn upsert(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlite::Result<i64> {
+    let id = upsert_row(tx, e)?;
+    tx.prepare_cached(BUMP_VERSION)?.execute([])?;
+    Ok(id)
+}
+
+/// [`upsert`] without the version bump, for a batch that bumps once by its length.
+pub(super) fn upsert_row(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlite::Result<i64> {
     let metadata = e.metadata.to_json();
     let existing: Option<i64> = tx
         .prepare_cached("SELECT id FROM entries WHERE namespace = ?1 AND query_hash = ?2")?
@@ -86,6 +97,5 @@ pub(super) fn upsert(tx: &rusqlite::Transaction<'_>, e: &StoredEntry) -> rusqlit
             tx.last_insert_rowid()
         }
     };
-    tx.prepare_cached(BUMP_VERSION)?.execute([])?;
     Ok(id)
 }
