@@ -201,3 +201,15 @@ def test_put_many_sync_and_async(tmp_path):
             assert (await cache.get("x y")).response == "1"
 
     asyncio.run(run())
+
+
+def test_the_local_model_serves_the_async_cache_as_it_is(tmp_path, local):
+    async def run():
+        async with mneme.AsyncSemanticCache(tmp_path / "a.db", local) as cache:
+            await cache.put("How do I reset my password?", "Settings")
+            hit = await cache.get("How can I reset my password?")
+            assert hit is not None and hit.layer == "semantic"
+            assert await cache.put_many([("What is the capital of France?", "Paris")]) == 1
+            assert (await cache.get("what's the capital city of france")).response == "Paris"
+
+    asyncio.run(run())

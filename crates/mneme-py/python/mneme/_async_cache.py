@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 import numpy.typing as npt
 
 from . import _native
+from ._adapters import to_async_embedder
 from ._cache import SemanticCache, _Configured, _rows
 from ._embedding import AwaitedEmbedder, EmbedderAdapter, as_f32
 from ._exceptions import CacheClosedError
@@ -45,6 +46,10 @@ class AsyncSemanticCache(_Configured):
 
     def _keep(self, native: Any, embedder: Any, options: Any) -> None:
         self._cache = SemanticCache._wrap(native)
+        # The built-in embedders are synchronous (and release the GIL): awaited on a worker
+        # thread, so they serve as an async embedder as they are.
+        if isinstance(embedder, (_native.LocalEmbedder, _native.RemoteEmbedder)):
+            embedder = to_async_embedder(embedder)
         self._embedder = embedder
         self._normalize = options.normalize
 
