@@ -28,6 +28,31 @@
 mod error;
 mod model_dir;
 
+/// `mneme::Embedder` for a type with `dim` and `fingerprint` fields and an inherent
+/// `embed_texts(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError>`.
+macro_rules! embedder_via_embed_texts {
+    ($ty:ty) => {
+        impl mneme::Embedder for $ty {
+            fn dim(&self) -> usize {
+                self.dim
+            }
+
+            fn fingerprint(&self) -> &str {
+                &self.fingerprint
+            }
+
+            fn embed(&self, text: &str) -> Result<Vec<f32>, mneme::BoxError> {
+                Ok(self.embed_texts(&[text])?.swap_remove(0))
+            }
+
+            fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, mneme::BoxError> {
+                Ok(self.embed_texts(texts)?)
+            }
+        }
+    };
+}
+pub(crate) use embedder_via_embed_texts;
+
 #[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "remote")]

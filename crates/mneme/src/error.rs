@@ -157,6 +157,30 @@ pub enum Error {
     Reentrant(Message),
 }
 
+/// The `Message` inside an error (shared or mutable, as `$e` is), `None` for `Embedder`.
+macro_rules! message_of {
+    ($e:expr) => {
+        match $e {
+            Error::EmbedderMismatch(m)
+            | Error::EmbedderDimension(m)
+            | Error::CacheClosed(m)
+            | Error::IndexBackendUnavailable(m)
+            | Error::NamespaceQuotaExceeded(m)
+            | Error::MultiProcessLock(m)
+            | Error::Quantization(m)
+            | Error::InvalidArgument(m)
+            | Error::InvalidMetadata(m)
+            | Error::OutOfMemory(m)
+            | Error::Reentrant(m) => Some(m),
+            Error::CorruptCache { message, .. }
+            | Error::SchemaMigration { message, .. }
+            | Error::Checkpoint { message, .. }
+            | Error::StoreBackend { message, .. } => Some(message),
+            Error::Embedder(_) => None,
+        }
+    };
+}
+
 macro_rules! plain_ctor {
     ($(#[$doc:meta])* $name:ident => $variant:ident) => {
         $(#[$doc])*
@@ -252,46 +276,13 @@ impl Error {
 
     /// The message of every variant but [`Error::Embedder`] (which carries the embedder's own).
     fn message_mut(&mut self) -> Option<&mut Message> {
-        match self {
-            Error::EmbedderMismatch(m)
-            | Error::EmbedderDimension(m)
-            | Error::CacheClosed(m)
-            | Error::IndexBackendUnavailable(m)
-            | Error::NamespaceQuotaExceeded(m)
-            | Error::MultiProcessLock(m)
-            | Error::Quantization(m)
-            | Error::InvalidArgument(m)
-            | Error::InvalidMetadata(m)
-            | Error::OutOfMemory(m)
-            | Error::Reentrant(m) => Some(m),
-            Error::CorruptCache { message, .. }
-            | Error::SchemaMigration { message, .. }
-            | Error::Checkpoint { message, .. }
-            | Error::StoreBackend { message, .. } => Some(message),
-            Error::Embedder(_) => None,
-        }
+        message_of!(self)
     }
 
     /// The structured facts this error carries ([`Details`]), if any.
     pub fn details(&self) -> Option<&Details> {
-        match self {
-            Error::EmbedderMismatch(m)
-            | Error::EmbedderDimension(m)
-            | Error::CacheClosed(m)
-            | Error::IndexBackendUnavailable(m)
-            | Error::NamespaceQuotaExceeded(m)
-            | Error::MultiProcessLock(m)
-            | Error::Quantization(m)
-            | Error::InvalidArgument(m)
-            | Error::InvalidMetadata(m)
-            | Error::OutOfMemory(m)
-            | Error::Reentrant(m) => m.details(),
-            Error::CorruptCache { message, .. }
-            | Error::SchemaMigration { message, .. }
-            | Error::Checkpoint { message, .. }
-            | Error::StoreBackend { message, .. } => message.details(),
-            Error::Embedder(_) => None,
-        }
+        let message: Option<&Message> = message_of!(self);
+        message.and_then(Message::details)
     }
 
     fn with_details(mut self, set: impl FnOnce(&mut Details)) -> Self {

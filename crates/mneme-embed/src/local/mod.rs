@@ -11,7 +11,6 @@ use crate::error::EmbedError;
 use bert::{Bert, Config};
 use files::{damaged, ModelFiles};
 use mneme::error::Message;
-use mneme::BoxError;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationParams};
@@ -258,20 +257,4 @@ impl LocalEmbedder {
     }
 }
 
-impl mneme::Embedder for LocalEmbedder {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    fn embed(&self, text: &str) -> Result<Vec<f32>, BoxError> {
-        Ok(self.embed_texts(&[text])?.swap_remove(0))
-    }
-
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
-        Ok(self.embed_texts(texts)?)
-    }
-}
+crate::embedder_via_embed_texts!(LocalEmbedder);

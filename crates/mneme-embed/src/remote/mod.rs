@@ -6,7 +6,6 @@ mod wire;
 
 use crate::error::EmbedError;
 use mneme::error::Message;
-use mneme::BoxError;
 use std::time::Duration;
 use wire::{EmbeddingRequest, EmbeddingResponse};
 
@@ -292,20 +291,4 @@ impl RemoteEmbedder {
     }
 }
 
-impl mneme::Embedder for RemoteEmbedder {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    fn embed(&self, text: &str) -> Result<Vec<f32>, BoxError> {
-        Ok(self.embed_texts(&[text])?.swap_remove(0))
-    }
-
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
-        Ok(self.embed_texts(texts)?)
-    }
-}
+crate::embedder_via_embed_texts!(RemoteEmbedder);
