@@ -20,6 +20,9 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The index dtypes, as `--dtype` takes them.
+const DTYPES: [&str; 3] = ["float32", "float16", "int8"];
+
 #[derive(Parser)]
 #[command(
     name = "mneme",
@@ -52,29 +55,32 @@ enum Command {
         cache: PathBuf,
         /// The archive to write (.tar.gz, created 0600).
         archive: PathBuf,
-        /// gzip level 0-9.
-        #[arg(long, default_value_t = 1)]
+        /// gzip level, 0 (store) to 9 (smallest).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=9))]
         level: u32,
     },
     /// Restore a checkpoint archive into a cache file (the file is replaced atomically).
     Load {
         /// The archive.
         archive: PathBuf,
-        /// The cache file to create or replace.
+        /// The cache file to create (an existing one is replaced only with --force).
         cache: PathBuf,
         /// Refuse archive members larger than this many bytes.
         #[arg(long, default_value_t = LoadLimits::default().max_member_bytes)]
         max_member_bytes: u64,
+        /// Replace the cache file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Measure open time and exact/semantic get latency on a copy of a cache file.
     Bench {
         /// The cache file (read through an online backup; the original is not touched).
         cache: PathBuf,
-        /// Gets to time per layer.
-        #[arg(long, default_value_t = 1000)]
-        calls: usize,
+        /// Gets to time per layer (at least 1).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
         /// Index dtype to measure.
-        #[arg(long, default_value = "float32")]
+        #[arg(long, default_value = "float32", value_parser = DTYPES)]
         dtype: String,
     },
     /// Show what a get would decide for TEXT, and the nearest entries with their scores
@@ -87,9 +93,9 @@ enum Command {
         /// The namespace to look in.
         #[arg(long, default_value = "default")]
         namespace: String,
-        /// How many nearest entries to list.
-        #[arg(short, default_value_t = 3)]
-        k: usize,
+        /// How many nearest entries to list (1-100).
+        #[arg(short, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        k: u64,
         /// Decide with this threshold instead of the default 0.85.
         #[arg(long)]
         threshold: Option<f64>,
@@ -114,8 +120,8 @@ enum Command {
     Calibrate {
         /// The labelled pairs.
         pairs: PathBuf,
-        /// What to maximise: f1, precision or recall.
-        #[arg(long, default_value = "f1")]
+        /// What to maximise.
+        #[arg(long, default_value = "f1", value_parser = ["f1", "precision", "recall"])]
         target: String,
         /// Only thresholds whose precision reaches this.
         #[arg(long)]
@@ -124,7 +130,7 @@ enum Command {
         #[arg(long)]
         min_recall: Option<f64>,
         /// Score as an index of this dtype would.
-        #[arg(long, default_value = "float32")]
+        #[arg(long, default_value = "float32", value_parser = DTYPES)]
         dtype: String,
         /// Read at most this many pairs.
         #[arg(long)]
@@ -185,6 +191,15 @@ fn open_cache(path: &Path) -> mneme::Result<SemanticCache> {
         .open()
 }
 
+/// The index backend as this tool names it: `flat`, not 1.0's `numpy` (kept in files).
+fn shown_backend(name: &str) -> &str {
+    if name == "numpy" {
+        "flat"
+    } else {
+        name
+    }
+}
+
 fn is_archive(path: &Path) -> bool {
     let name = path.to_string_lossy();
     name.ends_with(".tar.gz") || name.ends_with(".tgz")
@@ -203,7 +218,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 m.embedder_dim
             );
             println!("store_backend   {}", m.store_backend);
-            println!("index_backend   {}", m.index_backend);
+            println!("index_backend   {}", shown_backend(&m.index_backend));
             println!(
                 "vector_dtype    {}",
                 m.vector_dtype.as_deref().unwrap_or("<none>")
@@ -232,6 +247,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         }
         Command::Stats { cache, namespace } => {
             let c = open_cache(&cache)?;
+            if let Some(ns) = namespace.as_deref() {
+                let known = c.list_namespaces()?;
+                if !known.iter().any(|n| n == ns) {
+                    return Err(format!(
+                        "namespace {ns:?} does not exist in {}. Remediation: use one of: {}",
+                        cache.display(),
+                        known.join(", ")
+                    )
+                    .into());
+                }
+            }
             let s = c.stats(namespace.as_deref())?;
             println!(
                 "namespace       {}",
@@ -285,7 +311,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             archive,
             cache,
             max_member_bytes,
+            force,
         } => {
+            if cache.exists() && !force {
+                return Err(format!(
+                    "{} already exists. Remediation: pass --force to replace it, or choose another path",
+                    cache.display()
+                )
+                .into());
+            }
             let m = read_manifest(&archive)?;
             let stamp = Stamp {
                 fingerprint: m.embedder_fingerprint.clone().unwrap_or_default(),
@@ -305,7 +339,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             cache,
             calls,
             dtype,
-        } => bench::run(&cache, calls, &dtype)?,
+        } => bench::run(&cache, calls as usize, &dtype)?,
         Command::Query {
             cache,
             text,
@@ -313,7 +347,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             k,
             threshold,
             model,
-        } => query::run(&cache, &text, &namespace, k, threshold, &model)?,
+        } => query::run(&cache, &text, &namespace, k as usize, threshold, &model)?,
         Command::Import {
             cache,
             corpus,

@@ -237,3 +237,29 @@ fn a_wrong_model_is_a_clear_error() {
     ]);
     assert!(!ok && err.contains("fetch-model.sh"), "{err}");
 }
+
+#[test]
+fn flags_are_strict_and_a_cache_is_never_replaced_by_accident() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let archive = dir.path().join("a.tar.gz");
+    let (ok, _, err) = mneme(&[&"dump", &db, &archive, &"--level", &"10"]);
+    assert!(!ok && err.contains("0..=9"), "{err}");
+    let (ok, _, err) = mneme(&[&"bench", &db, &"--calls", &"0"]);
+    assert!(!ok && err.contains("1.."), "{err}");
+    let (ok, _, err) = mneme(&[&"bench", &db, &"--dtype", &"float64"]);
+    assert!(!ok && err.contains("float16"), "the choices are listed: {err}");
+    let (ok, _, err) = mneme(&[&"stats", &db, &"--namespace", &"nope"]);
+    assert!(!ok && err.contains("does not exist") && err.contains("default, fr"), "{err}");
+
+    let (ok, _, err) = mneme(&[&"dump", &db, &archive]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = mneme(&[&"inspect", &archive]);
+    assert!(ok && out.contains("index_backend   flat"), "{out}");
+    let before = std::fs::read(&db).unwrap();
+    let (ok, _, err) = mneme(&[&"load", &archive, &db]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the existing cache is untouched");
+    let (ok, out, err) = mneme(&[&"load", &archive, &db, &"--force"]);
+    assert!(ok && out.contains("restored"), "{err}");
+}
