@@ -263,3 +263,12 @@ fn flags_are_strict_and_a_cache_is_never_replaced_by_accident() {
     let (ok, out, err) = mneme(&[&"load", &archive, &db, &"--force"]);
     assert!(ok && out.contains("restored"), "{err}");
 }
+
+#[test]
+fn one_version_for_the_engine_the_cli_and_the_python_package() {
+    let (ok, out, _) = mneme(&[&"--version"]);
+    assert!(ok);
+    // The workspace shares one version; the Python package reports the same (test_surface.py).
+    assert_eq!(out.trim(), format!("mneme {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(env!("CARGO_PKG_VERSION"), "1.1.0");
+}
