@@ -156,7 +156,7 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Remove expired entries and reclaim index memory.
+    /// Remove expired entries, reclaim index memory and give free disk space back.
     Vacuum {
         /// The cache file.
         cache: PathBuf,
@@ -385,8 +385,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         Command::Vacuum { cache, namespace } => {
             let c = open_cache(&cache)?;
             let removed = c.vacuum(namespace.as_deref(), true)?;
-            println!("removed {removed} expired entries");
             c.close()?;
+            let (before, after) =
+                SqliteStore::reclaim_space(&cache, mneme::SqliteOptions::default().timeout)?;
+            println!(
+                "removed {removed} expired entries; the file went from {} to {} bytes",
+                before, after
+            );
         }
     }
     Ok(())

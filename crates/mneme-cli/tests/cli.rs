@@ -272,3 +272,28 @@ fn one_version_for_the_engine_the_cli_and_the_python_package() {
     assert_eq!(out.trim(), format!("mneme {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(env!("CARGO_PKG_VERSION"), "1.1.0");
 }
+
+#[test]
+fn vacuum_gives_the_space_back_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.db");
+    let cache = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
+    let texts: Vec<String> = (0..3000).map(|i| format!("question {i} {}", "x".repeat(300))).collect();
+    cache
+        .put_many(texts.iter().map(|q| (q.as_str(), "answer", Put::default().ttl(-1))))
+        .unwrap();
+    cache.put("keep me", "kept").unwrap();
+    cache.close().unwrap();
+    let (ok, out, err) = mneme(&[&"vacuum", &db]);
+    assert!(ok, "{err}");
+    assert!(out.contains("removed 3000 expired entries"), "{out}");
+    let sizes: Vec<u64> = out
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (before, after) = (sizes[1], sizes[2]);
+    assert!(after * 4 < before, "{before} -> {after} bytes: {out}");
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), after);
+    let cache = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
+    assert_eq!(cache.get("keep me").unwrap().unwrap().response, "kept");
+}

@@ -140,6 +140,42 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Gives the free pages of a cache file back to the filesystem (`VACUUM`, after
+    /// checkpointing the WAL into the file) and returns its size on disk, WAL included, before
+    /// and after. Other processes may keep the file open; while it runs, their writes wait (up
+    /// to `timeout`) and reads go on.
+    ///
+    /// # Errors
+    /// [`Error::StoreBackend`] when the file is missing, busy past `timeout`, or the disk lacks
+    /// room for the rewritten copy (VACUUM needs about the file's size free).
+    pub fn reclaim_space(path: &Path, timeout: std::time::Duration) -> Result<(u64, u64)> {
+        let on_disk = || -> u64 {
+            let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            size(path) + size(Path::new(&wal))
+        };
+        if !path.is_file() {
+            return Err(Error::store_backend(
+                format!("cache file {} does not exist", path.display()),
+                "pass the path of an existing cache file",
+            )
+            .with_path(path));
+        }
+        let before = on_disk();
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| backend("opening for VACUUM", e).with_path(path))?;
+        conn.busy_timeout(timeout)
+            .map_err(|e| backend("busy_timeout", e).with_path(path))?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| backend("VACUUM", e).with_path(path))?;
+        drop(conn);
+        Ok((before, on_disk()))
+    }
+
     /// Copies `src` over `dest` with owner-only permissions and returns an unopened store there.
     ///
     /// # Errors
