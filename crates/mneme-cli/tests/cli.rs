@@ -248,9 +248,15 @@ fn flags_are_strict_and_a_cache_is_never_replaced_by_accident() {
     let (ok, _, err) = mneme(&[&"bench", &db, &"--calls", &"0"]);
     assert!(!ok && err.contains("1.."), "{err}");
     let (ok, _, err) = mneme(&[&"bench", &db, &"--dtype", &"float64"]);
-    assert!(!ok && err.contains("float16"), "the choices are listed: {err}");
+    assert!(
+        !ok && err.contains("float16"),
+        "the choices are listed: {err}"
+    );
     let (ok, _, err) = mneme(&[&"stats", &db, &"--namespace", &"nope"]);
-    assert!(!ok && err.contains("does not exist") && err.contains("default, fr"), "{err}");
+    assert!(
+        !ok && err.contains("does not exist") && err.contains("default, fr"),
+        "{err}"
+    );
 
     let (ok, _, err) = mneme(&[&"dump", &db, &archive]);
     assert!(ok, "{err}");
@@ -259,7 +265,11 @@ fn flags_are_strict_and_a_cache_is_never_replaced_by_accident() {
     let before = std::fs::read(&db).unwrap();
     let (ok, _, err) = mneme(&[&"load", &archive, &db]);
     assert!(!ok && err.contains("--force"), "{err}");
-    assert_eq!(std::fs::read(&db).unwrap(), before, "the existing cache is untouched");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the existing cache is untouched"
+    );
     let (ok, out, err) = mneme(&[&"load", &archive, &db, &"--force"]);
     assert!(ok && out.contains("restored"), "{err}");
 }
@@ -278,9 +288,15 @@ fn vacuum_gives_the_space_back_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("big.db");
     let cache = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
-    let texts: Vec<String> = (0..3000).map(|i| format!("question {i} {}", "x".repeat(300))).collect();
+    let texts: Vec<String> = (0..3000)
+        .map(|i| format!("question {i} {}", "x".repeat(300)))
+        .collect();
     cache
-        .put_many(texts.iter().map(|q| (q.as_str(), "answer", Put::default().ttl(-1))))
+        .put_many(
+            texts
+                .iter()
+                .map(|q| (q.as_str(), "answer", Put::default().ttl(-1))),
+        )
         .unwrap();
     cache.put("keep me", "kept").unwrap();
     cache.close().unwrap();

@@ -3,6 +3,14 @@
 //! behaviour lives in the `mneme` crate, once.
 
 mod cache;
+
+/// The operator's tool (`mneme` on the command line) inside the package: the console script
+/// calls this with `sys.argv`; the GIL is released while the command runs.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| mneme_cli::main_from(argv))
+}
+
 mod callbacks;
 mod embedders;
 mod errors;
@@ -92,6 +100,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embedders::PyLocalEmbedder>()?;
     m.add_class::<embedders::PyRemoteEmbedder>()?;
     m.add_function(wrap_pyfunction!(embedders::default_model_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_class::<cache::NativeCache>()?;
     m.add_class::<index::NativeIndex>()?;
     m.add_class::<stores::PyMemoryStore>()?;

@@ -170,8 +170,10 @@ impl SqliteStore {
         .map_err(|e| backend("opening for VACUUM", e).with_path(path))?;
         conn.busy_timeout(timeout)
             .map_err(|e| backend("busy_timeout", e).with_path(path))?;
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(|e| backend("VACUUM", e).with_path(path))?;
+        conn.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .map_err(|e| backend("VACUUM", e).with_path(path))?;
         drop(conn);
         Ok((before, on_disk()))
     }

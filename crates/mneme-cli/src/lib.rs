@@ -1,0 +1,419 @@
+//! `mneme`: the operator's tool for cache files and checkpoint archives. The binary
+//! (`src/main.rs`) and the Python package's `mneme` console script both call [`main_from`].
+//!
+//! Most commands work without the application's embedding model: a cache file carries its
+//! embedder's fingerprint and dimension. `query`, `import`, `calibrate` and `migrate` embed text
+//! with `--model` (default: the model the cache was written with).
+
+mod bench;
+mod calibrate;
+mod import;
+mod migrate;
+mod model;
+mod query;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mneme::checkpoint::{read_manifest, restore, LoadLimits};
+use mneme::{BoxError, DumpOptions, Embedder, SemanticCache, SqliteStore};
+use model::ModelArgs;
+use std::error::Error;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The index dtypes, as `--dtype` takes them.
+const DTYPES: [&str; 3] = ["float32", "float16", "int8"];
+
+#[derive(Parser)]
+#[command(
+    name = "mneme",
+    version,
+    about = "Inspect, query, warm, back up and maintain mneme cache files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a cache file or a checkpoint archive.
+    Inspect {
+        /// A cache file (.db) or an archive (.tar.gz).
+        path: PathBuf,
+    },
+    /// Print counters and sizes of a cache file.
+    Stats {
+        /// The cache file.
+        cache: PathBuf,
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Write a checkpoint archive of a cache file (safe while other processes use it).
+    Dump {
+        /// The cache file.
+        cache: PathBuf,
+        /// The archive to write (.tar.gz, created 0600).
+        archive: PathBuf,
+        /// gzip level, 0 (store) to 9 (smallest).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=9))]
+        level: u32,
+    },
+    /// Restore a checkpoint archive into a cache file (the file is replaced atomically).
+    Load {
+        /// The archive.
+        archive: PathBuf,
+        /// The cache file to create (an existing one is replaced only with --force).
+        cache: PathBuf,
+        /// Refuse archive members larger than this many bytes.
+        #[arg(long, default_value_t = LoadLimits::default().max_member_bytes)]
+        max_member_bytes: u64,
+        /// Replace the cache file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Measure open time and exact/semantic get latency on a copy of a cache file.
+    Bench {
+        /// The cache file (read through an online backup; the original is not touched).
+        cache: PathBuf,
+        /// Gets to time per layer (at least 1).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+        /// Index dtype to measure.
+        #[arg(long, default_value = "float32", value_parser = DTYPES)]
+        dtype: String,
+    },
+    /// Show what a get would decide for TEXT, and the nearest entries with their scores
+    /// (changes nothing: no counters, no access times).
+    Query {
+        /// The cache file.
+        cache: PathBuf,
+        /// The query text.
+        text: String,
+        /// The namespace to look in.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// How many nearest entries to list (1-100).
+        #[arg(short, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        k: u64,
+        /// Decide with this threshold instead of the default 0.85.
+        #[arg(long)]
+        threshold: Option<f64>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Warm a cache from a JSON-lines file of {"query", "response", "namespace"?, "metadata"?,
+    /// "ttl"?} objects (the cache is created if missing).
+    Import {
+        /// The cache file.
+        cache: PathBuf,
+        /// The JSON-lines file.
+        corpus: PathBuf,
+        /// Namespace for lines that name none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Find the similarity threshold that best separates labelled pairs: a JSON-lines file (or
+    /// .jsonl.gz) of {"a", "b", "same_answer": true|false}.
+    Calibrate {
+        /// The labelled pairs.
+        pairs: PathBuf,
+        /// What to maximise.
+        #[arg(long, default_value = "f1", value_parser = ["f1", "precision", "recall"])]
+        target: String,
+        /// Only thresholds whose precision reaches this.
+        #[arg(long)]
+        min_precision: Option<f64>,
+        /// Only thresholds whose recall reaches this.
+        #[arg(long)]
+        min_recall: Option<f64>,
+        /// Score as an index of this dtype would.
+        #[arg(long, default_value = "float32", value_parser = DTYPES)]
+        dtype: String,
+        /// Read at most this many pairs.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Also print the whole precision-recall curve.
+        #[arg(long)]
+        curve: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Copy a cache into a new file re-embedded with another model (--model is required).
+    Migrate {
+        /// The cache to copy (left unchanged).
+        source: PathBuf,
+        /// The new cache file (must not be the source).
+        dest: PathBuf,
+        /// Only these namespaces (repeat the flag); default all.
+        #[arg(long)]
+        namespace: Vec<String>,
+        /// Rows embedded and written per transaction.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Remove expired entries, reclaim index memory and give free disk space back.
+    Vacuum {
+        /// The cache file.
+        cache: PathBuf,
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+}
+
+/// Carries a cache's embedder identity without a model: operators never embed.
+pub(crate) struct Stamp {
+    pub(crate) fingerprint: String,
+    pub(crate) dim: usize,
+}
+
+impl Embedder for Stamp {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+    fn embed(&self, _: &str) -> Result<Vec<f32>, BoxError> {
+        Err("the mneme CLI has no embedding model".into())
+    }
+}
+
+fn open_cache(path: &Path) -> mneme::Result<SemanticCache> {
+    let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
+    SemanticCache::builder(Stamp { fingerprint, dim })
+        .path(path)
+        .open()
+}
+
+/// The index backend as this tool names it: `flat`, not 1.0's `numpy` (kept in files).
+fn shown_backend(name: &str) -> &str {
+    if name == "numpy" {
+        "flat"
+    } else {
+        name
+    }
+}
+
+fn is_archive(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    match cli.command {
+        Command::Inspect { path } if is_archive(&path) => {
+            let m = read_manifest(&path)?;
+            println!("archive         {}", path.display());
+            println!("format_version  {}", m.format_version);
+            println!("schema_version  {}", m.schema_version);
+            println!(
+                "embedder        {} (dim {})",
+                m.embedder_fingerprint.as_deref().unwrap_or("<none>"),
+                m.embedder_dim
+            );
+            println!("store_backend   {}", m.store_backend);
+            println!("index_backend   {}", shown_backend(&m.index_backend));
+            println!(
+                "vector_dtype    {}",
+                m.vector_dtype.as_deref().unwrap_or("<none>")
+            );
+            println!("created_at      {}", m.created_at);
+            println!("namespaces      {}", m.namespaces.join(", "));
+        }
+        Command::Inspect { path } => {
+            let cache = open_cache(&path)?;
+            let h = cache.health()?;
+            println!("cache           {}", path.display());
+            println!(
+                "embedder        {} (dim {})",
+                cache.fingerprint(),
+                cache.dim()
+            );
+            println!("schema_version  {}", h.schema_version);
+            println!("healthy         {}", h.healthy);
+            println!("entries         {}", h.entries);
+            println!("namespaces      {}", cache.list_namespaces()?.join(", "));
+            if let Some(age) = h.oldest_entry_age_seconds {
+                println!("oldest entry    {age} s");
+            }
+            println!("version_counter {}", cache.store().read_version_counter()?);
+            cache.close()?;
+        }
+        Command::Stats { cache, namespace } => {
+            let c = open_cache(&cache)?;
+            if let Some(ns) = namespace.as_deref() {
+                let known = c.list_namespaces()?;
+                if !known.iter().any(|n| n == ns) {
+                    return Err(format!(
+                        "namespace {ns:?} does not exist in {}. Remediation: use one of: {}",
+                        cache.display(),
+                        known.join(", ")
+                    )
+                    .into());
+                }
+            }
+            let s = c.stats(namespace.as_deref())?;
+            println!(
+                "namespace       {}",
+                s.namespace.as_deref().unwrap_or("(all)")
+            );
+            println!("entries         {}", s.entries);
+            println!("hits_exact      {}", s.hits_exact);
+            println!("hits_semantic   {}", s.hits_semantic);
+            println!("misses          {}", s.misses);
+            println!("evictions       {}", s.evictions);
+            println!("expirations     {}", s.expirations);
+            println!("vector_dtype    {}", s.vector_dtype);
+            println!("memory estimate {} bytes", s.memory_bytes_estimate);
+            c.close()?;
+        }
+        Command::Dump {
+            cache,
+            archive,
+            level,
+        } => {
+            let c = open_cache(&cache)?;
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_message("dump");
+            let mut report = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            c.dumps_with(
+                &archive,
+                DumpOptions {
+                    compression_level: level,
+                    progress: Some(&mut report),
+                },
+            )?;
+            bar.finish_and_clear();
+            let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "wrote {} ({size} bytes, {} entries)",
+                archive.display(),
+                c.stats(None)?.entries
+            );
+            c.close()?;
+        }
+        Command::Load {
+            archive,
+            cache,
+            max_member_bytes,
+            force,
+        } => {
+            if cache.exists() && !force {
+                return Err(format!(
+                    "{} already exists. Remediation: pass --force to replace it, or choose another path",
+                    cache.display()
+                )
+                .into());
+            }
+            let m = read_manifest(&archive)?;
+            let stamp = Stamp {
+                fingerprint: m.embedder_fingerprint.clone().unwrap_or_default(),
+                dim: usize::try_from(m.embedder_dim).unwrap_or(0),
+            };
+            restore(&archive, &cache, &stamp, LoadLimits { max_member_bytes })?;
+            let c = open_cache(&cache)?;
+            println!(
+                "restored {} into {} ({} entries)",
+                archive.display(),
+                cache.display(),
+                c.stats(None)?.entries
+            );
+            c.close()?;
+        }
+        Command::Bench {
+            cache,
+            calls,
+            dtype,
+        } => bench::run(&cache, calls as usize, &dtype)?,
+        Command::Query {
+            cache,
+            text,
+            namespace,
+            k,
+            threshold,
+            model,
+        } => query::run(&cache, &text, &namespace, k as usize, threshold, &model)?,
+        Command::Import {
+            cache,
+            corpus,
+            namespace,
+            model,
+        } => import::run(&cache, &corpus, &namespace, &model)?,
+        Command::Calibrate {
+            pairs,
+            target,
+            min_precision,
+            min_recall,
+            dtype,
+            limit,
+            curve,
+            model,
+        } => calibrate::run(
+            calibrate::Args {
+                pairs: &pairs,
+                target: &target,
+                min_precision,
+                min_recall,
+                dtype: &dtype,
+                limit,
+                curve,
+            },
+            &model,
+        )?,
+        Command::Migrate {
+            source,
+            dest,
+            namespace,
+            batch_size,
+            model,
+        } => migrate::run(&source, &dest, namespace, batch_size, &model)?,
+        Command::Vacuum { cache, namespace } => {
+            let c = open_cache(&cache)?;
+            let removed = c.vacuum(namespace.as_deref(), true)?;
+            c.close()?;
+            let (before, after) =
+                SqliteStore::reclaim_space(&cache, mneme::SqliteOptions::default().timeout)?;
+            println!(
+                "removed {removed} expired entries; the file went from {} to {} bytes",
+                before, after
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the tool on `args` (the program name first, as `std::env::args_os` gives them) and
+/// returns the process exit code: 0 on success, 1 on a failed command, 2 on a usage error.
+pub fn main_from(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version land here too, with exit code 0.
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mneme: {e}");
+            1
+        }
+    }
+}
