@@ -301,6 +301,12 @@ impl PySqliteStore {
     fn path(&self) -> PathBuf {
         self.inner.path().to_path_buf()
     }
+
+    /// The database path under the private name mneme-cache 1.0 code reaches for.
+    #[getter]
+    fn _path(&self) -> PathBuf {
+        self.inner.path().to_path_buf()
+    }
 }
 
 store_methods!(PySqliteStore);

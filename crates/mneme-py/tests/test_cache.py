@@ -340,3 +340,30 @@ def test_stale_tolerant_mode_follows_another_writer(db, emb):
     reader.close()
     with pytest.raises(ValueError, match="mmap-shared"):
         mneme.SemanticCache(db, emb, multi_process_mode="mmap-shared")
+
+
+def test_fidelity_details_1_0_code_relies_on(tmp_path, emb):
+    store = mneme.SQLiteStore(str(tmp_path / "s.db"))
+    # Used before open: CacheClosedError, as in 1.0.
+    with pytest.raises(mneme.CacheClosedError):
+        store.count(None)
+    assert store._path == store.path
+    with mneme.SemanticCache(tmp_path / "c.db", emb) as c:
+        # Dimension errors say "dim", as 1.0's do (user code matches on it).
+        with pytest.raises(mneme.EmbedderDimensionError, match="dim"):
+            c.put("x", "y", embedding=np.ones(3, dtype=np.float32))
+    full = mneme.MemoryStore(max_entries=1)
+    with mneme.SemanticCache(store=full, embedder=emb) as c:
+        c.put("a", "1")
+        with pytest.raises(mneme.StoreBackendError, match="capacity"):
+            c.put("b", "2")
+
+    async def run():
+        from conftest import KeywordEmbedder
+        a = mneme.AsyncSemanticCache(tmp_path / "a.db", mneme.to_async_embedder(KeywordEmbedder()))
+        assert repr(a) == "<mneme.AsyncSemanticCache open>"
+        await a.close()
+        assert repr(a) == "<mneme.AsyncSemanticCache closed>"
+
+    import asyncio
+    asyncio.run(run())

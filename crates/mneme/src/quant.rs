@@ -27,10 +27,10 @@ pub fn validate_vector(v: &[f32], dim: usize) -> Result<()> {
         let got = if v.is_empty() {
             "the embedding is empty or not a 1-D vector".to_owned()
         } else {
-            format!("the embedding has {} elements", v.len())
+            format!("the embedding has dim {}", v.len())
         };
         return Err(Error::embedder_dimension(
-            format!("{got}; the cache expects a 1-D vector of {dim}"),
+            format!("{got}; the cache expects a 1-D vector of dim {dim}"),
             "pass a vector from the same embedder the cache was opened with, or migrate with reembed",
         )
         .with_dimensions(dim, v.len()));

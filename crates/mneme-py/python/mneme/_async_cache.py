@@ -170,6 +170,10 @@ class AsyncSemanticCache(_Configured):
     def similarity_threshold(self) -> float:
         return self._cache.similarity_threshold
 
+    def __repr__(self) -> str:
+        state = "closed" if self._cache._native.is_closed() else "open"
+        return f"<mneme.AsyncSemanticCache {state}>"
+
     async def __aenter__(self) -> AsyncSemanticCache:
         return self
 

@@ -56,7 +56,8 @@ impl<C> Link<C> {
         mut f: impl FnMut(&mut C) -> Result<T>,
     ) -> Result<T> {
         if matches!(self, Link::NotOpen) {
-            return Err(Error::store_backend(
+            // Used before open: the same error class as after close (mneme-cache 1.0's).
+            return Err(Error::cache_closed(
                 format!("{} is not open", server.store),
                 "call open(fingerprint, dim) first (SemanticCache does this for you)",
             ));

@@ -202,7 +202,7 @@ impl Store for MemoryStore {
                 {
                     return Err(Error::store_backend(
                         format!(
-                            "MemoryStore is full ({} entries, its max_entries)",
+                            "MemoryStore is full: capacity {} entries (its max_entries) reached",
                             g.state.entries.len()
                         ),
                         "raise MemoryStore max_entries, or set the cache's max_entries below it so LRU eviction keeps room",

@@ -272,7 +272,8 @@ impl SqliteStore {
         match &mut *guard {
             Conn::Open(c, checkpointer) => f(c, checkpointer.as_ref()).map_err(|e| self.located(e)),
             Conn::Closed => Err(Error::closed("SQLiteStore")),
-            Conn::NotOpen => Err(Error::store_backend(
+            // Used before open: the same error class as after close (mneme-cache 1.0's).
+            Conn::NotOpen => Err(Error::cache_closed(
                 format!("SQLiteStore {} is not open", self.path.display()),
                 "call open(fingerprint, dim) first (SemanticCache does this for you)",
             )),
