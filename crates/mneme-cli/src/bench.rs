@@ -15,7 +15,7 @@ fn percentiles(mut samples: Vec<std::time::Duration>) -> (f64, f64) {
     )
 }
 
-pub fn run(path: &Path, calls: usize, dtype: &str) -> mneme::Result<()> {
+pub fn run(path: &Path, calls: usize, dtype: &str, json: bool) -> mneme::Result<()> {
     use mneme::{Get, Store};
     let dtype: mneme::VectorDtype = dtype.parse()?;
     let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
@@ -71,15 +71,28 @@ pub fn run(path: &Path, calls: usize, dtype: &str) -> mneme::Result<()> {
     let entries = cache.stats(None)?.entries;
     cache.close()?;
     let _ = std::fs::remove_dir_all(&dir);
-    println!("{entries} entries, dim {dim}, index {dtype}, {calls} calls per row");
-    println!("open + index load  {open_ms:.1} ms");
-    println!(
-        "exact get          p50 {:.1} µs   p99 {:.1} µs",
-        exact.0, exact.1
-    );
-    println!(
-        "semantic get       p50 {:.1} µs   p99 {:.1} µs",
-        semantic.0, semantic.1
-    );
+    let mut r = crate::output::Report::default();
+    r.field("entries", entries)
+        .field("dim", dim)
+        .field("vector_dtype", dtype.as_str())
+        .field("calls", calls)
+        .field("open_ms", (open_ms * 10.0).round() / 10.0)
+        .text_only(
+            "exact get",
+            format!("p50 {:.1} µs   p99 {:.1} µs", exact.0, exact.1),
+        )
+        .json_only(
+            "exact_get_us",
+            serde_json::json!({"p50": exact.0, "p99": exact.1}),
+        )
+        .text_only(
+            "semantic get",
+            format!("p50 {:.1} µs   p99 {:.1} µs", semantic.0, semantic.1),
+        )
+        .json_only(
+            "semantic_get_us",
+            serde_json::json!({"p50": semantic.0, "p99": semantic.1}),
+        );
+    r.print(json);
     Ok(())
 }

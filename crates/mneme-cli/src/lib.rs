@@ -10,6 +10,7 @@ mod calibrate;
 mod import;
 mod migrate;
 mod model;
+mod output;
 mod query;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ const DTYPES: [&str; 3] = ["float32", "float16", "int8"];
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print reports (inspect, stats, bench, query) as one JSON object, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -185,11 +189,68 @@ impl Embedder for Stamp {
     }
 }
 
-fn open_cache(path: &Path) -> mneme::Result<SemanticCache> {
+/// The directory a path is in (`.` for a bare file name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A cache or archive file that must exist: a directory, a missing file and a missing parent
+/// directory each get their own message.
+fn existing_file(path: &Path) -> Result<(), Box<dyn Error>> {
+    if path.is_dir() {
+        return Err(format!(
+            "{} is a directory, not a file. Remediation: pass the cache file or archive inside it",
+            path.display()
+        )
+        .into());
+    }
+    if !path.exists() {
+        let parent = parent_of(path);
+        if !parent.is_dir() {
+            return Err(format!(
+                "the directory {} does not exist. Remediation: check the path",
+                parent.display()
+            )
+            .into());
+        }
+        return Err(format!(
+            "{} does not exist. Remediation: pass the path of an existing file",
+            path.display()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A file about to be written: its directory must exist, and it must not be a directory.
+fn writable_target(path: &Path) -> Result<(), Box<dyn Error>> {
+    if path.is_dir() {
+        return Err(format!(
+            "{} is a directory. Remediation: pass a file path inside it",
+            path.display()
+        )
+        .into());
+    }
+    let parent = parent_of(path);
+    if !parent.is_dir() {
+        return Err(format!(
+            "the directory {} does not exist. Remediation: create it first, or choose another path",
+            parent.display()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn open_cache(path: &Path) -> Result<SemanticCache, Box<dyn Error>> {
+    existing_file(path)?;
     let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
-    SemanticCache::builder(Stamp { fingerprint, dim })
+    Ok(SemanticCache::builder(Stamp { fingerprint, dim })
         .path(path)
-        .open()
+        .open()?)
 }
 
 /// The index backend as this tool names it: `flat`, not 1.0's `numpy` (kept in files).
@@ -201,49 +262,60 @@ fn shown_backend(name: &str) -> &str {
     }
 }
 
+/// An archive is recognised by its content (gzip's magic bytes; the reader then checks the tar
+/// and its manifest), whatever its name.
 fn is_archive(path: &Path) -> bool {
-    let name = path.to_string_lossy();
-    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == [0x1f, 0x8b])
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     match cli.command {
         Command::Inspect { path } if is_archive(&path) => {
             let m = read_manifest(&path)?;
-            println!("archive         {}", path.display());
-            println!("format_version  {}", m.format_version);
-            println!("schema_version  {}", m.schema_version);
-            println!(
-                "embedder        {} (dim {})",
-                m.embedder_fingerprint.as_deref().unwrap_or("<none>"),
-                m.embedder_dim
-            );
-            println!("store_backend   {}", m.store_backend);
-            println!("index_backend   {}", shown_backend(&m.index_backend));
-            println!(
-                "vector_dtype    {}",
-                m.vector_dtype.as_deref().unwrap_or("<none>")
-            );
-            println!("created_at      {}", m.created_at);
-            println!("namespaces      {}", m.namespaces.join(", "));
+            let mut r = output::Report::default();
+            r.field("archive", path.display().to_string())
+                .field("format_version", m.format_version)
+                .field("schema_version", m.schema_version)
+                .text_only(
+                    "embedder",
+                    format!(
+                        "{} (dim {})",
+                        m.embedder_fingerprint.as_deref().unwrap_or("<none>"),
+                        m.embedder_dim
+                    ),
+                )
+                .json_only("embedder_fingerprint", m.embedder_fingerprint.clone())
+                .json_only("embedder_dim", m.embedder_dim)
+                .field("store_backend", m.store_backend.clone())
+                .field("index_backend", shown_backend(&m.index_backend))
+                .field("vector_dtype", m.vector_dtype.clone())
+                .field("created_at", output::iso8601(m.created_at))
+                .field("namespaces", m.namespaces.clone());
+            r.print(cli.json);
         }
         Command::Inspect { path } => {
             let cache = open_cache(&path)?;
             let h = cache.health()?;
-            println!("cache           {}", path.display());
-            println!(
-                "embedder        {} (dim {})",
-                cache.fingerprint(),
-                cache.dim()
-            );
-            println!("schema_version  {}", h.schema_version);
-            println!("healthy         {}", h.healthy);
-            println!("entries         {}", h.entries);
-            println!("namespaces      {}", cache.list_namespaces()?.join(", "));
-            if let Some(age) = h.oldest_entry_age_seconds {
-                println!("oldest entry    {age} s");
-            }
-            println!("version_counter {}", cache.store().read_version_counter()?);
+            let mut r = output::Report::default();
+            r.field("cache", path.display().to_string())
+                .text_only(
+                    "embedder",
+                    format!("{} (dim {})", cache.fingerprint(), cache.dim()),
+                )
+                .json_only("embedder_fingerprint", cache.fingerprint())
+                .json_only("embedder_dim", cache.dim())
+                .field("schema_version", h.schema_version)
+                .field("healthy", h.healthy)
+                .field("entries", h.entries)
+                .field("namespaces", cache.list_namespaces()?)
+                .field("index_backend", shown_backend(&h.index_backend))
+                .field("oldest_entry_age_seconds", h.oldest_entry_age_seconds)
+                .field("version_counter", cache.store().read_version_counter()?);
+            r.print(cli.json);
             cache.close()?;
         }
         Command::Stats { cache, namespace } => {
@@ -260,18 +332,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 }
             }
             let s = c.stats(namespace.as_deref())?;
-            println!(
-                "namespace       {}",
-                s.namespace.as_deref().unwrap_or("(all)")
-            );
-            println!("entries         {}", s.entries);
-            println!("hits_exact      {}", s.hits_exact);
-            println!("hits_semantic   {}", s.hits_semantic);
-            println!("misses          {}", s.misses);
-            println!("evictions       {}", s.evictions);
-            println!("expirations     {}", s.expirations);
-            println!("vector_dtype    {}", s.vector_dtype);
-            println!("memory estimate {} bytes", s.memory_bytes_estimate);
+            let mut r = output::Report::default();
+            r.field("namespace", s.namespace.as_deref().unwrap_or("(all)"))
+                .field("entries", s.entries)
+                .field("hits_exact", s.hits_exact)
+                .field("hits_semantic", s.hits_semantic)
+                .field("misses", s.misses)
+                .field("evictions", s.evictions)
+                .field("expirations", s.expirations)
+                .field("vector_dtype", s.vector_dtype.as_str())
+                .field("memory_estimate_bytes", s.memory_bytes_estimate);
+            r.print(cli.json);
             c.close()?;
         }
         Command::Dump {
@@ -279,6 +350,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             archive,
             level,
         } => {
+            writable_target(&archive)?;
             let c = open_cache(&cache)?;
             let bar = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template(
@@ -314,6 +386,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             max_member_bytes,
             force,
         } => {
+            existing_file(&archive)?;
+            writable_target(&cache)?;
             if cache.exists() && !force {
                 return Err(format!(
                     "{} already exists. Remediation: pass --force to replace it, or choose another path",
@@ -340,7 +414,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             cache,
             calls,
             dtype,
-        } => bench::run(&cache, calls as usize, &dtype)?,
+        } => {
+            existing_file(&cache)?;
+            bench::run(&cache, calls as usize, &dtype, cli.json)?
+        }
         Command::Query {
             cache,
             text,
@@ -348,7 +425,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             k,
             threshold,
             model,
-        } => query::run(&cache, &text, &namespace, k as usize, threshold, &model)?,
+        } => {
+            existing_file(&cache)?;
+            query::run(
+                &cache, &text, &namespace, k as usize, threshold, &model, cli.json,
+            )?
+        }
         Command::Import {
             cache,
             corpus,

@@ -6,6 +6,33 @@ use mneme::{Decision, HitLayer, SemanticCache, SqliteStore};
 use std::error::Error;
 use std::path::Path;
 
+fn neighbor_json(n: &mneme::Neighbor) -> serde_json::Value {
+    serde_json::json!({
+        "id": n.id,
+        "query": n.query,
+        "response": n.response,
+        "similarity": n.similarity,
+        "confidence": n.confidence,
+        "expired": n.expired,
+        "valid": n.valid,
+    })
+}
+
+fn as_json(e: &mneme::Explanation) -> serde_json::Value {
+    let decision = match e.decision {
+        Decision::Hit(layer, id) => {
+            serde_json::json!({"hit": true, "layer": layer.as_str(), "id": id})
+        }
+        Decision::Miss(reason) => serde_json::json!({"hit": false, "reason": reason.as_str()}),
+    };
+    serde_json::json!({
+        "decision": decision,
+        "threshold": e.threshold,
+        "exact": e.exact.as_ref().map(neighbor_json),
+        "candidates": e.candidates.iter().map(neighbor_json).collect::<Vec<_>>(),
+    })
+}
+
 fn short(s: &str, width: usize) -> String {
     let flat: String = s
         .chars()
@@ -27,6 +54,7 @@ pub fn run(
     k: usize,
     threshold: Option<f64>,
     model: &ModelArgs,
+    json: bool,
 ) -> Result<(), Box<dyn Error>> {
     let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
     let embedder = model.embedder(Some((&fingerprint, dim)))?;
@@ -36,6 +64,11 @@ pub fn run(
     }
     let cache = builder.open()?;
     let e = cache.explain(text, namespace, k)?;
+    if json {
+        println!("{}", as_json(&e));
+        cache.close()?;
+        return Ok(());
+    }
     let by_id = |id: i64| {
         e.exact
             .iter()

@@ -110,7 +110,7 @@ fn bench_measures_a_copy_and_leaves_the_file_alone() {
     let (ok, out, err) = mneme(&[&"bench", &db, &"--calls", &"50", &"--dtype", &"int8"]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("exact get") && out.contains("semantic get") && out.contains("index int8"),
+        out.contains("exact get") && out.contains("semantic get") && out.contains("vector_dtype    int8"),
         "{out}"
     );
     assert_eq!(
@@ -312,4 +312,42 @@ fn vacuum_gives_the_space_back_and_reports_it() {
     assert_eq!(std::fs::metadata(&db).unwrap().len(), after);
     let cache = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
     assert_eq!(cache.get("keep me").unwrap().unwrap().response, "kept");
+}
+
+#[test]
+fn json_for_scripts_iso_times_and_right_diagnoses() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let parse = |s: &str| -> serde_json::Value { serde_json::from_str(s.trim()).expect(s) };
+    let (ok, out, err) = mneme(&[&"stats", &db, &"--json"]);
+    assert!(ok, "{err}");
+    let v = parse(&out);
+    assert_eq!((v["entries"].as_u64(), v["vector_dtype"].as_str()), (Some(3), Some("float32")));
+    let (ok, out, _) = mneme(&[&"inspect", &db, &"--json"]);
+    let v = parse(&out);
+    assert!(ok && v["embedder_dim"] == 64 && v["index_backend"] == "flat", "{v}");
+    assert_eq!(v["namespaces"], serde_json::json!(["default", "fr"]));
+    let (ok, out, _) = mneme(&[&"bench", &db, &"--calls", &"5", &"--json"]);
+    let v = parse(&out);
+    assert!(ok && v["semantic_get_us"]["p50"].as_f64().unwrap() > 0.0, "{v}");
+    let (ok, out, _) = mneme(&[&"query", &db, &"bonjour", &"--namespace", &"fr", &"--json"]);
+    let v = parse(&out);
+    assert!(ok && v["decision"]["layer"] == "exact", "{v}");
+
+    // An archive is known by its content, whatever its name; its time is ISO 8601.
+    let archive = dir.path().join("backup.bin");
+    assert!(mneme(&[&"dump", &db, &archive]).0);
+    let (ok, out, _) = mneme(&[&"inspect", &archive]);
+    assert!(ok && out.contains("format_version"), "{out}");
+    let created = out.lines().find(|l| l.starts_with("created_at")).unwrap();
+    assert!(created.trim_end().ends_with('Z') && created.contains('T'), "{created}");
+
+    let (ok, _, err) = mneme(&[&"stats", &dir.path()]);
+    assert!(!ok && err.contains("is a directory"), "{err}");
+    let (ok, _, err) = mneme(&[&"stats", &dir.path().join("nowhere/c.db")]);
+    assert!(!ok && err.contains("directory") && err.contains("does not exist"), "{err}");
+    let (ok, _, err) = mneme(&[&"stats", &dir.path().join("missing.db")]);
+    assert!(!ok && err.contains("missing.db does not exist"), "{err}");
+    let (ok, _, err) = mneme(&[&"dump", &db, &dir.path().join("no/such/dir/a.tar.gz")]);
+    assert!(!ok && err.contains("create it first"), "{err}");
 }
