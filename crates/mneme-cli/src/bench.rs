@@ -23,7 +23,13 @@ pub fn run(path: &Path, calls: usize, dtype: &str, json: bool) -> mneme::Result<
     std::fs::create_dir_all(&dir)
         .map_err(|e| mneme::Error::invalid_argument(e.to_string(), "check the temp directory"))?;
     let copy = dir.join("copy.db");
-    let source = SqliteStore::new(path);
+    let source = SqliteStore::with_options(
+        path,
+        mneme::SqliteOptions {
+            read_only: true,
+            ..mneme::SqliteOptions::default()
+        },
+    );
     source.open(&fingerprint, dim)?;
     source.snapshot_to(&copy)?;
     source.close()?;

@@ -245,11 +245,26 @@ fn writable_target(path: &Path) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Opens a cache file for a command that changes it (dump records counters, vacuum, load).
 fn open_cache(path: &Path) -> Result<SemanticCache, Box<dyn Error>> {
+    open_with(path, false)
+}
+
+/// Opens a cache file for a command that only looks (inspect, stats): nothing is
+/// written, no -wal or -shm is left, and a read-only file or directory is fine.
+fn look_at_cache(path: &Path) -> Result<SemanticCache, Box<dyn Error>> {
+    open_with(path, true)
+}
+
+fn open_with(path: &Path, read_only: bool) -> Result<SemanticCache, Box<dyn Error>> {
     existing_file(path)?;
     let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
+    let options = mneme::SqliteOptions {
+        read_only,
+        ..mneme::SqliteOptions::default()
+    };
     Ok(SemanticCache::builder(Stamp { fingerprint, dim })
-        .path(path)
+        .sqlite(path, options)
         .open()?)
 }
 
@@ -298,7 +313,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             r.print(cli.json);
         }
         Command::Inspect { path } => {
-            let cache = open_cache(&path)?;
+            let cache = look_at_cache(&path)?;
             let h = cache.health()?;
             let mut r = output::Report::default();
             r.field("cache", path.display().to_string())
@@ -319,7 +334,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             cache.close()?;
         }
         Command::Stats { cache, namespace } => {
-            let c = open_cache(&cache)?;
+            let c = look_at_cache(&cache)?;
             if let Some(ns) = namespace.as_deref() {
                 let known = c.list_namespaces()?;
                 if !known.iter().any(|n| n == ns) {
@@ -351,6 +366,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             level,
         } => {
             writable_target(&archive)?;
+            // Writable: a checkpoint first records the cache's counters in the file.
             let c = open_cache(&cache)?;
             let bar = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template(

@@ -110,7 +110,9 @@ fn bench_measures_a_copy_and_leaves_the_file_alone() {
     let (ok, out, err) = mneme(&[&"bench", &db, &"--calls", &"50", &"--dtype", &"int8"]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("exact get") && out.contains("semantic get") && out.contains("vector_dtype    int8"),
+        out.contains("exact get")
+            && out.contains("semantic get")
+            && out.contains("vector_dtype    int8"),
         "{out}"
     );
     assert_eq!(
@@ -322,14 +324,23 @@ fn json_for_scripts_iso_times_and_right_diagnoses() {
     let (ok, out, err) = mneme(&[&"stats", &db, &"--json"]);
     assert!(ok, "{err}");
     let v = parse(&out);
-    assert_eq!((v["entries"].as_u64(), v["vector_dtype"].as_str()), (Some(3), Some("float32")));
+    assert_eq!(
+        (v["entries"].as_u64(), v["vector_dtype"].as_str()),
+        (Some(3), Some("float32"))
+    );
     let (ok, out, _) = mneme(&[&"inspect", &db, &"--json"]);
     let v = parse(&out);
-    assert!(ok && v["embedder_dim"] == 64 && v["index_backend"] == "flat", "{v}");
+    assert!(
+        ok && v["embedder_dim"] == 64 && v["index_backend"] == "flat",
+        "{v}"
+    );
     assert_eq!(v["namespaces"], serde_json::json!(["default", "fr"]));
     let (ok, out, _) = mneme(&[&"bench", &db, &"--calls", &"5", &"--json"]);
     let v = parse(&out);
-    assert!(ok && v["semantic_get_us"]["p50"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        ok && v["semantic_get_us"]["p50"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
     let (ok, out, _) = mneme(&[&"query", &db, &"bonjour", &"--namespace", &"fr", &"--json"]);
     let v = parse(&out);
     assert!(ok && v["decision"]["layer"] == "exact", "{v}");
@@ -340,14 +351,69 @@ fn json_for_scripts_iso_times_and_right_diagnoses() {
     let (ok, out, _) = mneme(&[&"inspect", &archive]);
     assert!(ok && out.contains("format_version"), "{out}");
     let created = out.lines().find(|l| l.starts_with("created_at")).unwrap();
-    assert!(created.trim_end().ends_with('Z') && created.contains('T'), "{created}");
+    assert!(
+        created.trim_end().ends_with('Z') && created.contains('T'),
+        "{created}"
+    );
 
     let (ok, _, err) = mneme(&[&"stats", &dir.path()]);
     assert!(!ok && err.contains("is a directory"), "{err}");
     let (ok, _, err) = mneme(&[&"stats", &dir.path().join("nowhere/c.db")]);
-    assert!(!ok && err.contains("directory") && err.contains("does not exist"), "{err}");
+    assert!(
+        !ok && err.contains("directory") && err.contains("does not exist"),
+        "{err}"
+    );
     let (ok, _, err) = mneme(&[&"stats", &dir.path().join("missing.db")]);
     assert!(!ok && err.contains("missing.db does not exist"), "{err}");
     let (ok, _, err) = mneme(&[&"dump", &db, &dir.path().join("no/such/dir/a.tar.gz")]);
     assert!(!ok && err.contains("create it first"), "{err}");
+}
+
+#[test]
+fn looking_never_writes_even_on_a_read_only_file_in_a_read_only_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ro_dir = dir.path().join("ro");
+    std::fs::create_dir(&ro_dir).unwrap();
+    let db = seeded(&ro_dir);
+    let digest = |p: &Path| {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(std::fs::read(p).unwrap()))
+    };
+    let before = digest(&db);
+    let listing = |d: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let files_before = listing(&ro_dir);
+    // (Root ignores these modes; the checksum and the listing below hold for every user.)
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&ro_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let runs: [Vec<&dyn AsRef<std::ffi::OsStr>>; 4] = [
+        vec![&"inspect", &db],
+        vec![&"stats", &db, &"--namespace", &"default"],
+        vec![&"stats", &db, &"--json"],
+        vec![&"bench", &db, &"--calls", &"5"],
+    ];
+    for args in &runs {
+        let (ok, out, err) = mneme(args);
+        assert!(
+            ok,
+            "{:?}: {err}{out}",
+            args.iter()
+                .map(|a| a.as_ref().to_owned())
+                .collect::<Vec<_>>()
+        );
+    }
+    std::fs::set_permissions(&ro_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(digest(&db), before, "the cache file's bytes are unchanged");
+    assert_eq!(
+        listing(&ro_dir),
+        files_before,
+        "no -wal, -shm or temporary file is left"
+    );
 }

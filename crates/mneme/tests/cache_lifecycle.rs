@@ -614,3 +614,41 @@ fn opening_while_another_connection_writes_keeps_every_earlier_row_once() {
         stop.store(true, Ordering::Relaxed);
     });
 }
+
+#[test]
+fn a_read_only_open_reads_everything_and_writes_nothing() {
+    let f = Fixture::new();
+    let cache = f.open();
+    cache.put("q", "r").unwrap();
+    cache.close().unwrap();
+    let bytes = std::fs::read(f.path()).unwrap();
+    let options = mneme::SqliteOptions {
+        read_only: true,
+        ..mneme::SqliteOptions::default()
+    };
+    let ro = SemanticCache::builder(f.embedder.clone())
+        .sqlite(f.path(), options.clone())
+        .open()
+        .unwrap();
+    assert_eq!(ro.get("q").unwrap().unwrap().response, "r");
+    assert!(matches!(
+        ro.put("new", "x"),
+        Err(Error::StoreBackend { .. })
+    ));
+    ro.close().unwrap();
+    assert_eq!(std::fs::read(f.path()).unwrap(), bytes);
+    let side: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("-wal") || n.ends_with("-shm"))
+        .collect();
+    assert!(side.is_empty(), "{side:?}");
+    // Another embedder is still refused: the stamp is checked, not written.
+    let mut other = common::embedders::TestEmbedder::new(DIM);
+    other.fingerprint = "other".into();
+    let err = SemanticCache::builder(other)
+        .sqlite(f.path(), options)
+        .open()
+        .unwrap_err();
+    assert!(matches!(err, Error::EmbedderMismatch(_)), "{err}");
+}

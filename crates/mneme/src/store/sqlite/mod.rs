@@ -90,11 +90,8 @@ impl SqliteStore {
             )
             .with_path(path));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| backend("opening read-only", e).with_path(path))?;
+        let conn =
+            read_only_connection(path, &SqliteOptions::default()).map_err(|e| e.with_path(path))?;
         let meta = |key: &str| -> Option<String> {
             conn.query_row("SELECT value FROM schema_meta WHERE key = ?1", [key], |r| {
                 r.get(0)
@@ -123,11 +120,8 @@ impl SqliteStore {
     /// # Errors
     /// [`Error::StoreBackend`] when the file cannot be read as a mneme cache.
     pub fn scan_file_rows(path: &Path, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| backend("opening read-only", e).with_path(path))?;
+        let conn =
+            read_only_connection(path, &SqliteOptions::default()).map_err(|e| e.with_path(path))?;
         let sql = format!("SELECT {ENTRY_COLUMNS_NO_VECTOR} FROM entries ORDER BY id");
         let mut st = conn
             .prepare(&sql)
@@ -303,6 +297,10 @@ impl SqliteStore {
         self.with_conn(|c| f(c).map_err(|e| backend(what, e)))
     }
 
+    fn connect_read_only(&self) -> Result<Connection> {
+        read_only_connection(&self.path, &self.options)
+    }
+
     fn connect(&self) -> Result<Connection> {
         let open_failed = |e: Box<dyn std::error::Error + Send + Sync>| {
             Error::store_backend_with(
@@ -358,6 +356,14 @@ impl SqliteStore {
             Conn::Open(..) => return Ok(()),
             Conn::NotOpen => {}
         }
+        if self.options.read_only {
+            let conn = self.connect_read_only()?;
+            schema::check_read_only(&conn, &self.path, fingerprint, dim)?;
+            // SAFETY: as below: `close` drops the watch before the connection.
+            *self.watch.write() = unsafe { WalIndexWatch::of(&conn) };
+            *guard = Conn::Open(conn, None);
+            return Ok(());
+        }
         let mut conn = self.connect()?;
         schema::migrate(&mut conn, &self.path)?;
         schema::stamp(&mut conn, fingerprint, dim)?;
@@ -379,6 +385,9 @@ impl SqliteStore {
 
     /// A second, read-only connection to the open file, for reads beside the main one.
     fn reader(&self) -> Result<Connection> {
+        if self.options.read_only {
+            return self.connect_read_only();
+        }
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -394,6 +403,49 @@ impl SqliteStore {
     }
 }
 
+/// The read-only connection of [`SqliteOptions::read_only`]: `mode=ro`, and `immutable=1`
+/// (no lock, no -shm) when no WAL holds unmerged writes. Also what the tools that only look at a
+/// file use, so looking never leaves a -shm or -wal behind.
+fn read_only_connection(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_pending = std::fs::metadata(Path::new(&wal)).is_ok_and(|m| m.len() > 0);
+    // A file: URI; the characters URIs give meaning to are escaped.
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str(if wal_pending {
+        "?mode=ro"
+    } else {
+        "?mode=ro&immutable=1"
+    });
+    let conn = Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| backend("opening read-only", e))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.busy_timeout(options.timeout)
+        .map_err(|e| backend("busy_timeout", e))?;
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY; PRAGMA mmap_size={};",
+        options.cache_size_kb, options.mmap_size
+    ))
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(path, e),
+        _ => backend("pragma setup", e),
+    })?;
+    Ok(conn)
+}
+
 impl Store for SqliteStore {
     fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
         self.open_connection(fingerprint, dim)
@@ -405,7 +457,9 @@ impl Store for SqliteStore {
         self.watch.write().take();
         if let Conn::Open(c, checkpointer) = std::mem::replace(&mut *guard, Conn::Closed) {
             drop(checkpointer);
-            let _ = c.execute_batch("PRAGMA wal_checkpoint(FULL)");
+            if !self.options.read_only {
+                let _ = c.execute_batch("PRAGMA wal_checkpoint(FULL)");
+            }
             let _ = c.close();
         }
         Ok(())
@@ -747,12 +801,7 @@ impl Store for SqliteStore {
         // Make sure the store is open (and not closed) before starting.
         self.with_conn(|_| Ok(()))?;
         // A second connection: this process's readers and writers keep the main one meanwhile.
-        let src = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(failed)?;
-        src.busy_timeout(self.options.timeout).map_err(failed)?;
+        let src = self.reader()?;
         run(&src)
     }
 

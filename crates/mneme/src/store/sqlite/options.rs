@@ -16,6 +16,12 @@ pub struct SqliteOptions {
     /// format is unchanged. Like any mmap user, the process would receive SIGBUS if the disk
     /// failed mid-read; set 0 on storage where that is a concern.
     pub mmap_size: u64,
+    /// Open for reading only (default false): nothing is ever written, not even the WAL's
+    /// index or the journal mode, so the file works from a read-only directory or with 0444
+    /// permissions. A file whose WAL was checkpointed (its last writer closed cleanly) is read
+    /// without any lock or side file; otherwise SQLite's shared memory is used as readers do.
+    /// Every write fails with [`Error::StoreBackend`](crate::Error::StoreBackend).
+    pub read_only: bool,
 }
 
 impl Default for SqliteOptions {
@@ -24,6 +30,7 @@ impl Default for SqliteOptions {
             timeout: Duration::from_secs(5),
             cache_size_kb: 10_000,
             mmap_size: 1 << 31,
+            read_only: false,
         }
     }
 }

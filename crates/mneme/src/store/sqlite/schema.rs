@@ -96,6 +96,35 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     tx.commit().map_err(failed)
 }
 
+/// For a read-only open: the schema must be the current one and the stamp must match, since
+/// nothing may be written to migrate or stamp it.
+pub(super) fn check_read_only(
+    conn: &Connection,
+    path: &Path,
+    fingerprint: &str,
+    dim: usize,
+) -> Result<()> {
+    let version = read_schema_version(conn).map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(path, e),
+        _ => backend("reading the schema version", e),
+    })?;
+    if version != LATEST_VERSION {
+        return Err(Error::schema_migration(
+            format!("the cache schema is v{version}; this library reads v{LATEST_VERSION}, and a read-only open cannot migrate"),
+            "open it once without read_only (the schema is migrated then), or use a matching library version",
+        ));
+    }
+    let meta = |k: &str| -> Result<Option<String>> {
+        conn.query_row("SELECT value FROM schema_meta WHERE key = ?1", [k], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| backend("reading meta", e))
+    };
+    let (fp, d) = (meta("embedder_fingerprint")?, meta("embedder_dim")?);
+    check_stamp(fp.as_deref(), d.as_deref(), fingerprint, dim)
+}
+
 /// Stamps the embedder on first open; checks it on every later one.
 pub(super) fn stamp(conn: &mut Connection, fingerprint: &str, dim: usize) -> Result<()> {
     let tx = conn
