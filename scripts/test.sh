@@ -12,7 +12,7 @@ scripts/fetch-model.sh > /dev/null   # the local embedding model the embedder te
 export MNEME_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 cargo fmt --all -- --check
 # Optional stores are cargo features; the tests build and run them against the real servers.
-FEATURES="mneme/redis mneme/postgres mneme/prometheus mneme/otel mneme/testkit"
+FEATURES="mneme/redis mneme/postgres mneme/prometheus mneme/otel mneme/testkit mneme/serde"
 cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet --features "$FEATURES"
 cargo test --workspace --features "$FEATURES"

@@ -44,6 +44,8 @@ pub mod error;
 mod files;
 pub mod index;
 pub mod metadata;
+#[cfg(feature = "serde")]
+mod metadata_serde;
 pub mod metrics;
 pub mod normalize;
 pub mod quant;

@@ -30,6 +30,23 @@ macro_rules! string_enum {
             }
         }
 
+        /// As its string form (`"float32"`, `"semantic"`, …).
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        /// From its string form, aliases included.
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
         impl FromStr for $name {
             type Err = Error;
             fn from_str(s: &str) -> Result<Self> {
@@ -115,6 +132,7 @@ string_enum! {
 
 /// A cache hit.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Hit {
     /// The cached response, verbatim.
     pub response: String,
@@ -134,6 +152,7 @@ pub struct Hit {
 
 /// Counters and sizes, for one namespace or all of them.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// The namespace asked for; `None` for the aggregate.
     pub namespace: Option<String>,
@@ -163,6 +182,7 @@ pub struct Stats {
 
 /// A health report; `health()` never fails on integrity problems, it reports them.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Health {
     /// Equal to `integrity_ok`.
     pub healthy: bool,

@@ -8,6 +8,7 @@ pub const FORMAT_VERSION: i64 = 1;
 
 /// The manifest of a checkpoint archive (docs/formats.md, "Archives").
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Manifest {
     /// Archive format version (1).
     pub format_version: i64,

@@ -33,6 +33,7 @@ use std::path::Path;
 
 /// One persisted cache entry.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredEntry {
     /// Store-assigned id (> 0); pass 0 on insert.
     pub id: i64,
