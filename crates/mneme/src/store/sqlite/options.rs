@@ -19,7 +19,8 @@ pub struct SqliteOptions {
     /// Open for reading only (default false): nothing is ever written, not even the WAL's
     /// index or the journal mode, so the file works from a read-only directory or with 0444
     /// permissions. A file whose WAL was checkpointed (its last writer closed cleanly) is read
-    /// without any lock or side file; otherwise SQLite's shared memory is used as readers do.
+    /// without any lock or side file (SQLite's `immutable`), so a writer that starts meanwhile
+    /// is not seen; otherwise SQLite's shared memory is used as readers do.
     /// Every write fails with [`Error::StoreBackend`](crate::Error::StoreBackend).
     pub read_only: bool,
 }
