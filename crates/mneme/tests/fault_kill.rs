@@ -187,5 +187,12 @@ fn a_killed_dump_or_load_leaves_nothing_after_the_next_run() {
             "no kill left a {kind} file: {left_behind:?}"
         );
     }
-    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    // Every temporary file of a killed writer is gone. A loader killed between moving the
+    // previous restore aside and finishing may leave that `.mneme-aside-` copy: it is kept on
+    // purpose (docs/architecture.md, "Files"), never swept, since it may be the only copy.
+    let rest: Vec<String> = leftovers(dir.path())
+        .into_iter()
+        .filter(|f| !f.starts_with(".mneme-aside-"))
+        .collect();
+    assert_eq!(rest, Vec::<String>::new());
 }
