@@ -259,8 +259,10 @@ impl Bert {
         let mut qkv = vec![0.0f32; total * 3 * h];
         let mut ctx = vec![0.0f32; total * h];
         let mut tmp = vec![0.0f32; total * h];
+        let widest = self.layers.iter().map(|l| l.ffn_in.n).max().unwrap_or(0);
+        let mut inner_buf = vec![0.0f32; total * widest];
         for layer in &self.layers {
-            let mut inner = vec![0.0f32; total * layer.ffn_in.n];
+            let inner = &mut inner_buf[..total * layer.ffn_in.n];
             layer.qkv.forward(&x, total, &mut qkv);
             let mut start = 0;
             for seq in sequences {
@@ -285,9 +287,9 @@ impl Bert {
                 &layer.attn_norm.beta,
                 self.eps,
             );
-            layer.ffn_in.forward(&tmp, total, &mut inner);
-            self.act.apply(&mut inner);
-            layer.ffn_out.forward(&inner, total, &mut x);
+            layer.ffn_in.forward(&tmp, total, inner);
+            self.act.apply(inner);
+            layer.ffn_out.forward(inner, total, &mut x);
             for (v, t) in x.iter_mut().zip(&tmp) {
                 *v += t;
             }

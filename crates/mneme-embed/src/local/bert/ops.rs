@@ -117,24 +117,6 @@ pub fn layer_norm(x: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps:
     }
 }
 
-/// A dot product in eight independent lanes, which the compiler vectorises.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    let mut s: f32 = lanes.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
 /// Self-attention of one sequence: `qkv` holds `len` rows of `[q | k | v]` (3·hidden wide);
 /// writes `len` rows of `hidden` to `out`. Every token sees every token (no padding exists:
 /// sequences are never padded here). Compiled twice: for AVX2 + FMA when the CPU has them, and
@@ -158,6 +140,8 @@ unsafe fn attention_avx2(qkv: &[f32], len: usize, hidden: usize, heads: usize, o
 fn attention_body(qkv: &[f32], len: usize, hidden: usize, heads: usize, out: &mut [f32]) {
     let d = hidden / heads;
     let scale = 1.0 / (d as f32).sqrt();
+    // The engine's dot kernel, chosen once for this CPU (the index's scans use the same one).
+    let dot = mneme::index::kernels::Kernels::detect().dot_f32;
     let stride = 3 * hidden;
     let mut scores = vec![0.0f32; len];
     for h in 0..heads {
