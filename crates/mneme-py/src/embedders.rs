@@ -2,6 +2,7 @@
 //! Each embeds with the GIL released; given to a cache, the engine calls it directly, never
 //! through Python.
 
+use crate::options::seconds;
 use mneme::Embedder;
 use mneme_embed::{LocalEmbedder, LocalOptions, RemoteEmbedder, RemoteOptions};
 use numpy::{PyArray1, PyArray2};
@@ -9,7 +10,6 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Embeds with the GIL released; maps the embedder's errors to Python's.
 fn embed_all(
@@ -179,13 +179,6 @@ impl PyRemoteEmbedder {
         max_retries: u32,
         initial_backoff: f64,
     ) -> PyResult<Self> {
-        let seconds = |what: &str, s: f64| {
-            Duration::try_from_secs_f64(s).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "{what} must be a finite number of seconds >= 0, got {s}"
-                ))
-            })
-        };
         let options = RemoteOptions {
             api_key,
             api_key_env,

@@ -38,6 +38,16 @@ fn non_negative(what: &str, v: i64) -> PyResult<u64> {
     u64::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
 }
 
+/// A duration given in seconds from Python, refused with the option's name if it is negative,
+/// NaN or infinite.
+pub fn seconds(what: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a finite number of seconds >= 0, got {s}"
+        ))
+    })
+}
+
 fn byte_limit(what: &str, v: i64) -> PyResult<usize> {
     usize::try_from(non_negative(what, v)?)
         .map_err(|_| PyValueError::new_err(format!("{what} is larger than this platform allows")))
@@ -128,12 +138,7 @@ impl CacheOptions {
         };
         let vector_dtype = vector_dtype.map(|s| s.parse().py()).transpose()?;
         let index_options = self::index_options(index_options)?;
-        let stale_check_interval =
-            Duration::try_from_secs_f64(stale_check_interval).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "stale_check_interval must be a finite number of seconds >= 0, got {stale_check_interval}"
-                ))
-            })?;
+        let stale_check_interval = seconds("stale_check_interval", stale_check_interval)?;
         let mut quotas = Vec::new();
         if let Some(q) = namespace_quotas {
             for (ns, cap) in q.cast::<PyDict>()?.iter() {
