@@ -1,5 +1,10 @@
 """mneme: a layered semantic cache for LLM applications, a drop-in replacement for
-mneme-cache 1.0 with its engine in Rust."""
+mneme-cache 1.0 with its engine in Rust (distribution `mneme-rs`)."""
+
+from ._install_check import DISTRIBUTION as _DISTRIBUTION
+from ._install_check import check as _check_install
+
+_check_install()  # first: a `mneme/` shared with mneme-cache fails here, with the fix
 
 from ._adapters import to_async_embedder, to_sync_embedder
 from ._async_cache import AsyncSemanticCache
