@@ -7,6 +7,7 @@
 
 mod bench;
 mod calibrate;
+mod diagnose;
 mod import;
 mod migrate;
 mod model;
@@ -169,6 +170,40 @@ enum Command {
         #[arg(long)]
         namespace: Option<String>,
     },
+}
+
+impl Command {
+    /// The file a command is about, for telling disk and permission failures apart.
+    fn touched(&self) -> diagnose::Touched<'_> {
+        use diagnose::Touched;
+        match self {
+            Command::Dump { archive, .. } => Touched {
+                path: archive,
+                writes: true,
+            },
+            Command::Load { cache, .. }
+            | Command::Import { cache, .. }
+            | Command::Vacuum { cache, .. } => Touched {
+                path: cache,
+                writes: true,
+            },
+            Command::Migrate { dest, .. } => Touched {
+                path: dest,
+                writes: true,
+            },
+            Command::Inspect { path }
+            | Command::Stats { cache: path, .. }
+            | Command::Bench { cache: path, .. }
+            | Command::Query { cache: path, .. } => Touched {
+                path,
+                writes: false,
+            },
+            Command::Calibrate { pairs, .. } => Touched {
+                path: pairs,
+                writes: false,
+            },
+        }
+    }
 }
 
 /// Carries a cache's embedder identity without a model: operators never embed.
@@ -368,7 +403,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             writable_target(&archive)?;
             // Writable: a checkpoint first records the cache's counters in the file.
             let c = open_cache(&cache)?;
-            let bar = ProgressBar::new(0).with_style(
+            // Starts empty at the file's size (the snapshot's, give or take its WAL), so the
+            // bar and its estimate are sane before the first report sets the exact total.
+            let estimate = std::fs::metadata(&cache).map_or(0, |m| m.len());
+            let bar = ProgressBar::new(estimate).with_style(
                 ProgressStyle::with_template(
                     "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
                 )
@@ -507,10 +545,19 @@ pub fn main_from(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
             return e.exit_code();
         }
     };
+    let touched = cli.command.touched();
+    let (path, writes) = (touched.path.to_path_buf(), touched.writes);
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("mneme: {e}");
+            let touched = diagnose::Touched {
+                path: &path,
+                writes,
+            };
+            match diagnose::explain(&*e, &touched) {
+                Some(diagnosis) => eprintln!("mneme: {diagnosis}\n  cause: {e}"),
+                None => eprintln!("mneme: {e}"),
+            }
             1
         }
     }

@@ -394,3 +394,52 @@ mod tests {
         assert_eq!(src.to_string(), "disk on fire");
     }
 }
+
+/// What the operating system refused, when a failure comes down to the disk: a front can then
+/// say which refusal, and where, instead of a backend's wording ("disk I/O error", "unable to
+/// open database file").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OsRefusal {
+    /// No space, or no quota, left on the disk.
+    DiskFull,
+    /// This user may not read or write the file or its directory.
+    PermissionDenied,
+    /// The file system is mounted read-only.
+    ReadOnlyFileSystem,
+}
+
+impl OsRefusal {
+    /// The refusal an I/O error stands for, if it is one.
+    pub fn of_io(e: &std::io::Error) -> Option<Self> {
+        use std::io::ErrorKind as Kind;
+        match e.kind() {
+            Kind::StorageFull | Kind::QuotaExceeded => Some(Self::DiskFull),
+            Kind::PermissionDenied => Some(Self::PermissionDenied),
+            Kind::ReadOnlyFilesystem => Some(Self::ReadOnlyFileSystem),
+            _ => None,
+        }
+    }
+
+    /// The first refusal named along an error's source chain: an I/O error, or a SQLite
+    /// result code (`SQLITE_FULL`, `SQLITE_PERM`).
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        use rusqlite::ErrorCode as Code;
+        let mut next = Some(e);
+        while let Some(e) = next {
+            if let Some(found) = e.downcast_ref::<std::io::Error>().and_then(Self::of_io) {
+                return Some(found);
+            }
+            match e
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error_code)
+            {
+                Some(Code::DiskFull) => return Some(Self::DiskFull),
+                Some(Code::PermissionDenied) => return Some(Self::PermissionDenied),
+                _ => {}
+            }
+            next = e.source();
+        }
+        None
+    }
+}

@@ -64,7 +64,7 @@ pub use cache::{
 pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use embedder::{Embedder, LexicalEmbedder, MAX_DIM};
-pub use error::{BoxError, Details, Error, Result};
+pub use error::{BoxError, Details, Error, OsRefusal, Result};
 pub use metadata::{Metadata, Value};
 pub use metrics::{MetricEvent, MetricsHook, MissReason};
 pub use normalize::{hash_query, normalize};
