@@ -5,7 +5,7 @@ use crate::callbacks::{self, run, PyEmbedder};
 use crate::errors::IntoPy;
 use crate::metadata::metadata_json_from_py;
 use crate::options::CacheOptions;
-use crate::stores::store_from_py;
+use crate::stores::{store_from_py, PySqliteStore};
 use mneme::checkpoint::LoadLimits;
 use mneme::{CacheBuilder, Get, Hit, Put, SemanticCache, VectorDtype};
 use numpy::PyReadonlyArray1;
@@ -19,6 +19,8 @@ use std::sync::Arc;
 #[pyclass(module = "mneme._native", frozen)]
 pub struct NativeCache {
     inner: Arc<SemanticCache>,
+    /// The store object: the one passed, or a `SQLiteStore` on the path (1.0's `cache._store`).
+    store: Py<PyAny>,
 }
 
 /// The engine builder for `SemanticCache(...)`: the embedder, then the options, then the store.
@@ -139,10 +141,24 @@ impl NativeCache {
         fingerprint: String,
         options: PyRef<'_, CacheOptions>,
     ) -> PyResult<Self> {
-        let b = builder(py, path, store, adapter, dim, fingerprint, &options)?;
+        // A path becomes a store object here, so that `cache._store` is the store in use.
+        let (path, store) = match (path, store) {
+            (Some(p), None) => (None, Some(Bound::new(py, PySqliteStore::at(p))?.into_any())),
+            (path, store) => (path, store.cloned()),
+        };
+        let b = builder(
+            py,
+            path,
+            store.as_ref(),
+            adapter,
+            dim,
+            fingerprint,
+            &options,
+        )?;
         let cache = run(py, move || b.open())?;
         Ok(NativeCache {
             inner: Arc::new(cache),
+            store: store.map_or_else(|| py.None(), Bound::unbind),
         })
     }
 
@@ -160,15 +176,31 @@ impl NativeCache {
         options: PyRef<'_, CacheOptions>,
         max_member_bytes: Option<u64>,
     ) -> PyResult<Self> {
-        let b = builder(py, Some(path), None, adapter, dim, fingerprint, &options)?;
+        let b = builder(
+            py,
+            Some(path.clone()),
+            None,
+            adapter,
+            dim,
+            fingerprint,
+            &options,
+        )?;
         let mut limits = LoadLimits::default();
         if let Some(m) = max_member_bytes {
             limits.max_member_bytes = m;
         }
         let cache = run(py, move || SemanticCache::loads_with(source, b, limits))?;
+        let store = PySqliteStore::of(cache.store().clone(), path);
         Ok(NativeCache {
             inner: Arc::new(cache),
+            store: Py::new(py, store)?.into_any(),
         })
+    }
+
+    /// The store this cache uses.
+    #[getter]
+    fn store(&self, py: Python<'_>) -> Py<PyAny> {
+        self.store.clone_ref(py)
     }
 
     #[pyo3(signature = (query, embedding=None, namespace="default".to_owned(), bypass=false))]

@@ -152,11 +152,11 @@ impl PyRemoteEmbedder {
     #[new]
     #[pyo3(signature = (
         model,
-        base_url = "https://api.openai.com/v1".to_owned(),
+        base_url = "https://api.openai.com/v1",
         *,
         api_key = None,
-        api_key_env = "OPENAI_API_KEY".to_owned(),
-        api_key_header = "Authorization".to_owned(),
+        api_key_env = "OPENAI_API_KEY",
+        api_key_header = "Authorization",
         dimensions = None,
         batch_size = 64,
         timeout = 30.0,
@@ -168,10 +168,10 @@ impl PyRemoteEmbedder {
     fn new(
         py: Python<'_>,
         model: String,
-        base_url: String,
+        base_url: &str,
         api_key: Option<String>,
-        api_key_env: String,
-        api_key_header: String,
+        api_key_env: &str,
+        api_key_header: &str,
         dimensions: Option<usize>,
         batch_size: usize,
         timeout: f64,
@@ -181,8 +181,8 @@ impl PyRemoteEmbedder {
     ) -> PyResult<Self> {
         let options = RemoteOptions {
             api_key,
-            api_key_env,
-            api_key_header,
+            api_key_env: api_key_env.to_owned(),
+            api_key_header: api_key_header.to_owned(),
             dimensions,
             batch_size,
             request_timeout: seconds("timeout", timeout)?,

@@ -262,7 +262,20 @@ store_methods!(PyMemoryStore);
 /// `SQLiteStore(path, *, timeout=5.0, cache_size_kb=10000)`.
 #[pyclass(module = "mneme._store_sqlite", name = "SQLiteStore", frozen)]
 pub struct PySqliteStore {
-    pub inner: Arc<SqliteStore>,
+    pub inner: Arc<dyn Store>,
+    path: PathBuf,
+}
+
+impl PySqliteStore {
+    /// A store on `path` with the default connection options.
+    pub fn at(path: PathBuf) -> Self {
+        Self::of(Arc::new(SqliteStore::new(path.clone())), path)
+    }
+
+    /// A handle on a SQLite store the engine already holds (a restored cache's).
+    pub fn of(inner: Arc<dyn Store>, path: PathBuf) -> Self {
+        PySqliteStore { inner, path }
+    }
 }
 
 #[pymethods]
@@ -280,32 +293,32 @@ impl PySqliteStore {
             cache_size_kb,
             ..SqliteOptions::default()
         };
-        Ok(PySqliteStore {
-            inner: Arc::new(SqliteStore::with_options(path, options)),
-        })
+        Ok(PySqliteStore::of(
+            Arc::new(SqliteStore::with_options(path.clone(), options)),
+            path,
+        ))
     }
 
     /// Copies a snapshot file to `dest_path` (0600) and returns an unopened store there.
     #[staticmethod]
     fn restore_from(py: Python<'_>, source_path: PathBuf, dest_path: PathBuf) -> PyResult<Self> {
+        let path = dest_path.clone();
         let store = py
             .detach(move || SqliteStore::restore_from(&source_path, dest_path))
             .py()?;
-        Ok(PySqliteStore {
-            inner: Arc::new(store),
-        })
+        Ok(PySqliteStore::of(Arc::new(store), path))
     }
 
     /// The database path.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.inner.path().to_path_buf()
+        self.path.clone()
     }
 
     /// The database path under the private name mneme-cache 1.0 code reaches for.
     #[getter]
     fn _path(&self) -> PathBuf {
-        self.inner.path().to_path_buf()
+        self.path.clone()
     }
 }
 
@@ -357,11 +370,11 @@ fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
 #[pymethods]
 impl PyRedisStore {
     #[new]
-    #[pyo3(signature = (*, url=None, client=None, key_prefix="mneme".to_owned(), use_native_ttl=true))]
+    #[pyo3(signature = (*, url=None, client=None, key_prefix="mneme", use_native_ttl=true))]
     fn new(
         url: Option<String>,
         client: Option<&Bound<'_, PyAny>>,
-        key_prefix: String,
+        key_prefix: &str,
         use_native_ttl: bool,
     ) -> PyResult<Self> {
         let (url, (connect_timeout, io_timeout)) = match (url, client) {
@@ -450,12 +463,12 @@ fn dsn_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 #[pymethods]
 impl PyPostgresStore {
     #[new]
-    #[pyo3(signature = (dsn=None, *, connection=None, pool=None, schema="mneme".to_owned()))]
+    #[pyo3(signature = (dsn=None, *, connection=None, pool=None, schema="mneme"))]
     fn new(
         dsn: Option<String>,
         connection: Option<&Bound<'_, PyAny>>,
         pool: Option<&Bound<'_, PyAny>>,
-        schema: String,
+        schema: &str,
     ) -> PyResult<Self> {
         let dsn = match (dsn, connection, pool) {
             (Some(d), None, None) => d,

@@ -161,3 +161,21 @@ def test_hnsw_index_direct_use_in_every_dtype():
     for bad in (lambda: HnswIndex(0), lambda: HnswIndex(16, index_options={"M": 0}), lambda: ix.append(1, np.ones(3), "a")):
         with pytest.raises(ValueError):
             bad()
+
+
+def test_private_attributes_1_0_code_reaches_for(tmp_path, emb):
+    path = tmp_path / "c.db"
+    with mneme.SemanticCache(path=path, embedder=emb) as cache:
+        assert isinstance(cache._store, mneme.SQLiteStore)
+        assert str(cache._store._path) == str(path)
+        cache.put("how do I reset my password?", "Settings")
+        assert cache._store.count() == 1, "the store object is the one the cache uses, open"
+        cache.dumps(tmp_path / "a.tar.gz")
+    restored = mneme.SemanticCache.loads(tmp_path / "a.tar.gz", tmp_path / "r.db", emb)
+    assert str(restored._store._path) == str(tmp_path / "r.db") and restored._store.count() == 1
+    restored.close()
+    store = mneme.MemoryStore()
+    with mneme.SemanticCache(store=store, embedder=emb) as cache:
+        assert cache._store is store
+    acache = mneme.AsyncSemanticCache(store=mneme.MemoryStore(), embedder=emb)
+    assert isinstance(acache._store, mneme.MemoryStore)

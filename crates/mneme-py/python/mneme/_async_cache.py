@@ -53,6 +53,11 @@ class AsyncSemanticCache(_Configured):
         self._embedder = embedder
         self._normalize = options.normalize
 
+    @property
+    def _store(self) -> Any:
+        """The store in use, as on `SemanticCache`."""
+        return self._cache._store
+
     def _key(self, query: str) -> str:
         return _native.normalize(query) if self._normalize else query
 

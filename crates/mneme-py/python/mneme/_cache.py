@@ -150,6 +150,11 @@ class SemanticCache(_Configured):
         cache._native = native
         return cache
 
+    @property
+    def _store(self) -> Any:
+        """The store in use (the one passed, or the `SQLiteStore` on `path`), as 1.0 code expects."""
+        return self._native.store
+
     def get(
         self,
         query: str,
