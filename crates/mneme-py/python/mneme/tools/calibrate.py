@@ -114,7 +114,8 @@ def _load_embedder(spec: str) -> Any:
     if not hasattr(module, attr):
         raise _Exit(3, f"failed to import embedder: Module {module_name!r} has no attribute {attr!r}.")
     obj = getattr(module, attr)
-    if callable(obj) and not (hasattr(obj, "dim") and hasattr(obj, "fingerprint")):
+    # A class is always a factory (its `dim` is a descriptor until instantiated).
+    if isinstance(obj, type) or (callable(obj) and not (hasattr(obj, "dim") and hasattr(obj, "fingerprint"))):
         obj = obj()
     return obj
 
