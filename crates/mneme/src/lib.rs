@@ -55,6 +55,7 @@ pub mod store;
 pub mod testkit;
 pub mod tools;
 pub mod types;
+pub mod verify;
 
 pub use cache::{
     CacheBuilder, Decision, Explanation, Get, IndexOptionValue, IndexOptions, Neighbor, Put,

@@ -69,6 +69,24 @@ impl SemanticCache {
         }
     }
 
+    /// The verifier's ruling on serving the entry stored for `cached_query` to `query`; a
+    /// panicking verifier refuses (a miss is safer than a wrong answer).
+    pub(super) fn verify(
+        &self,
+        query: &str,
+        cached_query: &str,
+        similarity: f64,
+    ) -> Result<(), crate::verify::Refusal> {
+        let Some(v) = &self.config.verifier else {
+            return Ok(());
+        };
+        self.guarded(|| v.check(query, cached_query, similarity))
+            .unwrap_or_else(|_| {
+                log::warn!(target: "mneme.cache", "verifier panicked; candidate refused");
+                Err(crate::verify::Refusal("the verifier panicked".into()))
+            })
+    }
+
     /// Calls the embedder without any cache lock held; a panic becomes an error.
     pub(super) fn embed(&self, key: &str) -> std::result::Result<Vec<f32>, BoxError> {
         match catch_unwind(AssertUnwindSafe(|| self.embedder.embed(key))) {

@@ -27,6 +27,8 @@ pub struct Neighbor {
     pub expired: bool,
     /// The validator accepts its response (`None` if the validator failed).
     pub valid: Option<bool>,
+    /// Why the verifier would refuse to serve it (`None`: accepted, or no verifier).
+    pub refusal: Option<String>,
 }
 
 /// What a `get` would decide.
@@ -76,6 +78,10 @@ impl SemanticCache {
             ),
             expired: entry.is_expired(now),
             valid: self.validate(&entry.response),
+            refusal: self
+                .verify(query, &entry.query, similarity)
+                .err()
+                .map(|r| r.0),
             query: entry.query,
             response: entry.response,
         };
@@ -125,14 +131,31 @@ impl SemanticCache {
 /// Layer 2's rule over the first three candidates: stop below the threshold, skip what is
 /// expired, invalid or not confident enough, take the first that survives.
 fn semantic_decision(candidates: &[Neighbor], threshold: f64) -> Decision {
+    let mut refused = false;
     for c in candidates.iter().take(TOP_K) {
         if c.similarity < threshold {
-            return Decision::Miss(MissReason::BelowThreshold);
+            break;
         }
-        let confident = c.confidence.is_some_and(|x| x >= CONFIDENCE_FLOOR);
-        if !c.expired && c.valid == Some(true) && confident {
+        if c.expired || c.valid != Some(true) {
+            continue;
+        }
+        if c.refusal.is_some() {
+            refused = true;
+            continue;
+        }
+        if c.confidence.is_some_and(|x| x >= CONFIDENCE_FLOOR) {
             return Decision::Hit(HitLayer::Semantic, c.id);
         }
     }
-    Decision::Miss(MissReason::NoMatch)
+    let below = candidates
+        .iter()
+        .take(TOP_K)
+        .any(|c| c.similarity < threshold);
+    Decision::Miss(if refused {
+        MissReason::VerifierRejected
+    } else if below {
+        MissReason::BelowThreshold
+    } else {
+        MissReason::NoMatch
+    })
 }

@@ -56,6 +56,8 @@ impl<'a> Get<'a> {
 enum Verdict {
     Accept(Hit),
     Next,
+    /// Refused by the verifier: the walk goes on, and a miss is reported as its refusal.
+    Refused,
     BelowThreshold,
 }
 
@@ -115,16 +117,24 @@ impl SemanticCache {
         self.ensure_open()?;
         let threshold = self.similarity_threshold();
         let candidates = self.index.read().search(&q, ns, TOP_K);
+        let mut refused = false;
         for candidate in candidates {
-            match self.check_candidate(candidate, &q, ns, threshold, now, events)? {
+            match self.check_candidate(candidate, query, &q, ns, threshold, now, events)? {
                 Verdict::Accept(hit) => return Ok(Some(hit)),
                 Verdict::Next => {}
-                Verdict::BelowThreshold => {
+                Verdict::Refused => refused = true,
+                Verdict::BelowThreshold if !refused => {
                     return Ok(self.miss(ns, MissReason::BelowThreshold, events))
                 }
+                Verdict::BelowThreshold => break,
             }
         }
-        Ok(self.miss(ns, MissReason::NoMatch, events))
+        let reason = if refused {
+            MissReason::VerifierRejected
+        } else {
+            MissReason::NoMatch
+        };
+        Ok(self.miss(ns, reason, events))
     }
 
     /// Layer 1 only: an exact hit (counted and reported like any hit), or `None` without
@@ -229,9 +239,11 @@ impl SemanticCache {
     }
 
     /// One step of the candidate walk (docs/architecture.md, "A lookup").
+    #[allow(clippy::too_many_arguments)]
     fn check_candidate(
         &self,
         c: Candidate,
+        query: &str,
         q: &[f32],
         ns: &str,
         threshold: f64,
@@ -263,6 +275,9 @@ impl SemanticCache {
                 return Ok(Verdict::Next);
             }
             None => return Ok(Verdict::Next),
+        }
+        if self.verify(query, &entry.query, f64::from(score)).is_err() {
+            return Ok(Verdict::Refused);
         }
         let age = now.saturating_sub(entry.created_at);
         match self.confidence(score as f64, age, &entry.metadata) {

@@ -8,6 +8,7 @@ use crate::metrics::MetricsHook;
 use crate::scoring::{ConfidenceFn, Validator};
 use crate::store::{SqliteOptions, Store};
 use crate::types::{IndexBackend, MultiProcessMode, VectorDtype};
+use crate::verify::Verifier;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,6 +139,7 @@ pub(crate) struct Config {
     pub namespace_quotas: Vec<(String, u64)>,
     pub confidence_fn: Option<ConfidenceFn>,
     pub validator: Option<Validator>,
+    pub verifier: Option<Arc<dyn Verifier>>,
     pub metrics_hook: Option<MetricsHook>,
     pub normalize: bool,
     pub index_backend: IndexBackend,
@@ -196,6 +198,7 @@ impl CacheBuilder {
                 namespace_quotas: Vec::new(),
                 confidence_fn: None,
                 validator: None,
+                verifier: None,
                 metrics_hook: None,
                 normalize: true,
                 index_backend: IndexBackend::default(),
@@ -271,6 +274,20 @@ impl CacheBuilder {
     /// Replaces the default validator (rejects empty and `[LLM Error]`/`[ERROR]` responses).
     pub fn validator(mut self, f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         self.config.validator = Some(Arc::new(f));
+        self
+    }
+
+    /// Adds a verifier stage: a semantic candidate that passes the threshold is served only if
+    /// `verifier` accepts the pair (new query, the candidate's stored query). A refusal moves
+    /// on to the next candidate; a get that ends on refusals is the miss `verifier_rejected`.
+    /// Off by default (1.0's decisions); see [`crate::verify`] for the built-in ones.
+    pub fn verifier(self, verifier: impl Verifier + 'static) -> Self {
+        self.shared_verifier(Arc::new(verifier))
+    }
+
+    /// Same, with a verifier the caller also holds.
+    pub fn shared_verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+        self.config.verifier = Some(verifier);
         self
     }
 

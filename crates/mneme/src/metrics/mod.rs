@@ -25,6 +25,8 @@ pub enum MissReason {
     BelowThreshold,
     /// No candidate survived expiry, validation and the confidence floor.
     NoMatch,
+    /// Candidates above the threshold were refused by the verifier (and none was served).
+    VerifierRejected,
 }
 
 impl MissReason {
@@ -36,6 +38,7 @@ impl MissReason {
             MissReason::DimMismatch => "dim_mismatch",
             MissReason::BelowThreshold => "below_threshold",
             MissReason::NoMatch => "no_match",
+            MissReason::VerifierRejected => "verifier_rejected",
         }
     }
 }

@@ -1,0 +1,68 @@
+//! The verifier stage: after a semantic candidate passes the similarity threshold, a pairwise
+//! check of the new query against the candidate's stored query decides whether serving its
+//! answer is safe. Cosine similarity cannot see that "2+2" and "2+3", or a question and its
+//! negation, want different answers; a verifier can.
+//!
+//! Two are built in: [`ConsistencyGuard`] (rules over numbers, negation, antonyms, order,
+//! entities and scope words) and [`LearnedVerifier`] (a logistic model over the guard's
+//! findings and the similarity, trained by `crates/mneme-embed/examples/train_verifier.rs`).
+//! [`Recommended`] (both) is what our own fronts turn on. Any `Fn(&str, &str, f64) -> bool` is a
+//! verifier too.
+
+mod guard;
+mod learned;
+mod lexicon;
+mod text;
+mod weights;
+
+pub use guard::{Conflict, ConsistencyGuard};
+pub use learned::{Features, LearnedVerifier};
+/// The similarity threshold our fronts use with [`Recommended`] (its cutoff was chosen for it).
+pub use weights::FRONT_THRESHOLD as RECOMMENDED_THRESHOLD;
+
+/// Decides whether a candidate found by similarity may be served for a query.
+pub trait Verifier: Send + Sync {
+    /// `query` is the caller's text, `cached_query` the stored entry's original query and
+    /// `similarity` their cosine. `Err` carries why the candidate was refused (for `explain`
+    /// and the evaluator); the cache then treats it as not found.
+    fn check(&self, query: &str, cached_query: &str, similarity: f64) -> Result<(), Refusal>;
+}
+
+/// Why a verifier refused a candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<F> Verifier for F
+where
+    F: Fn(&str, &str, f64) -> bool + Send + Sync,
+{
+    fn check(&self, query: &str, cached_query: &str, similarity: f64) -> Result<(), Refusal> {
+        if self(query, cached_query, similarity) {
+            Ok(())
+        } else {
+            Err(Refusal("refused by the verifier".into()))
+        }
+    }
+}
+
+/// The verifier our fronts (the CLI with the built-in model) use by default, at
+/// [`RECOMMENDED_THRESHOLD`]: the guard's rules as vetoes, then the learned verifier. See
+/// DECISIONS.md for its measured trade-off.
+#[derive(Debug, Clone, Default)]
+pub struct Recommended {
+    guard: ConsistencyGuard,
+    learned: LearnedVerifier,
+}
+
+impl Verifier for Recommended {
+    fn check(&self, query: &str, cached_query: &str, similarity: f64) -> Result<(), Refusal> {
+        self.guard.check(query, cached_query, similarity)?;
+        self.learned.check(query, cached_query, similarity)
+    }
+}
