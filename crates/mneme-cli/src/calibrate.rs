@@ -33,6 +33,14 @@ fn open(path: &Path) -> Result<Box<dyn Read>, Box<dyn Error>> {
 }
 
 fn read_pairs(path: &Path, limit: Option<usize>) -> Result<Vec<Pair>, Box<dyn Error>> {
+    read_json_lines(path, limit)
+}
+
+/// Labelled pairs, one JSON object per line (gzip-compressed when the name ends in `.gz`).
+pub(crate) fn read_json_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    limit: Option<usize>,
+) -> Result<Vec<T>, Box<dyn Error>> {
     let mut out = Vec::new();
     for (n, line) in BufReader::new(open(path)?).lines().enumerate() {
         let line = line.map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;

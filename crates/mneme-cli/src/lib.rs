@@ -8,6 +8,7 @@
 mod bench;
 mod calibrate;
 mod diagnose;
+mod evaluate;
 mod import;
 mod migrate;
 mod model;
@@ -147,6 +148,22 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// What the cache would decide for labelled pairs: `a` put into a fresh cache, `b` looked
+    /// up, through the real decision path. Prints served shares of should-hit pairs and traps.
+    Evaluate {
+        /// JSON lines {"a", "b", "same_answer", "category"?}.
+        #[arg(long)]
+        pairs: PathBuf,
+        /// The similarity threshold [default: 0.80 with a verifier (what it was tuned for),
+        /// 0.85 with --verifier off].
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// default (guard then learned), guard, learned, or off (cosine alone).
+        #[arg(long, default_value = "default", value_parser = ["default", "guard", "learned", "off"])]
+        verifier: String,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Copy a cache into a new file re-embedded with another model (--model is required).
     Migrate {
         /// The cache to copy (left unchanged).
@@ -198,7 +215,7 @@ impl Command {
                 path,
                 writes: false,
             },
-            Command::Calibrate { pairs, .. } => Touched {
+            Command::Calibrate { pairs, .. } | Command::Evaluate { pairs, .. } => Touched {
                 path: pairs,
                 writes: false,
             },
@@ -509,6 +526,20 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 dtype: &dtype,
                 limit,
                 curve,
+            },
+            &model,
+        )?,
+        Command::Evaluate {
+            pairs,
+            threshold,
+            verifier,
+            model,
+        } => evaluate::run(
+            evaluate::Args {
+                pairs: &pairs,
+                threshold,
+                verifier: &verifier,
+                json: cli.json,
             },
             &model,
         )?,

@@ -417,3 +417,66 @@ fn looking_never_writes_even_on_a_read_only_file_in_a_read_only_directory() {
         "no -wal, -shm or temporary file is left"
     );
 }
+
+#[test]
+fn evaluate_runs_pairs_through_the_cache_and_reports_served_shares() {
+    let pairs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mneme/tests/data/traps.jsonl"
+    );
+    let lexical = ["--model", "lexical:256"];
+    let run = |verifier: &str| {
+        let (ok, out, err) = mneme(&[
+            &"--json",
+            &"evaluate",
+            &"--pairs",
+            &pairs,
+            &"--verifier",
+            &verifier,
+            &lexical[0],
+            &lexical[1],
+        ]);
+        assert!(ok, "{err}");
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let (summary, per_pair) = lines.split_last().unwrap();
+        assert_eq!(summary["pairs"], per_pair.len());
+        for p in per_pair {
+            assert_eq!(
+                p["served"].as_bool().unwrap(),
+                p["reason"].as_str().unwrap().starts_with("hit_"),
+                "{p}"
+            );
+        }
+        (summary.clone(), per_pair.to_vec())
+    };
+    let (off, _) = run("off");
+    let (guard, per_pair) = run("guard");
+    assert_eq!(off["traps"], 30);
+    assert!(
+        off["served_traps"].as_u64().unwrap() > 0,
+        "cosine alone serves some traps: {off}"
+    );
+    assert_eq!(
+        guard["served_traps"], 0,
+        "the guard refuses every hand-written trap: {guard}"
+    );
+    assert!(per_pair.iter().any(|p| p["reason"] == "verifier_rejected"));
+
+    let (ok, out, _) = mneme(&[
+        &"evaluate",
+        &"--pairs",
+        &pairs,
+        &"--verifier",
+        &"guard",
+        &lexical[0],
+        &lexical[1],
+    ]);
+    assert!(ok);
+    assert!(
+        out.lines().next().unwrap().starts_with("all") && out.contains("negation"),
+        "{out}"
+    );
+}
