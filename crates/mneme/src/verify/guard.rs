@@ -24,7 +24,7 @@ pub enum Conflict {
     Entity,
     /// They ask for another kind of answer ("who" / "when", "how much" / "how long").
     AnswerType,
-    /// Another moment ("today" / "tomorrow", months, weekdays).
+    /// Another moment, when both name one ("today" / "tomorrow", months, weekdays).
     Time,
     /// Another scope ("all" / "some", "only").
     Quantifier,
@@ -216,7 +216,8 @@ fn conflicts(rule: Conflict, a: &Facets, b: &Facets) -> bool {
                 && !b.answer_types.is_empty()
                 && a.answer_types != b.answer_types
         }
-        Conflict::Time => a.times != b.times,
+        // Both must name a moment: "today" added to a question usually changes nothing.
+        Conflict::Time => !a.times.is_empty() && !b.times.is_empty() && a.times != b.times,
         Conflict::Quantifier => a.quantifiers != b.quantifiers,
         Conflict::Unit => a.units != b.units,
     }
