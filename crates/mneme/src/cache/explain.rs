@@ -66,7 +66,7 @@ impl SemanticCache {
         self.enter()?;
         self.refresh()?;
         let now = self.config.clock.now();
-        let threshold = self.similarity_threshold();
+        let threshold = self.threshold_for(namespace);
         let key = cache_key(query, self.config.normalize);
         let neighbor = |entry: crate::store::StoredEntry, similarity: f64| Neighbor {
             id: entry.id,

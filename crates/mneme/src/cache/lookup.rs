@@ -115,7 +115,7 @@ impl SemanticCache {
         let mut q = vector;
         quant::l2_normalize(&mut q);
         self.ensure_open()?;
-        let threshold = self.similarity_threshold();
+        let threshold = self.threshold_for(ns);
         let candidates = self.index.read().search(&q, ns, TOP_K);
         let mut refused = false;
         for candidate in candidates {

@@ -12,6 +12,7 @@ mod explain;
 mod hot;
 mod lookup;
 mod options;
+mod thresholds;
 mod write;
 
 pub use explain::{Decision, Explanation, Neighbor};
@@ -61,6 +62,9 @@ pub struct SemanticCache {
     fingerprint: String,
     config: Config,
     threshold_bits: AtomicU64,
+    /// Per-namespace thresholds (thresholds.rs); the flag spares gets the lock when there are none.
+    namespace_thresholds: RwLock<std::collections::BTreeMap<String, f64>>,
+    has_namespace_thresholds: AtomicBool,
     closed: AtomicBool,
     /// Serialises mutations so the store and the index change together.
     writer: Mutex<()>,
@@ -154,6 +158,10 @@ impl SemanticCache {
         for (ns, cap) in &config.namespace_quotas {
             store.set_namespace_quota(ns, *cap)?;
         }
+        let namespace_thresholds = match store.read_meta(thresholds::META_KEY)? {
+            Some(text) => thresholds::parse(&text),
+            None => Default::default(),
+        };
         let index = build_index(store.as_ref(), &config, config.index_backend, dim, dtype)?;
         let stale = (config.multi_process_mode == MultiProcessMode::StaleTolerant)
             .then(|| Mutex::new(coordinator::StaleState::new(stale_interval)));
@@ -166,6 +174,8 @@ impl SemanticCache {
             fingerprint,
             config,
             threshold_bits: AtomicU64::new(threshold.to_bits()),
+            has_namespace_thresholds: AtomicBool::new(!namespace_thresholds.is_empty()),
+            namespace_thresholds: RwLock::new(namespace_thresholds),
             closed: AtomicBool::new(false),
             writer: Mutex::new(()),
             index: RwLock::new(index),

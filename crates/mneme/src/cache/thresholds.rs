@@ -1,0 +1,74 @@
+//! Per-namespace similarity thresholds, stored with the cache (beyond mneme-cache 1.0): a
+//! calibration for one namespace (`mneme calibrate --write`) is kept in the store's meta table
+//! under `namespace_thresholds` and applies to every process that opens the cache afterwards.
+
+use super::options::check_threshold;
+use super::SemanticCache;
+use crate::error::Result;
+use crate::metadata::{Metadata, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+/// The store meta key holding the thresholds, a JSON object `{namespace: threshold}`.
+pub(super) const META_KEY: &str = "namespace_thresholds";
+
+/// The thresholds stored in `text`; entries that are not valid thresholds are dropped.
+pub(super) fn parse(text: &str) -> BTreeMap<String, f64> {
+    let Ok(m) = Metadata::from_json(text) else {
+        log::warn!(target: "mneme.cache", "stored namespace thresholds are not valid JSON; ignored");
+        return BTreeMap::new();
+    };
+    m.iter()
+        .filter_map(|(ns, v)| {
+            let t = match v {
+                Value::Float(f) => *f,
+                Value::Int(i) => *i as f64,
+                _ => return None,
+            };
+            check_threshold(t).ok().map(|()| (ns.to_owned(), t))
+        })
+        .collect()
+}
+
+impl SemanticCache {
+    /// The threshold a get in `namespace` uses: its own if one is set, else the cache's.
+    pub(super) fn threshold_for(&self, namespace: &str) -> f64 {
+        if self.has_namespace_thresholds.load(Ordering::Acquire) {
+            if let Some(t) = self.namespace_thresholds.read().get(namespace) {
+                return *t;
+            }
+        }
+        self.similarity_threshold()
+    }
+
+    /// The per-namespace thresholds in force.
+    pub fn namespace_thresholds(&self) -> BTreeMap<String, f64> {
+        self.namespace_thresholds.read().clone()
+    }
+
+    /// Sets (`Some`) or removes (`None`) `namespace`'s own threshold and stores it with the
+    /// cache, so later opens use it too.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for a threshold outside [-1, 1]; the store's errors.
+    pub fn set_namespace_threshold(&self, namespace: &str, threshold: Option<f64>) -> Result<()> {
+        if let Some(t) = threshold {
+            check_threshold(t)?;
+        }
+        self.enter()?;
+        let _w = self.writer.lock();
+        let mut map = self.namespace_thresholds.write();
+        match threshold {
+            Some(t) => map.insert(namespace.to_owned(), t),
+            None => map.remove(namespace),
+        };
+        let mut stored = Metadata::new();
+        for (ns, t) in map.iter() {
+            stored.insert(ns.clone(), *t);
+        }
+        self.store.write_meta(META_KEY, &stored.to_json())?;
+        self.has_namespace_thresholds
+            .store(!map.is_empty(), Ordering::Release);
+        Ok(())
+    }
+}
