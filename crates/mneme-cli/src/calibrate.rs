@@ -12,10 +12,10 @@ use std::path::Path;
 
 /// One line: `{"a": "...", "b": "...", "same_answer": true|false}`.
 #[derive(Deserialize)]
-struct Pair {
-    a: String,
-    b: String,
-    same_answer: bool,
+pub(crate) struct Pair {
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) same_answer: bool,
 }
 
 fn open(path: &Path) -> Result<Box<dyn Read>, Box<dyn Error>> {
@@ -69,10 +69,15 @@ pub struct Args<'a> {
     pub dtype: &'a str,
     pub limit: Option<usize>,
     pub curve: bool,
+    /// With a bound: the choice is made by `calibrate_bound`.
+    pub bound: Option<crate::calibrate_bound::Args<'a>>,
 }
 
 pub fn run(a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn Error>> {
     let pairs = read_pairs(a.pairs, a.limit)?;
+    if let Some(bound) = a.bound {
+        return crate::calibrate_bound::run(&pairs, bound, model);
+    }
     let texts = |same: bool| -> Vec<(&str, &str)> {
         pairs
             .iter()

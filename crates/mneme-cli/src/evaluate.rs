@@ -4,7 +4,7 @@
 //! of traps, overall and per category; `--json` gives one line per pair and a summary line.
 
 use crate::model::ModelArgs;
-use mneme::verify::{ConsistencyGuard, LearnedVerifier, Recommended, RECOMMENDED_THRESHOLD};
+use crate::verifier::VerifierArgs;
 use mneme::{Get, MemoryStore, MetricEvent, Put, SemanticCache};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -55,32 +55,25 @@ impl Tally {
     }
 }
 
-pub struct Args<'a> {
-    pub pairs: &'a Path,
-    pub threshold: Option<f64>,
-    pub verifier: &'a str,
-    pub json: bool,
-}
-
-pub fn run(a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn Error>> {
-    let pairs: Vec<Pair> = crate::calibrate::read_json_lines(a.pairs, None)?;
+pub fn run(
+    pairs: &Path,
+    decide: &VerifierArgs,
+    model: &ModelArgs,
+    json: bool,
+) -> Result<(), Box<dyn Error>> {
+    let pairs: Vec<Pair> = crate::calibrate::read_json_lines(pairs, None)?;
     let embedder: Arc<dyn mneme::Embedder> = Arc::from(model.embedder(None)?);
-    // Our recommended setting is the default: the verifier and the threshold it was tuned for.
-    let threshold = a.threshold.unwrap_or(match a.verifier {
-        "off" => mneme::cache::DEFAULT_SIMILARITY_THRESHOLD,
-        _ => RECOMMENDED_THRESHOLD,
-    });
     let texts: Vec<&str> = pairs
         .iter()
         .flat_map(|p| [p.a.as_str(), p.b.as_str()])
         .collect();
-    if !a.json {
+    if !json {
         eprintln!(
-            "evaluating {} pairs with {} (threshold {threshold}, verifier {}) ...",
+            "evaluating {} pairs with {}",
             pairs.len(),
-            embedder.fingerprint(),
-            a.verifier
+            embedder.fingerprint()
         );
+        println!("{}", decide.describe());
     }
     let vectors = embedder.embed_batch(&texts).map_err(|e| {
         format!("the embedder failed: {e}. Remediation: check --model and the model folder")
@@ -88,7 +81,7 @@ pub fn run(a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn Error>> {
     let mut all = Tally::default();
     let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
     for (p, v) in pairs.iter().zip(vectors.chunks_exact(2)) {
-        let (served, reason) = decide(p, &v[0], &v[1], &embedder, threshold, a.verifier)?;
+        let (served, reason) = decide_pair(p, &v[0], &v[1], &embedder, decide)?;
         let similarity = cosine(&v[0], &v[1]);
         all.add(p.same_answer, served);
         if let Some(c) = &p.category {
@@ -97,7 +90,7 @@ pub fn run(a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn Error>> {
                 .or_default()
                 .add(p.same_answer, served);
         }
-        if a.json {
+        if json {
             println!(
                 "{}",
                 serde_json::json!({"similarity": similarity, "served": served, "reason": reason,
@@ -105,7 +98,7 @@ pub fn run(a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn Error>> {
             );
         }
     }
-    if a.json {
+    if json {
         println!(
             "{}",
             serde_json::json!({"pairs": pairs.len(), "should_hit": all.should_hit,
@@ -122,19 +115,17 @@ pub fn run(a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn Error>> {
 }
 
 /// Puts `a` into a fresh cache and looks `b` up: the cache's own decision and its reason.
-fn decide(
+fn decide_pair(
     p: &Pair,
     va: &[f32],
     vb: &[f32],
     embedder: &Arc<dyn mneme::Embedder>,
-    threshold: f64,
-    verifier: &str,
+    decide: &VerifierArgs,
 ) -> Result<(bool, String), Box<dyn Error>> {
     let reason = Arc::new(Mutex::new(String::new()));
     let seen = reason.clone();
-    let mut b = SemanticCache::builder_shared(embedder.clone())
+    let b = SemanticCache::builder_shared(embedder.clone())
         .store(MemoryStore::new())
-        .similarity_threshold(threshold)
         .metrics_hook(move |e| {
             let text = match e {
                 MetricEvent::Hit { layer, .. } => format!("hit_{}", layer.as_str()),
@@ -143,13 +134,7 @@ fn decide(
             };
             *seen.lock().unwrap_or_else(|p| p.into_inner()) = text;
         });
-    b = match verifier {
-        "default" => b.verifier(Recommended::default()),
-        "guard" => b.verifier(ConsistencyGuard::default()),
-        "learned" => b.verifier(LearnedVerifier::default()),
-        _ => b,
-    };
-    let cache = b.open()?;
+    let cache = decide.apply(b).open()?;
     cache.put_with(&p.a, "cached answer", Put::default().embedding(va))?;
     let served = cache
         .get_with(&p.b, Get::default().embedding(vb))?

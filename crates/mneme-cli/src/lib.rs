@@ -7,6 +7,7 @@
 
 mod bench;
 mod calibrate;
+mod calibrate_bound;
 mod diagnose;
 mod evaluate;
 mod import;
@@ -14,6 +15,7 @@ mod migrate;
 mod model;
 mod output;
 mod query;
+mod verifier;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -103,9 +105,8 @@ enum Command {
         /// How many nearest entries to list (1-100).
         #[arg(short, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
         k: u64,
-        /// Decide with this threshold instead of the default 0.85.
-        #[arg(long)]
-        threshold: Option<f64>,
+        #[command(flatten)]
+        decide: verifier::VerifierArgs,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -145,6 +146,23 @@ enum Command {
         /// Also print the whole precision-recall curve.
         #[arg(long)]
         curve: bool,
+        /// Instead of maximising --target: the lowest threshold whose false-hit rate's upper
+        /// confidence bound (Clopper-Pearson) is at most this (0.01 for 1%), and the hit rate
+        /// it leaves.
+        #[arg(long)]
+        max_false_hits: Option<f64>,
+        /// The confidence of that bound, between 0 and 1.
+        #[arg(long, default_value_t = 0.95)]
+        confidence: f64,
+        /// With --max-false-hits: the verifier the threshold is chosen for.
+        #[arg(long, default_value = "default", value_parser = verifier::NAMES)]
+        verifier: String,
+        /// With --max-false-hits: store the chosen threshold in this cache file, for --namespace.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// The namespace --write sets.
+        #[arg(long, default_value = "default")]
+        namespace: String,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -154,13 +172,8 @@ enum Command {
         /// JSON lines {"a", "b", "same_answer", "category"?}.
         #[arg(long)]
         pairs: PathBuf,
-        /// The similarity threshold [default: 0.80 with a verifier (what it was tuned for),
-        /// 0.85 with --verifier off].
-        #[arg(long)]
-        threshold: Option<f64>,
-        /// default (guard then learned), guard, learned, or off (cosine alone).
-        #[arg(long, default_value = "default", value_parser = ["default", "guard", "learned", "off"])]
-        verifier: String,
+        #[command(flatten)]
+        decide: verifier::VerifierArgs,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -494,12 +507,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             text,
             namespace,
             k,
-            threshold,
+            decide,
             model,
         } => {
             existing_file(&cache)?;
             query::run(
-                &cache, &text, &namespace, k as usize, threshold, &model, cli.json,
+                &cache, &text, &namespace, k as usize, &decide, &model, cli.json,
             )?
         }
         Command::Import {
@@ -516,33 +529,48 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             dtype,
             limit,
             curve,
+            max_false_hits,
+            confidence,
+            verifier,
+            write,
+            namespace,
             model,
-        } => calibrate::run(
-            calibrate::Args {
-                pairs: &pairs,
-                target: &target,
-                min_precision,
-                min_recall,
-                dtype: &dtype,
-                limit,
-                curve,
-            },
-            &model,
-        )?,
+        } => {
+            let bound = match max_false_hits {
+                Some(max_false_hits) => Some(calibrate_bound::Args {
+                    max_false_hits,
+                    confidence,
+                    verifier: &verifier,
+                    dtype: dtype.parse()?,
+                    write: write.as_deref(),
+                    namespace: &namespace,
+                }),
+                None if write.is_some() => {
+                    return Err("--write stores a threshold chosen with --max-false-hits. \
+                                Remediation: add --max-false-hits (0.01 for 1%)"
+                        .into())
+                }
+                None => None,
+            };
+            calibrate::run(
+                calibrate::Args {
+                    pairs: &pairs,
+                    target: &target,
+                    min_precision,
+                    min_recall,
+                    dtype: &dtype,
+                    limit,
+                    curve,
+                    bound,
+                },
+                &model,
+            )?
+        }
         Command::Evaluate {
             pairs,
-            threshold,
-            verifier,
+            decide,
             model,
-        } => evaluate::run(
-            evaluate::Args {
-                pairs: &pairs,
-                threshold,
-                verifier: &verifier,
-                json: cli.json,
-            },
-            &model,
-        )?,
+        } => evaluate::run(&pairs, &decide, &model, cli.json)?,
         Command::Migrate {
             source,
             dest,

@@ -2,6 +2,7 @@
 //! scores, without changing the cache.
 
 use crate::model::ModelArgs;
+use crate::verifier::VerifierArgs;
 use mneme::{Decision, HitLayer, SemanticCache, SqliteStore};
 use std::error::Error;
 use std::path::Path;
@@ -15,10 +16,11 @@ fn neighbor_json(n: &mneme::Neighbor) -> serde_json::Value {
         "confidence": n.confidence,
         "expired": n.expired,
         "valid": n.valid,
+        "refusal": n.refusal,
     })
 }
 
-fn as_json(e: &mneme::Explanation) -> serde_json::Value {
+fn as_json(e: &mneme::Explanation, verifier: &str) -> serde_json::Value {
     let decision = match e.decision {
         Decision::Hit(layer, id) => {
             serde_json::json!({"hit": true, "layer": layer.as_str(), "id": id})
@@ -28,6 +30,7 @@ fn as_json(e: &mneme::Explanation) -> serde_json::Value {
     serde_json::json!({
         "decision": decision,
         "threshold": e.threshold,
+        "verifier": verifier,
         "exact": e.exact.as_ref().map(neighbor_json),
         "candidates": e.candidates.iter().map(neighbor_json).collect::<Vec<_>>(),
     })
@@ -52,20 +55,18 @@ pub fn run(
     text: &str,
     namespace: &str,
     k: usize,
-    threshold: Option<f64>,
+    decide: &VerifierArgs,
     model: &ModelArgs,
     json: bool,
 ) -> Result<(), Box<dyn Error>> {
     let (fingerprint, dim) = SqliteStore::peek_stamp(path)?;
     let embedder = model.embedder(Some((&fingerprint, dim)))?;
-    let mut builder = SemanticCache::builder_shared(embedder.into()).path(path);
-    if let Some(t) = threshold {
-        builder = builder.similarity_threshold(t);
-    }
-    let cache = builder.open()?;
+    let cache = decide
+        .apply(SemanticCache::builder_shared(embedder.into()).path(path))
+        .open()?;
     let e = cache.explain(text, namespace, k)?;
     if json {
-        println!("{}", as_json(&e));
+        println!("{}", as_json(&e, &decide.verifier));
         cache.close()?;
         return Ok(());
     }
@@ -76,6 +77,7 @@ pub fn run(
             .find(|n| n.id == id)
             .cloned()
     };
+    println!("{}", decide.describe());
     match e.decision {
         Decision::Hit(HitLayer::Exact, id) => {
             let n = by_id(id).expect("the exact entry");
@@ -111,10 +113,13 @@ pub fn run(
         for (i, n) in e.candidates.iter().enumerate() {
             let mut notes = Vec::new();
             if n.expired {
-                notes.push("expired");
+                notes.push("expired".to_owned());
             }
             if n.valid == Some(false) {
-                notes.push("rejected by the validator");
+                notes.push("rejected by the validator".to_owned());
+            }
+            if let Some(r) = &n.refusal {
+                notes.push(format!("refused by the verifier: {r}"));
             }
             println!(
                 "{:>3}  {:<10.4}  {:<10.4}  {:<8}  {}",

@@ -475,8 +475,93 @@ fn evaluate_runs_pairs_through_the_cache_and_reports_served_shares() {
         &lexical[1],
     ]);
     assert!(ok);
+    assert!(out.starts_with("verifier    guard"), "it says what decides: {out}");
     assert!(
-        out.lines().next().unwrap().starts_with("all") && out.contains("negation"),
+        out.lines().any(|l| l.starts_with("all")) && out.contains("negation"),
         "{out}"
     );
+}
+
+#[test]
+fn calibrate_with_a_bound_chooses_stores_and_query_uses_the_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.jsonl");
+    let mut lines = Vec::new();
+    for i in 0..300 {
+        lines.push(format!(r#"{{"a": "parcel {i} to Oslo by ship", "b": "weather report for Lima number {}", "same_answer": false}}"#, i + 7));
+    }
+    for i in 0..100 {
+        lines.push(format!(r#"{{"a": "how do I renew licence {i}", "b": "how do I renew licence {i} online", "same_answer": true}}"#));
+    }
+    std::fs::write(&pairs, lines.join("\n")).unwrap();
+    let db = dir.path().join("c.db");
+    let cache = SemanticCache::open(&db, LexicalEmbedder::new(256)).unwrap();
+    cache.put("how do I renew licence 1", "online").unwrap();
+    cache.close().unwrap();
+
+    let (ok, out, err) = mneme(&[
+        &"calibrate",
+        &pairs,
+        &"--max-false-hits",
+        &"0.02",
+        &"--verifier",
+        &"off",
+        &"--write",
+        &db,
+        &"--namespace",
+        &"default",
+    ]);
+    assert!(ok, "{err}");
+    let field = |name: &str| -> String {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let threshold: f64 = field("threshold").parse().unwrap();
+    let bound: f64 = out
+        .split("upper bound ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bound <= 0.02, "{out}");
+    assert!(out.contains("stored"), "{out}");
+
+    let (ok, out, err) = mneme(&[&"--json", &"query", &db, &"how do I renew licence 2"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["threshold"].as_f64().unwrap(),
+        threshold,
+        "the stored threshold wins in its namespace"
+    );
+
+    // Too few traps to promise the bound: a clear error, nothing stored.
+    let few = dir.path().join("few.jsonl");
+    std::fs::write(&few, lines[..20].join("\n")).unwrap();
+    let (ok, _, err) = mneme(&[
+        &"calibrate",
+        &few,
+        &"--max-false-hits",
+        &"0.01",
+        &"--model",
+        &"lexical:256",
+    ]);
+    assert!(!ok && err.contains("add trap pairs"), "{err}");
+    let (ok, _, err) = mneme(&[
+        &"calibrate",
+        &pairs,
+        &"--write",
+        &db,
+        &"--model",
+        &"lexical:256",
+    ]);
+    assert!(!ok && err.contains("--max-false-hits"), "{err}");
 }
