@@ -433,6 +433,22 @@ impl NativeCache {
         run(py, move || c.set_similarity_threshold(value))
     }
 
+    /// Sets (or, with `None`, removes) a namespace's own threshold, stored with the cache.
+    #[pyo3(signature = (namespace, threshold=None))]
+    fn set_namespace_threshold(
+        &self,
+        py: Python<'_>,
+        namespace: String,
+        threshold: Option<f64>,
+    ) -> PyResult<()> {
+        let c = self.inner.clone();
+        run(py, move || c.set_namespace_threshold(&namespace, threshold))
+    }
+
+    fn namespace_thresholds(&self) -> std::collections::BTreeMap<String, f64> {
+        self.inner.namespace_thresholds()
+    }
+
     #[getter]
     fn similarity_threshold(&self) -> f64 {
         self.inner.similarity_threshold()

@@ -1,4 +1,5 @@
-//! Python callables as the engine's embedder, confidence function, validator and metrics hook.
+//! Python callables as the engine's embedder, confidence function, validator, verifier and
+//! metrics hook.
 //!
 //! The engine runs with the GIL released; each callback re-attaches it for the call only. A
 //! Python exception inside the confidence function or validator cannot travel through the
@@ -133,6 +134,28 @@ pub fn validator(f: Py<PyAny>) -> impl Fn(&str) -> bool + Send + Sync + 'static 
                 Err(e) => {
                     park(e);
                     true
+                }
+            }
+        })
+    }
+}
+
+/// `verifier(query, cached_query, similarity) -> bool`. An exception refuses the candidate
+/// (a miss is safer than a wrong answer) and is re-raised when the engine returns.
+pub fn verifier(f: Py<PyAny>) -> impl Fn(&str, &str, f64) -> bool + Send + Sync + 'static {
+    move |query, cached_query, similarity| {
+        Python::attach(|py| {
+            if parked() {
+                return false;
+            }
+            match f
+                .call1(py, (query, cached_query, similarity))
+                .and_then(|v| v.is_truthy(py))
+            {
+                Ok(ok) => ok,
+                Err(e) => {
+                    park(e);
+                    false
                 }
             }
         })

@@ -10,6 +10,7 @@ use mneme::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The options of one cache, typed.
@@ -32,6 +33,40 @@ pub struct CacheOptions {
     max_query_bytes: usize,
     max_response_bytes: usize,
     max_metadata_bytes: usize,
+    verifier: Option<Verifier>,
+}
+
+/// The verifier stage (beyond 1.0; off by default): a built-in one or a Python callable.
+enum Verifier {
+    Builtin(Arc<dyn mneme::verify::Verifier>),
+    Python(Py<PyAny>),
+}
+
+impl Verifier {
+    /// `"guard"`, `"learned"`, `"recommended"`, or a callable
+    /// `(query, cached_query, similarity) -> bool`.
+    fn from_py(v: &Bound<'_, PyAny>) -> PyResult<Self> {
+        use mneme::verify::{ConsistencyGuard, LearnedVerifier, Recommended};
+        if let Ok(name) = v.extract::<&str>() {
+            let builtin: Arc<dyn mneme::verify::Verifier> = match name {
+                "guard" => Arc::new(ConsistencyGuard::default()),
+                "learned" => Arc::new(LearnedVerifier::default()),
+                "recommended" => Arc::new(Recommended::default()),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown verifier {other:?}. Remediation: use \"recommended\", \"guard\", \"learned\" or a callable (query, cached_query, similarity) -> bool"
+                    )))
+                }
+            };
+            return Ok(Verifier::Builtin(builtin));
+        }
+        if v.is_callable() {
+            return Ok(Verifier::Python(v.clone().unbind()));
+        }
+        Err(PyTypeError::new_err(
+            "verifier must be a name (\"recommended\", \"guard\", \"learned\") or a callable (query, cached_query, similarity) -> bool",
+        ))
+    }
 }
 
 fn non_negative(what: &str, v: i64) -> PyResult<u64> {
@@ -108,6 +143,7 @@ impl CacheOptions {
         max_query_bytes = mneme::DEFAULT_MAX_QUERY_BYTES as i64,
         max_response_bytes = mneme::DEFAULT_MAX_RESPONSE_BYTES as i64,
         max_metadata_bytes = mneme::DEFAULT_MAX_METADATA_BYTES as i64,
+        verifier = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -127,6 +163,7 @@ impl CacheOptions {
         max_query_bytes: i64,
         max_response_bytes: i64,
         max_metadata_bytes: i64,
+        verifier: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let index_backend = match index_backend {
             Some(s) => s.parse().py()?,
@@ -170,6 +207,7 @@ impl CacheOptions {
             max_query_bytes: byte_limit("max_query_bytes", max_query_bytes)?,
             max_response_bytes: byte_limit("max_response_bytes", max_response_bytes)?,
             max_metadata_bytes: byte_limit("max_metadata_bytes", max_metadata_bytes)?,
+            verifier: verifier.map(Verifier::from_py).transpose()?,
         })
     }
 
@@ -252,6 +290,11 @@ impl CacheOptions {
         }
         if let Some(f) = &self.metrics_hook {
             b = b.metrics_hook(callbacks::metrics_hook(f.clone_ref(py)));
+        }
+        match &self.verifier {
+            Some(Verifier::Builtin(v)) => b = b.shared_verifier(v.clone()),
+            Some(Verifier::Python(f)) => b = b.verifier(callbacks::verifier(f.clone_ref(py))),
+            None => {}
         }
         b
     }

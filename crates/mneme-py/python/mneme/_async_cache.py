@@ -171,6 +171,12 @@ class AsyncSemanticCache(_Configured):
     def set_similarity_threshold(self, value: float) -> None:
         self._cache.set_similarity_threshold(value)
 
+    def set_namespace_threshold(self, namespace: str, threshold: float | None) -> None:
+        self._cache.set_namespace_threshold(namespace, threshold)
+
+    def namespace_thresholds(self) -> dict[str, float]:
+        return self._cache.namespace_thresholds()
+
     @property
     def similarity_threshold(self) -> float:
         return self._cache.similarity_threshold

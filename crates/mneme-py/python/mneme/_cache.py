@@ -24,6 +24,7 @@ from ._types import (
     Store,
     Validator,
     VectorDtype,
+    Verifier,
 )
 
 __all__ = ["SemanticCache"]
@@ -80,6 +81,7 @@ class _Configured:
         max_query_bytes: int = _DEFAULTS.max_query_bytes,
         max_response_bytes: int = _DEFAULTS.max_response_bytes,
         max_metadata_bytes: int = _DEFAULTS.max_metadata_bytes,
+        verifier: Verifier | str | None = None,
     ) -> None:
         if (path is None) == (store is None):
             raise ValueError("exactly one of path or store is required")
@@ -103,6 +105,7 @@ class _Configured:
             max_query_bytes=max_query_bytes,
             max_response_bytes=max_response_bytes,
             max_metadata_bytes=max_metadata_bytes,
+            verifier=verifier,
         )
         native = _native.NativeCache(
             None if path is None else os.fspath(path), store, adapter, adapter.dim, adapter.fingerprint, options
@@ -220,6 +223,15 @@ class SemanticCache(_Configured):
 
     def set_similarity_threshold(self, value: float) -> None:
         self._native.set_similarity_threshold(float(value))
+
+    def set_namespace_threshold(self, namespace: str, threshold: float | None) -> None:
+        """Beyond 1.0: `namespace`'s own threshold (None removes it), stored with the cache so
+        every later open uses it (what `mneme calibrate --max-false-hits --write` sets)."""
+        self._native.set_namespace_threshold(namespace, None if threshold is None else float(threshold))
+
+    def namespace_thresholds(self) -> dict[str, float]:
+        """Beyond 1.0: the per-namespace thresholds in force."""
+        return self._native.namespace_thresholds()
 
     @property
     def similarity_threshold(self) -> float:

@@ -18,6 +18,10 @@ IndexBackend = Literal["numpy", "hnsw", "auto"]
 MultiProcessMode = Literal["single", "stale-tolerant", "mmap-shared"]
 ConfidenceFn = Callable[[float, int, dict[str, Any]], float]
 Validator = Callable[[str], bool]
+# Beyond 1.0: `verifier(query, cached_query, similarity) -> bool` decides whether a semantic
+# candidate may be served; SemanticCache(verifier=...) also takes "recommended", "guard" or
+# "learned" for the built-in ones.
+Verifier = Callable[[str, str, float], bool]
 MetricsHook = Callable[[str, dict[str, Any]], None]
 
 
