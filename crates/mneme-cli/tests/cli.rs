@@ -475,7 +475,10 @@ fn evaluate_runs_pairs_through_the_cache_and_reports_served_shares() {
         &lexical[1],
     ]);
     assert!(ok);
-    assert!(out.starts_with("verifier    guard"), "it says what decides: {out}");
+    assert!(
+        out.starts_with("verifier    guard"),
+        "it says what decides: {out}"
+    );
     assert!(
         out.lines().any(|l| l.starts_with("all")) && out.contains("negation"),
         "{out}"
