@@ -20,6 +20,7 @@ pub struct Get<'a> {
     namespace: &'a str,
     embedding: Option<&'a [f32]>,
     bypass: bool,
+    min_similarity: Option<f64>,
 }
 
 impl Default for Get<'_> {
@@ -28,6 +29,7 @@ impl Default for Get<'_> {
             namespace: "default",
             embedding: None,
             bypass: false,
+            min_similarity: None,
         }
     }
 }
@@ -48,6 +50,13 @@ impl<'a> Get<'a> {
     /// Skips the cache entirely: records a `bypass` miss and returns `None`.
     pub fn bypass(mut self, bypass: bool) -> Self {
         self.bypass = bypass;
+        self
+    }
+
+    /// Raises the similarity threshold for this call to at least `threshold` (a caller may be
+    /// stricter than the cache, never looser).
+    pub fn min_similarity(mut self, threshold: f64) -> Self {
+        self.min_similarity = Some(threshold);
         self
     }
 }
@@ -115,7 +124,9 @@ impl SemanticCache {
         let mut q = vector;
         quant::l2_normalize(&mut q);
         self.ensure_open()?;
-        let threshold = self.threshold_for(ns);
+        let threshold = o
+            .min_similarity
+            .map_or(self.threshold_for(ns), |m| m.max(self.threshold_for(ns)));
         let candidates = self.index.read().search(&q, ns, TOP_K);
         let mut refused = false;
         for candidate in candidates {
