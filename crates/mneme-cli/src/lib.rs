@@ -15,6 +15,8 @@ mod migrate;
 mod model;
 mod output;
 mod query;
+#[cfg(feature = "serve")]
+mod serve;
 mod verifier;
 
 use clap::{Parser, Subcommand};
@@ -192,6 +194,10 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Serve the cache over HTTP: a REST API, an OpenAI-compatible caching proxy
+    /// (/v1/chat/completions, /v1/completions), /metrics, /healthz, /readyz and /dashboard.
+    #[cfg(feature = "serve")]
+    Serve(Box<serve::ServeArgs>),
     /// Remove expired entries, reclaim index memory and give free disk space back.
     Vacuum {
         /// The cache file.
@@ -215,6 +221,11 @@ impl Command {
             | Command::Import { cache, .. }
             | Command::Vacuum { cache, .. } => Touched {
                 path: cache,
+                writes: true,
+            },
+            #[cfg(feature = "serve")]
+            Command::Serve(a) => Touched {
+                path: &a.cache,
                 writes: true,
             },
             Command::Migrate { dest, .. } => Touched {
@@ -578,6 +589,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             batch_size,
             model,
         } => migrate::run(&source, &dest, namespace, batch_size, &model)?,
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::run(&a)?,
         Command::Vacuum { cache, namespace } => {
             let c = open_cache(&cache)?;
             let removed = c.vacuum(namespace.as_deref(), true)?;

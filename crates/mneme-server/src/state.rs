@@ -1,0 +1,101 @@
+//! What every handler shares: the cache, the settings, the upstream client, in-flight misses,
+//! metrics and the recent decisions the dashboard shows.
+
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+use crate::proxy::flights::Flights;
+use mneme::SemanticCache;
+pub use recent::RecentDecisions;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub cache: Arc<SemanticCache>,
+    pub config: ServeConfig,
+    pub http: reqwest::Client,
+    pub flights: Flights,
+    pub metrics: Metrics,
+    pub recent: RecentDecisions,
+}
+
+/// One decision, as the dashboard lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    /// Unix time in milliseconds.
+    pub at_ms: u128,
+    pub route: &'static str,
+    pub namespace: String,
+    pub query: String,
+    /// `hit-exact`, `hit-semantic`, `miss`, `bypass`.
+    pub outcome: String,
+    pub similarity: Option<f64>,
+    pub millis: f64,
+}
+
+/// Bounded, newest last; a std mutex is enough for a few hundred small records.
+mod recent {
+    use super::Decision;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    pub struct RecentDecisions {
+        cap: usize,
+        items: Mutex<VecDeque<Decision>>,
+    }
+
+    impl RecentDecisions {
+        pub fn new(cap: usize) -> Self {
+            RecentDecisions {
+                cap,
+                items: Mutex::new(VecDeque::with_capacity(cap)),
+            }
+        }
+
+        pub fn push(&self, d: Decision) {
+            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            if items.len() == self.cap {
+                items.pop_front();
+            }
+            if self.cap > 0 {
+                items.push_back(d);
+            }
+        }
+
+        pub fn snapshot(&self) -> Vec<Decision> {
+            self.items
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned()
+                .collect()
+        }
+    }
+}
+
+impl AppState {
+    /// Records a decision for the dashboard and the HTTP metrics.
+    pub fn record(
+        &self,
+        route: &'static str,
+        namespace: &str,
+        query: &str,
+        outcome: &str,
+        similarity: Option<f64>,
+        started: std::time::Instant,
+    ) {
+        let millis = started.elapsed().as_secs_f64() * 1e3;
+        self.metrics.observe(route, outcome, millis / 1e3);
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let query: String = query.chars().take(200).collect();
+        self.recent.push(Decision {
+            at_ms,
+            route,
+            namespace: namespace.to_owned(),
+            query,
+            outcome: outcome.to_owned(),
+            similarity,
+            millis,
+        });
+    }
+}
