@@ -14,6 +14,6 @@ PIP=("$VENV/bin/pip" --quiet --disable-pip-version-check)
 rm -f "$WHEELS"/mneme_rs-*.whl
 "${PIP[@]}" wheel --no-deps --wheel-dir "$WHEELS" ./crates/mneme-py
 WHEEL=$(ls "$WHEELS"/mneme_rs-*.whl)
-"${PIP[@]}" install pytest redis "psycopg[binary]" prometheus-client opentelemetry-sdk numpy
+"${PIP[@]}" install pytest redis "psycopg[binary]" prometheus-client opentelemetry-sdk numpy openai
 "${PIP[@]}" install --force-reinstall --no-deps "$WHEEL"
 echo "installed $WHEEL into $VENV"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit, integration, doc and interop tests of the Rust
 # crates, then the Python package's pytest suite (including the compatibility run against
-# mneme-cache). Installs what the tests need first: the mneme-cache peer from PyPI
-# (.venv-peer) and our package built from source (.venv-py).
+# mneme-cache and the `mneme serve` tests with the real openai client and headless Chromium).
+# Installs what the tests need first: the mneme-cache peer from PyPI (.venv-peer), our package
+# built from source (.venv-py), Debian's chromium and the embedding model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
 scripts/setup-peer.sh
 scripts/setup-python.sh
+scripts/setup-browser.sh              # Debian's chromium + Playwright, for the dashboard test
 scripts/fetch-model.sh > /dev/null   # the local embedding model the embedder tests run
 export MNEME_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 cargo fmt --all -- --check

@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[3]
 BLOCK = re.compile(r"^```([\w,]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 BLOCKS = [(m.group(1), m.group(2)) for m in BLOCK.finditer((ROOT / "README.md").read_text())]
 # Shell blocks run elsewhere: the test command is what runs this file; installing the package
-# is what scripts/setup-python.sh and test_install.py do.
-ELSEWHERE = ("scripts/demo.sh", "pip install ./crates/mneme-py")
+# is what scripts/setup-python.sh and test_install.py do; the serve walk-through needs an OpenAI
+# account, and test_serve.py runs the same flow with the openai client against a stub upstream.
+ELSEWHERE = ("scripts/demo.sh", "pip install ./crates/mneme-py", "mneme serve --upstream")
 
 
 def blocks(*langs: str) -> list[str]:
