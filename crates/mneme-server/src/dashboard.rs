@@ -15,19 +15,17 @@ pub async fn page() -> Html<&'static str> {
 }
 
 pub async fn data(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let cache = state.cache.clone();
-    let (stats, per_namespace) = tokio::task::spawn_blocking(move || -> mneme::Result<_> {
-        let total = cache.stats(None)?;
-        let mut per = Vec::new();
-        for ns in cache.list_namespaces()? {
-            let s = cache.stats(Some(&ns))?;
-            per.push(json!({"namespace": ns, "entries": s.entries}));
-        }
-        Ok((total, per))
-    })
-    .await
-    .map_err(|e| ApiError::unavailable(format!("cache task failed: {e}")))?
-    .map_err(|e| ApiError::from_cache(&e))?;
+    let (stats, per_namespace) = state
+        .cache_call(|cache| {
+            let total = cache.stats(None)?;
+            let mut per = Vec::new();
+            for ns in cache.list_namespaces()? {
+                let s = cache.stats(Some(&ns))?;
+                per.push(json!({"namespace": ns, "entries": s.entries}));
+            }
+            Ok((total, per))
+        })
+        .await?;
     let recent = state.recent.snapshot();
     let mut millis: Vec<f64> = recent.iter().map(|d| d.millis).collect();
     millis.sort_by(f64::total_cmp);

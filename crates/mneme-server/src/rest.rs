@@ -49,16 +49,6 @@ pub struct NamespaceParam {
     namespace: Option<String>,
 }
 
-/// Runs a cache call on the blocking pool and maps its error.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> mneme::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("cache task failed: {e}")))?
-        .map_err(|e| ApiError::from_cache(&e))
-}
-
 async fn body_of<T: serde::de::DeserializeOwned>(
     state: &AppState,
     body: Body,
@@ -74,15 +64,16 @@ pub async fn get(
     let started = Instant::now();
     let r: GetRequest = body_of(&state, body).await?;
     let ns = tenancy::namespace(&state.config, &headers, r.namespace.as_deref())?;
-    let (cache, namespace, query) = (state.cache.clone(), ns.clone(), r.query.clone());
-    let hit = blocking(move || {
-        let mut g = Get::default().namespace(&namespace).bypass(r.bypass);
-        if let Some(v) = &r.embedding {
-            g = g.embedding(v);
-        }
-        cache.get_with(&query, g)
-    })
-    .await?;
+    let (namespace, query) = (ns.clone(), r.query.clone());
+    let hit = state
+        .cache_call(move |cache| {
+            let mut g = Get::default().namespace(&namespace).bypass(r.bypass);
+            if let Some(v) = &r.embedding {
+                g = g.embedding(v);
+            }
+            cache.get_with(&query, g)
+        })
+        .await?;
     let out = match &hit {
         Some(h) => {
             json!({"hit": true, "layer": h.layer.as_str(), "similarity": h.similarity, "confidence": h.confidence,
@@ -118,21 +109,21 @@ pub async fn put(
         ),
         None => None,
     };
-    let cache = state.cache.clone();
-    blocking(move || {
-        let mut p = Put::default().namespace(&ns);
-        if let Some(m) = metadata {
-            p = p.metadata(m);
-        }
-        if let Some(t) = r.ttl {
-            p = p.ttl(t);
-        }
-        if let Some(v) = &r.embedding {
-            p = p.embedding(v);
-        }
-        cache.put_with(&r.query, &r.response, p)
-    })
-    .await?;
+    state
+        .cache_call(move |cache| {
+            let mut p = Put::default().namespace(&ns);
+            if let Some(m) = metadata {
+                p = p.metadata(m);
+            }
+            if let Some(t) = r.ttl {
+                p = p.ttl(t);
+            }
+            if let Some(v) = &r.embedding {
+                p = p.embedding(v);
+            }
+            cache.put_with(&r.query, &r.response, p)
+        })
+        .await?;
     Ok(Json(json!({"stored": true})))
 }
 
@@ -143,8 +134,9 @@ pub async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let r: DeleteRequest = body_of(&state, body).await?;
     let ns = tenancy::namespace(&state.config, &headers, r.namespace.as_deref())?;
-    let cache = state.cache.clone();
-    let deleted = blocking(move || cache.delete_in(&r.query, &ns)).await?;
+    let deleted = state
+        .cache_call(move |cache| cache.delete_in(&r.query, &ns))
+        .await?;
     Ok(Json(json!({"deleted": deleted})))
 }
 
@@ -167,8 +159,9 @@ pub async fn stats(
     Query(q): Query<NamespaceParam>,
 ) -> Result<Json<Value>, ApiError> {
     let ns = one_or_all(&state, &headers, &q)?;
-    let cache = state.cache.clone();
-    let stats = blocking(move || cache.stats(ns.as_deref())).await?;
+    let stats = state
+        .cache_call(move |cache| cache.stats(ns.as_deref()))
+        .await?;
     Ok(Json(serde_json::to_value(stats).unwrap_or(Value::Null)))
 }
 
@@ -176,8 +169,7 @@ pub async fn namespaces(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let cache = state.cache.clone();
-    let all = blocking(move || cache.list_namespaces()).await?;
+    let all = state.cache_call(|cache| cache.list_namespaces()).await?;
     let visible: Vec<String> = if state.config.tenants.is_empty() {
         all
     } else {
@@ -207,7 +199,8 @@ pub async fn vacuum(
     Query(q): Query<NamespaceParam>,
 ) -> Result<Json<Value>, ApiError> {
     let ns = one_or_all(&state, &headers, &q)?;
-    let cache = state.cache.clone();
-    let removed = blocking(move || cache.vacuum(ns.as_deref(), true)).await?;
+    let removed = state
+        .cache_call(move |cache| cache.vacuum(ns.as_deref(), true))
+        .await?;
     Ok(Json(json!({"removed": removed})))
 }

@@ -58,8 +58,10 @@ pub async fn serve(
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| format!("cannot build the upstream client: {e}"))?;
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let state = Arc::new(AppState {
         cache: Arc::new(cache),
+        cache_slots: Semaphore::new(cores * 2),
         http,
         flights: Default::default(),
         metrics,
@@ -149,9 +151,8 @@ async fn access_log(request: Request, next: Next) -> Response {
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let cache = state.cache.clone();
-    match tokio::task::spawn_blocking(move || cache.health()).await {
-        Ok(Ok(h)) => {
+    match state.cache_call(|c| c.health()).await {
+        Ok(h) => {
             let status = if h.healthy {
                 StatusCode::OK
             } else {
@@ -159,8 +160,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
             };
             (status, Json(serde_json::to_value(h).unwrap_or_default())).into_response()
         }
-        Ok(Err(e)) => ApiError::from_cache(&e).into_response(),
-        Err(e) => ApiError::unavailable(e.to_string()).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -173,11 +173,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let cache = state.cache.clone();
-    let stats = tokio::task::spawn_blocking(move || cache.stats(None))
-        .await
-        .ok()
-        .and_then(Result::ok);
+    let stats = state.cache_call(|c| c.stats(None)).await.ok();
     let text = state.metrics.render(stats.as_ref());
     (
         [(

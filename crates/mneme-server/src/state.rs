@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 pub struct AppState {
     pub cache: Arc<SemanticCache>,
+    /// Cache calls running at once on the blocking pool: about one per core, so a burst of
+    /// embeddings and scans queues here instead of thrashing hundreds of threads.
+    pub cache_slots: tokio::sync::Semaphore,
     pub config: ServeConfig,
     pub http: reqwest::Client,
     pub flights: Flights,
@@ -72,6 +75,24 @@ mod recent {
 }
 
 impl AppState {
+    /// Runs `f` on the cache in the blocking pool, at most `cache_slots` at once.
+    pub async fn cache_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SemanticCache) -> mneme::Result<T> + Send + 'static,
+    ) -> Result<T, crate::error::ApiError> {
+        use crate::error::ApiError;
+        let _slot = self
+            .cache_slots
+            .acquire()
+            .await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || f(&cache))
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cache task failed: {e}")))?
+            .map_err(|e| ApiError::from_cache(&e))
+    }
+
     /// Records a decision for the dashboard and the HTTP metrics.
     pub fn record(
         &self,

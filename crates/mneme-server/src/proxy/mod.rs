@@ -153,18 +153,26 @@ async fn handle(
     let chat = kind == Kind::Chat;
 
     if !controls.bypass {
-        let cache = state.cache.clone();
         let (query, namespace, threshold) = (keyed.query.clone(), ns.clone(), controls.threshold);
-        let hit = tokio::task::spawn_blocking(move || {
-            let mut g = Get::default().namespace(&namespace);
-            if let Some(t) = threshold {
-                g = g.min_similarity(t);
+        // The exact layer answers in microseconds: inline, without the blocking pool.
+        let exact = state
+            .cache
+            .get_exact(&keyed.query, &ns)
+            .map_err(|e| ApiError::from_cache(&e))?;
+        let hit = match exact {
+            Some(hit) => Some(hit),
+            None => {
+                state
+                    .cache_call(move |cache| {
+                        let mut g = Get::default().namespace(&namespace);
+                        if let Some(t) = threshold {
+                            g = g.min_similarity(t);
+                        }
+                        cache.get_with(&query, g)
+                    })
+                    .await?
             }
-            cache.get_with(&query, g)
-        })
-        .await
-        .map_err(|e| ApiError::unavailable(format!("lookup task failed: {e}")))?
-        .map_err(|e| ApiError::from_cache(&e))?;
+        };
         if let Some(hit) = hit {
             let outcome = match hit.layer {
                 HitLayer::Exact => "hit-exact",
@@ -276,27 +284,24 @@ impl Pending {
         if self.controls.no_store {
             return;
         }
-        let cache = self.state.cache.clone();
         let (query, namespace) = (self.query.clone(), self.namespace.clone());
         let ttl = self.controls.ttl.or(self.state.config.ttl_secs);
         let mut meta = Metadata::new();
         if let Some(Value::String(m)) = &self.model {
             meta.insert("model", m.as_str());
         }
-        let stored = tokio::task::spawn_blocking(move || {
-            let mut p = Put::default().namespace(&namespace).metadata(meta);
-            if let Some(t) = ttl {
-                p = p.ttl(t);
-            }
-            cache.put_with(&query, &response, p)
-        })
-        .await;
-        match stored {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                log::warn!(target: "mneme.serve", "could not cache an upstream answer: {e}")
-            }
-            Err(e) => log::warn!(target: "mneme.serve", "the cache task failed: {e}"),
+        let stored = self
+            .state
+            .cache_call(move |cache| {
+                let mut p = Put::default().namespace(&namespace).metadata(meta);
+                if let Some(t) = ttl {
+                    p = p.ttl(t);
+                }
+                cache.put_with(&query, &response, p)
+            })
+            .await;
+        if let Err(e) = stored {
+            log::warn!(target: "mneme.serve", "could not cache an upstream answer: {}", e.message);
         }
     }
 }
