@@ -171,9 +171,15 @@ enum Command {
     /// What the cache would decide for labelled pairs: `a` put into a fresh cache, `b` looked
     /// up, through the real decision path. Prints served shares of should-hit pairs and traps.
     Evaluate {
-        /// JSON lines {"a", "b", "same_answer", "category"?}.
+        /// JSON lines {"a", "b", "same_answer", "category"?}; a side is a text or an array of
+        /// chat messages.
         #[arg(long)]
         pairs: PathBuf,
+        /// For conversations, the server's keying rule: last_user_message (earlier turns and
+        /// the system prompt as an exact scope), ignore_system_prompt, whole_conversation, or
+        /// none (the last user message alone, no scope).
+        #[arg(long, default_value = "last_user_message", value_parser = ["last_user_message", "ignore_system_prompt", "whole_conversation", "none"])]
+        scope: String,
         #[command(flatten)]
         decide: verifier::VerifierArgs,
         #[command(flatten)]
@@ -579,9 +585,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         }
         Command::Evaluate {
             pairs,
+            scope,
             decide,
             model,
-        } => evaluate::run(&pairs, &decide, &model, cli.json)?,
+        } => evaluate::run(&pairs, &scope, &decide, &model, cli.json)?,
         Command::Migrate {
             source,
             dest,

@@ -568,3 +568,37 @@ fn calibrate_with_a_bound_chooses_stores_and_query_uses_the_threshold() {
     ]);
     assert!(!ok && err.contains("--max-false-hits"), "{err}");
 }
+
+#[test]
+fn evaluate_keys_conversations_as_the_server_does() {
+    let pairs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mneme/tests/data/conversations.jsonl"
+    );
+    let summary = |scope: &str| -> serde_json::Value {
+        let (ok, out, err) = mneme(&[
+            &"--json",
+            &"evaluate",
+            &"--pairs",
+            &pairs,
+            &"--scope",
+            &scope,
+            &"--verifier",
+            &"off",
+            &"--model",
+            &"lexical:256",
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str(out.lines().last().unwrap()).unwrap()
+    };
+    let last_message_only = summary("none");
+    assert_eq!(
+        last_message_only["served_traps"], last_message_only["traps"],
+        "keying on the last message serves every context trap"
+    );
+    assert_eq!(
+        summary("last_user_message")["served_traps"],
+        0,
+        "the server's scope serves none"
+    );
+}

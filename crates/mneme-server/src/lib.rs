@@ -18,3 +18,17 @@ mod tenancy;
 
 pub use config::{ScopeRule, ServeConfig, Tenant};
 pub use server::{serve, Shutdown};
+
+/// The semantic query and the exact scope the proxy keys a chat request on, so a tool (such as
+/// `mneme evaluate`) can decide conversations exactly as the server does.
+///
+/// # Errors
+/// The message the server would answer 400 with (no messages, no user message).
+pub fn chat_key(
+    request: &serde_json::Map<String, serde_json::Value>,
+    rule: ScopeRule,
+) -> Result<(String, String), String> {
+    proxy::scope::chat(request, rule)
+        .map(|k| (k.query, k.scope))
+        .map_err(|e| e.message)
+}
