@@ -175,3 +175,23 @@ fn bad_schema_names_and_unreachable_servers() {
     .unwrap();
     assert!(matches!(s.open("fp", 4), Err(Error::StoreBackend { .. })));
 }
+
+/// An async server calls the sync store from inside its own runtime: the store must not try
+/// to block that runtime's thread (it used to panic with "Cannot start a runtime from within
+/// a runtime").
+#[test]
+fn the_store_works_when_called_from_inside_another_tokio_runtime() {
+    let schema = Schema::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = schema.store();
+        store.open("fp", DIM).unwrap();
+        assert_eq!(store.count(None).unwrap(), 0);
+        store.write_meta("k", "v").unwrap();
+        assert_eq!(store.read_meta("k").unwrap().as_deref(), Some("v"));
+        store.close().unwrap();
+    });
+}

@@ -70,7 +70,7 @@ impl Failure {
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 pub(super) struct PgConn {
-    runtime: tokio::runtime::Runtime,
+    runtime: OwnRuntime,
     client: Client,
     io_timeout: Duration,
 }
@@ -89,25 +89,23 @@ impl PgConn {
         // The timer is made inside the runtime, which it needs.
         let connecting =
             async { tokio::time::timeout(connect_timeout, config.connect(NoTls)).await };
-        let (client, connection) = runtime
-            .block_on(connecting)
-            .map_err(|_| Failure::TimedOut(connect_timeout))??;
+        let (client, connection) =
+            block_on(&runtime, connecting).map_err(|_| Failure::TimedOut(connect_timeout))??;
         // Runs whenever a call blocks on the runtime.
         runtime.spawn(connection);
         Ok(PgConn {
-            runtime,
+            runtime: OwnRuntime(Some(runtime)),
             client,
             io_timeout,
         })
     }
 
-    fn run<T>(
+    fn run<T: Send>(
         &self,
-        call: impl Future<Output = Result<T, tokio_postgres::Error>>,
+        call: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
     ) -> Result<T, Failure> {
         let bounded = async { tokio::time::timeout(self.io_timeout, call).await };
-        self.runtime
-            .block_on(bounded)
+        block_on(&self.runtime, bounded)
             .map_err(|_| Failure::TimedOut(self.io_timeout))?
             .map_err(Failure::Db)
     }
@@ -150,6 +148,43 @@ impl PgConn {
                 }
                 Err(e)
             }
+        }
+    }
+}
+
+/// Runs `future` on the store's own runtime. Called from inside another runtime (an async
+/// server calling the sync cache), a thread of its own does the blocking, since a runtime may
+/// not block a thread that drives another one.
+fn block_on<F: Future + Send>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| runtime.block_on(future))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The store's own runtime, shut down without waiting when the connection goes: dropping the
+/// store inside someone else's async context (a server's shutdown) must not panic the way
+/// dropping a runtime there does.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("the runtime is present until drop")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
     }
 }
