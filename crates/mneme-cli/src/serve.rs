@@ -14,9 +14,16 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// The SQLite cache file (created if missing).
+    /// The SQLite cache file (created if missing), unless --store names a server.
     #[arg(long, env = "MNEME_CACHE", default_value = "mneme-serve.db")]
     pub cache: PathBuf,
+    /// A shared store instead of the file: redis://HOST:PORT[/DB] or postgres://... (several
+    /// servers then share one cache, each seeing the others' writes: stale-tolerant mode).
+    #[arg(long, env = "MNEME_STORE")]
+    pub store: Option<String>,
+    /// The Redis key prefix or PostgreSQL schema of --store (mneme-cache 1.0's default).
+    #[arg(long, env = "MNEME_STORE_PREFIX", default_value = "mneme")]
+    pub store_prefix: String,
     /// A TOML file with any of the settings below (listen, upstream, upstream_timeout_secs,
     /// max_body_bytes, max_concurrency, namespace, ttl_secs, scope, shutdown_grace_secs,
     /// recent_decisions, and [[tenants]] with key and namespaces); flags override it.
@@ -117,25 +124,53 @@ impl log::Log for JsonLines {
     fn flush(&self) {}
 }
 
+/// A Redis or PostgreSQL store in mneme-cache 1.0's layout, in stale-tolerant mode so that
+/// every server sees the others' writes.
+fn shared_store(
+    builder: mneme::CacheBuilder,
+    url: &str,
+    prefix: &str,
+) -> Result<mneme::CacheBuilder, Box<dyn Error>> {
+    let builder = builder.multi_process_mode(mneme::MultiProcessMode::StaleTolerant);
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(builder.store(mneme::store::RedisStore::new(url, prefix)))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(builder.store(mneme::store::PostgresStore::new(url, prefix)?))
+    } else {
+        Err(format!(
+            "--store {url:?} is not a redis:// or postgres:// URL. Remediation: pass one, or omit --store for the SQLite file"
+        )
+        .into())
+    }
+}
+
 pub fn run(a: &ServeArgs) -> Result<(), Box<dyn Error>> {
     if log::set_logger(&JsonLines).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
     let config = a.config()?;
-    let stamp = mneme::SqliteStore::peek_stamp(&a.cache).ok();
+    let stamp = match &a.store {
+        None => mneme::SqliteStore::peek_stamp(&a.cache).ok(),
+        Some(_) => None,
+    };
     let embedder = a
         .model
         .embedder(stamp.as_ref().map(|(fp, dim)| (fp.as_str(), *dim)))?;
     let fingerprint = embedder.fingerprint().to_owned();
-    let builder = a
-        .decide
-        .apply(SemanticCache::builder_shared(embedder.into()).path(&a.cache));
+    let builder = SemanticCache::builder_shared(embedder.into());
+    let (builder, cache_path) = match a.store.as_deref() {
+        None => (builder.path(&a.cache), a.cache.display().to_string()),
+        Some(url) => (
+            shared_store(builder, url, &a.store_prefix)?,
+            format!("{url} ({})", a.store_prefix),
+        ),
+    };
+    let builder = a.decide.apply(builder);
     let describe = a.decide.describe();
     let upstream = config
         .upstream
         .clone()
         .unwrap_or_else(|| "none (proxy routes answer 503)".into());
-    let cache_path = a.cache.display().to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import time
 import urllib.error
 import urllib.request
 
@@ -283,3 +285,29 @@ def test_the_dashboard_shows_the_counts_in_headless_chromium(server):
     assert shown == {"hits-exact": str(data["hits_exact"]), "hits-semantic": str(data["hits_semantic"]),
                      "misses": str(data["misses"]), "entries": str(data["entries"])}
     assert "Dashboard question" in recent and "hit-exact" in recent and namespaces == len(data["namespaces"]) > 0
+
+
+@pytest.mark.parametrize("store", ["redis://127.0.0.1:6379/0", "postgres://postgres@127.0.0.1:5432/test"])
+def test_a_fleet_of_servers_shares_one_store(upstream, tmp_path, store):
+    prefix = f"serve_fleet_{os.getpid()}_{time.time_ns()}"
+    one = Server(tmp_path / "one.db", "--store", store, "--store-prefix", prefix, "--upstream", upstream.url)
+    two = Server(tmp_path / "two.db", "--store", store, "--store-prefix", prefix, "--upstream", upstream.url)
+    try:
+        question = f"Fleet question for {store.split(':')[0]}"
+        assert chat(client(one), question)[0] == "miss"
+        assert chat(client(two), question)[0] == "hit-exact", "the second server sees the first one's answer"
+        assert upstream.calls[question] == 1
+    finally:
+        assert one.stop() == 0 and two.stop() == 0
+        if store.startswith("redis"):
+            import redis
+
+            r = redis.Redis.from_url(store)
+            keys = list(r.scan_iter(f"{prefix}*"))
+            if keys:
+                r.delete(*keys)
+        else:
+            import psycopg
+
+            with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as c:
+                c.execute(f'DROP SCHEMA IF EXISTS "{prefix}" CASCADE')

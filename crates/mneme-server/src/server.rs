@@ -59,7 +59,9 @@ pub async fn serve(
         .build()
         .map_err(|e| format!("cannot build the upstream client: {e}"))?;
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let inline_exact = matches!(cache.store().label().as_str(), "sqlite" | "memory");
     let state = Arc::new(AppState {
+        inline_exact,
         cache: Arc::new(cache),
         cache_slots: Semaphore::new(cores * 2),
         http,

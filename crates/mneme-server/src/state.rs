@@ -13,6 +13,9 @@ pub struct AppState {
     /// Cache calls running at once on the blocking pool: about one per core, so a burst of
     /// embeddings and scans queues here instead of thrashing hundreds of threads.
     pub cache_slots: tokio::sync::Semaphore,
+    /// The store is in this process or a local file: an exact lookup takes microseconds and
+    /// may run on the reactor. Network stores always go through the blocking pool.
+    pub inline_exact: bool,
     pub config: ServeConfig,
     pub http: reqwest::Client,
     pub flights: Flights,

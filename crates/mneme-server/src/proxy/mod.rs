@@ -154,11 +154,15 @@ async fn handle(
 
     if !controls.bypass {
         let (query, namespace, threshold) = (keyed.query.clone(), ns.clone(), controls.threshold);
-        // The exact layer answers in microseconds: inline, without the blocking pool.
-        let exact = state
-            .cache
-            .get_exact(&keyed.query, &ns)
-            .map_err(|e| ApiError::from_cache(&e))?;
+        // On a local store the exact layer answers in microseconds: inline, without the pool.
+        let exact = if state.inline_exact {
+            state
+                .cache
+                .get_exact(&keyed.query, &ns)
+                .map_err(|e| ApiError::from_cache(&e))?
+        } else {
+            None
+        };
         let hit = match exact {
             Some(hit) => Some(hit),
             None => {
