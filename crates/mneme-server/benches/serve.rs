@@ -135,9 +135,17 @@ async fn main() {
         recent_decisions: 200,
         ..ServeConfig::default()
     };
-    let builder = SemanticCache::builder(LexicalEmbedder::new(384))
+    // MNEME_BENCH_SOAK_SECS=600 runs the memory soak instead: a mixed load on a cache bounded
+    // to 5 000 entries, the process's resident memory printed every 30 s.
+    let soak = std::env::var("MNEME_BENCH_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    let mut builder = SemanticCache::builder(LexicalEmbedder::new(384))
         .store(MemoryStore::new())
         .similarity_threshold(0.8);
+    if soak.is_some() {
+        builder = builder.max_entries(5_000);
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(mneme_server::serve(
@@ -153,6 +161,13 @@ async fn main() {
     let addr = rx.await.unwrap();
     let url = format!("http://{addr}/v1/chat/completions");
     let direct = format!("http://{upstream}/v1/chat/completions");
+
+    if let Some(seconds) = soak {
+        run_soak(&url, seconds).await;
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        return;
+    }
 
     // Warm: 1 000 distinct questions cached, for exact and semantic hits.
     let warm = reqwest::Client::new();
@@ -211,4 +226,54 @@ async fn main() {
     }
     let _ = stop_tx.send(());
     let _ = server.await;
+}
+
+/// The process's resident set size in MiB, from /proc.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// 16 connections for `seconds`: one request in three repeats one of 1 000 questions, one in
+/// three paraphrases it, one is new (a miss that the 5 000-entry bound evicts for).
+async fn run_soak(url: &str, seconds: u64) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, counter) = (client.clone(), url.to_owned(), counter.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let text = match i % 3 {
+                        0 => question(i % 1000),
+                        1 => format!("{} please", question(i % 1000)),
+                        _ => question(10_000_000 + i),
+                    };
+                    let r = client.post(&url).body(body(&text)).send().await.unwrap();
+                    r.bytes().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    println!("memory soak: {seconds} s, 16 connections, cache bounded to 5 000 entries");
+    println!("{:>8} {:>12} {:>10}", "seconds", "requests", "RSS MiB");
+    let started = Instant::now();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(30).min(deadline - Instant::now())).await;
+        let done = counter.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "{:>8.0} {done:>12} {:>10.1}",
+            started.elapsed().as_secs_f64(),
+            rss_mib()
+        );
+    }
+    for w in workers {
+        let _ = w.await;
+    }
 }

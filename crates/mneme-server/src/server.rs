@@ -76,6 +76,7 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     ready(addr);
 
+    let maintenance = tokio::spawn(compact_when_due(state.clone()));
     let grace = Duration::from_secs_f64(state.config.shutdown_grace_secs.max(0.0));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
@@ -89,11 +90,31 @@ pub async fn serve(
             log::warn!(target: "mneme.serve", "the shutdown grace period ended with requests still running");
         }
     }
+    maintenance.abort();
     let cache = state.cache.clone();
     tokio::task::spawn_blocking(move || cache.close())
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// Evicted and overwritten entries leave tombstones in the vector index, which nothing
+/// reclaims by itself (mneme-cache 1.0's rule): a server running for days under eviction would
+/// grow without bound. Every 10 s, once tombstones pass a quarter of the live entries (and
+/// 1 000), the index is compacted.
+async fn compact_when_due(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let Ok(stats) = state.cache_call(|c| c.stats(None)).await else {
+            continue;
+        };
+        let tombstones = stats.index_tombstone_count.unwrap_or(0);
+        if tombstones > 1_000 && tombstones * 4 > stats.entries {
+            if let Ok(n) = state.cache_call(|c| c.compact()).await {
+                log::info!(target: "mneme.serve", "compacted the index: {n} tombstones reclaimed");
+            }
+        }
+    }
 }
 
 fn router(state: Arc<AppState>) -> Router {
