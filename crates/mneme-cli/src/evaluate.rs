@@ -9,6 +9,7 @@
 
 use crate::model::ModelArgs;
 use crate::verifier::VerifierArgs;
+use mneme::tools::calibrate::score_pair;
 use mneme::{Get, MemoryStore, MetricEvent, Put, SemanticCache};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -135,7 +136,7 @@ pub fn run(
     let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
     for ((p, (a, b)), v) in pairs.iter().zip(&keyed).zip(vectors.chunks_exact(2)) {
         let (served, reason) = decide_pair((a, &v[0]), (b, &v[1]), &embedder, decide)?;
-        let similarity = cosine(&v[0], &v[1]);
+        let similarity = score_pair(&v[0], &v[1], mneme::VectorDtype::Float32);
         all.add(p.same_answer, served);
         if let Some(c) = &p.category {
             by_category
@@ -201,14 +202,4 @@ fn decide_pair(
     cache.close()?;
     let reason = reason.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok((served, reason))
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b)).max(f64::MIN_POSITIVE)
 }

@@ -14,6 +14,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use flate2::read::GzDecoder;
+use mneme::tools::calibrate::score_pair;
 use mneme::verify::{ConsistencyGuard, Features, Verifier};
 use mneme_embed::{default_model_dir, LocalEmbedder};
 use std::io::{BufRead, BufReader, Write};
@@ -130,11 +131,8 @@ fn cosines(pairs: &mut [Pair], cache: &str) -> Result<(), Box<dyn std::error::Er
             .collect();
         let vectors = mneme::Embedder::embed_batch(&model, &texts).map_err(|e| e.to_string())?;
         for (p, v) in chunk.iter_mut().zip(vectors.chunks_exact(2)) {
-            p.cos = v[0]
-                .iter()
-                .zip(&v[1])
-                .map(|(x, y)| f64::from(*x) * f64::from(*y))
-                .sum();
+            // Scored as the cache scores a candidate.
+            p.cos = score_pair(&v[0], &v[1], mneme::VectorDtype::Float32);
         }
         eprint!(
             "\rembedded {} pairs ({:.0} s)",
