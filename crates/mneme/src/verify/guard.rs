@@ -169,10 +169,21 @@ impl ConsistencyGuard {
 
     /// The first conflict between `a` and `b` among the enabled rules.
     pub fn first_conflict(&self, a: &str, b: &str) -> Option<Conflict> {
-        let (fa, fb) = (Facets::of(a), Facets::of(b));
-        Conflict::ALL
-            .into_iter()
-            .find(|r| self.rules.contains(r) && conflicts(*r, &fa, &fb))
+        self.first_enabled(&Self::conflicts(a, b))
+    }
+
+    /// The first of `found` (as [`ConsistencyGuard::conflicts`] lists them) that this guard
+    /// checks.
+    pub(super) fn first_enabled(&self, found: &[Conflict]) -> Option<Conflict> {
+        found.iter().copied().find(|r| self.rules.contains(r))
+    }
+
+    /// The guard's refusal for `found`, if any: what `check` returns.
+    pub(super) fn verdict(&self, found: &[Conflict]) -> Result<(), Refusal> {
+        match self.first_enabled(found) {
+            None => Ok(()),
+            Some(c) => Err(Refusal(format!("guard: {}", c.as_str()))),
+        }
     }
 
     /// Every conflict between `a` and `b` (all rules, enabled or not): the learned verifier's
@@ -188,10 +199,7 @@ impl ConsistencyGuard {
 
 impl Verifier for ConsistencyGuard {
     fn check(&self, query: &str, cached_query: &str, _similarity: f64) -> Result<(), Refusal> {
-        match self.first_conflict(query, cached_query) {
-            None => Ok(()),
-            Some(c) => Err(Refusal(format!("guard: {}", c.as_str()))),
-        }
+        self.verdict(&Self::conflicts(query, cached_query))
     }
 }
 

@@ -20,13 +20,18 @@ impl Features {
 
     /// The features of a pair with cosine `similarity`.
     pub fn of(a: &str, b: &str, similarity: f64) -> Self {
+        Self::with_conflicts(a, b, similarity, &ConsistencyGuard::conflicts(a, b))
+    }
+
+    /// The features, given the guard's findings on the pair (computed once by `Recommended`).
+    pub(super) fn with_conflicts(a: &str, b: &str, similarity: f64, found: &[Conflict]) -> Self {
         let mut f = [0.0; Self::LEN];
         let s = similarity.clamp(-1.0, 1.0);
         f[0] = s;
         f[1] = s * s;
         f[2] = (1.0 - s).max(1e-6).ln();
-        for c in ConsistencyGuard::conflicts(a, b) {
-            let i = Conflict::ALL.iter().position(|x| *x == c).unwrap_or(0);
+        for c in found {
+            let i = Conflict::ALL.iter().position(|x| x == c).unwrap_or(0);
             f[3 + i] = 1.0;
         }
         let (ca, cb) = (content_words(a), content_words(b));
@@ -100,13 +105,20 @@ impl LearnedVerifier {
     }
 }
 
-impl Verifier for LearnedVerifier {
-    fn check(&self, query: &str, cached_query: &str, similarity: f64) -> Result<(), Refusal> {
-        let p = self.probability(query, cached_query, similarity);
+impl LearnedVerifier {
+    /// The ruling on features already computed.
+    pub(super) fn verdict(&self, features: &Features) -> Result<(), Refusal> {
+        let p = features.probability(&self.weights, self.bias);
         if p >= self.cutoff {
             Ok(())
         } else {
             Err(Refusal(format!("learned: p={p:.3} < {:.3}", self.cutoff)))
         }
+    }
+}
+
+impl Verifier for LearnedVerifier {
+    fn check(&self, query: &str, cached_query: &str, similarity: f64) -> Result<(), Refusal> {
+        self.verdict(&Features::of(query, cached_query, similarity))
     }
 }

@@ -66,7 +66,10 @@ pub struct Recommended {
 
 impl Verifier for Recommended {
     fn check(&self, query: &str, cached_query: &str, similarity: f64) -> Result<(), Refusal> {
-        self.guard.check(query, cached_query, similarity)?;
-        self.learned.check(query, cached_query, similarity)
+        // Both read the guard's findings: the texts are parsed once.
+        let found = ConsistencyGuard::conflicts(query, cached_query);
+        self.guard.verdict(&found)?;
+        let features = learned::Features::with_conflicts(query, cached_query, similarity, &found);
+        self.learned.verdict(&features)
     }
 }
