@@ -5,8 +5,9 @@ use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::proxy::flights::Flights;
 use mneme::SemanticCache;
-pub use recent::RecentDecisions;
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 pub struct AppState {
     pub cache: Arc<SemanticCache>,
@@ -37,43 +38,38 @@ pub struct Decision {
     pub millis: f64,
 }
 
-/// Bounded, newest last; a std mutex is enough for a few hundred small records.
-mod recent {
-    use super::Decision;
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
+/// The recent decisions: bounded, newest last; a std mutex is enough for a few hundred small
+/// records.
+pub struct RecentDecisions {
+    cap: usize,
+    items: Mutex<VecDeque<Decision>>,
+}
 
-    pub struct RecentDecisions {
-        cap: usize,
-        items: Mutex<VecDeque<Decision>>,
+impl RecentDecisions {
+    pub fn new(cap: usize) -> Self {
+        RecentDecisions {
+            cap,
+            items: Mutex::new(VecDeque::with_capacity(cap)),
+        }
     }
 
-    impl RecentDecisions {
-        pub fn new(cap: usize) -> Self {
-            RecentDecisions {
-                cap,
-                items: Mutex::new(VecDeque::with_capacity(cap)),
-            }
+    pub fn push(&self, d: Decision) {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        if items.len() == self.cap {
+            items.pop_front();
         }
+        if self.cap > 0 {
+            items.push_back(d);
+        }
+    }
 
-        pub fn push(&self, d: Decision) {
-            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-            if items.len() == self.cap {
-                items.pop_front();
-            }
-            if self.cap > 0 {
-                items.push_back(d);
-            }
-        }
-
-        pub fn snapshot(&self) -> Vec<Decision> {
-            self.items
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned()
-                .collect()
-        }
+    pub fn snapshot(&self) -> Vec<Decision> {
+        self.items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
