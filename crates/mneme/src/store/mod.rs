@@ -8,9 +8,13 @@
 //! for through methods returning `None` or an error by default, never by downcasting. Every
 //! backend runs the same conformance suite (`tests/store_conformance.rs`).
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod link;
 mod memory;
+#[cfg(any(feature = "postgres", feature = "dynamodb"))]
+mod own_runtime;
 #[cfg(feature = "postgres")]
 mod postgres_conn;
 #[cfg(feature = "postgres")]
@@ -19,6 +23,8 @@ mod postgres_store;
 mod redis_store;
 mod sqlite;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{Billing, DynamoDbStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres_store::PostgresStore;

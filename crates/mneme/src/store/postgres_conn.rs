@@ -6,6 +6,7 @@
 //! connection handshake included. After a timeout the connection's state is unknown, so the
 //! caller must drop it.
 
+use super::own_runtime::{block_on, OwnRuntime};
 use std::future::Future;
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
@@ -94,7 +95,7 @@ impl PgConn {
         // Runs whenever a call blocks on the runtime.
         runtime.spawn(connection);
         Ok(PgConn {
-            runtime: OwnRuntime(Some(runtime)),
+            runtime: OwnRuntime::new(runtime),
             client,
             io_timeout,
         })
@@ -148,43 +149,6 @@ impl PgConn {
                 }
                 Err(e)
             }
-        }
-    }
-}
-
-/// Runs `future` on the store's own runtime. Called from inside another runtime (an async
-/// server calling the sync cache), a thread of its own does the blocking, since a runtime may
-/// not block a thread that drives another one.
-fn block_on<F: Future + Send>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
-where
-    F::Output: Send,
-{
-    if tokio::runtime::Handle::try_current().is_err() {
-        return runtime.block_on(future);
-    }
-    std::thread::scope(|s| {
-        s.spawn(|| runtime.block_on(future))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
-/// The store's own runtime, shut down without waiting when the connection goes: dropping the
-/// store inside someone else's async context (a server's shutdown) must not panic the way
-/// dropping a runtime there does.
-struct OwnRuntime(Option<tokio::runtime::Runtime>);
-
-impl std::ops::Deref for OwnRuntime {
-    type Target = tokio::runtime::Runtime;
-    fn deref(&self) -> &Self::Target {
-        self.0.as_ref().expect("the runtime is present until drop")
-    }
-}
-
-impl Drop for OwnRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
         }
     }
 }

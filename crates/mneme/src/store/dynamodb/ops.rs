@@ -1,0 +1,436 @@
+//! The requests each store method makes, as async functions on one table. Every name goes
+//! through a placeholder: `namespace` and `ttl` are DynamoDB reserved words.
+
+use super::failure::{backend, code, Target};
+use super::items::{self, key, n, s, Counter, Item, COUNTER_ID};
+use crate::error::{Error, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Attempts of a new insert at the counter before giving up (1.0's figure).
+const INSERT_ATTEMPTS: u32 = 5;
+
+/// Every attribute of an entry but the embedding: what an exact hit reads.
+const HIT_FIELDS: &[&str] = &[
+    "id",
+    "namespace",
+    "query_hash",
+    "query",
+    "response",
+    "metadata",
+    "created_at",
+    "last_accessed_at",
+    "ttl",
+    "access_count",
+];
+
+pub(super) struct Db<'a> {
+    pub client: Client,
+    pub t: Target<'a>,
+    /// Parallel scan segments.
+    pub segments: i32,
+}
+
+/// A request's expression placeholders.
+#[derive(Default, Clone)]
+pub(super) struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    pub(super) fn name(mut self, placeholder: &str, name: &str) -> Self {
+        self.names.insert(placeholder.into(), name.into());
+        self
+    }
+    pub(super) fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+    /// A projection of `fields` (all attributes when empty), each through a placeholder since
+    /// several (`namespace`, `query`, `ttl`) are reserved words.
+    fn project(&mut self, fields: &[&str]) -> Option<String> {
+        if fields.is_empty() {
+            return None;
+        }
+        let mut placeholders = Vec::with_capacity(fields.len());
+        for (i, f) in fields.iter().enumerate() {
+            let p = format!("#f{i}");
+            self.names.insert(p.clone(), (*f).to_owned());
+            placeholders.push(p);
+        }
+        Some(placeholders.join(", "))
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+fn built<T>(r: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T> {
+    r.map_err(|e| {
+        Error::store_backend_with(
+            "cannot build a DynamoDB request",
+            "report this as a bug in mneme",
+            e,
+        )
+    })
+}
+
+/// What a transaction came to.
+pub(super) enum Outcome {
+    Done,
+    /// A condition failed (or another transaction touched the same items).
+    Cancelled,
+}
+
+impl Db<'_> {
+    fn table(&self) -> &str {
+        self.t.table
+    }
+
+    pub(super) async fn get_item(&self, id: i64, fields: &[&str]) -> Result<Option<Item>> {
+        let mut expr = Expr::default();
+        let projection = expr.project(fields);
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key(id)))
+            .consistent_read(true)
+            .set_projection_expression(projection.clone())
+            .set_expression_attribute_names(expr.names())
+            .send()
+            .await
+            .map_err(|e| backend(&self.t, "GetItem", e))?;
+        Ok(out.item)
+    }
+
+    pub(super) async fn counter(&self) -> Result<Option<Counter>> {
+        Ok(self
+            .get_item(COUNTER_ID, &[])
+            .await?
+            .as_ref()
+            .map(Counter::of))
+    }
+
+    /// Creates the counter item unless it exists; `false` when another process made it first.
+    pub(super) async fn create_counter(&self, item: Item) -> Result<bool> {
+        match self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(backend(&self.t, "PutItem (counter item)", e)),
+        }
+    }
+
+    /// `UpdateItem` on one item; `false` when the condition failed.
+    pub(super) async fn update(
+        &self,
+        id: i64,
+        update: &str,
+        condition: Option<&str>,
+        expr: Expr,
+    ) -> Result<bool> {
+        match self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(id)))
+            .update_expression(update)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(backend(&self.t, "UpdateItem", e)),
+        }
+    }
+
+    /// Every item of a paginated query on an index.
+    pub(super) async fn query(
+        &self,
+        index: &str,
+        condition: &str,
+        fields: &[&str],
+        mut expr: Expr,
+    ) -> Result<Vec<Item>> {
+        let projection = expr.project(fields);
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_projection_expression(projection.clone())
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(&self.t, "Query", e))?;
+            rows.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// The entry items of `(namespace, query_hash)`, lowest id first (several exist only after
+    /// two processes raced to insert the same new key).
+    pub(super) async fn by_hash(
+        &self,
+        namespace: &str,
+        query_hash: &str,
+        fields: &[&str],
+    ) -> Result<Vec<Item>> {
+        if namespace.is_empty() {
+            return Ok(Vec::new()); // the index cannot hold one
+        }
+        let expr = Expr::default()
+            .name("#ns", "namespace")
+            .value(":ns", s(namespace))
+            .value(":qh", s(query_hash));
+        let mut rows = self
+            .query("gsi_hash", "#ns = :ns AND query_hash = :qh", fields, expr)
+            .await?;
+        rows.sort_by_key(|r| items::num(r, "id").unwrap_or(i64::MAX));
+        Ok(rows)
+    }
+
+    /// The exact hit's row, without its embedding.
+    pub(super) async fn hit_by_hash(
+        &self,
+        namespace: &str,
+        query_hash: &str,
+    ) -> Result<Option<Item>> {
+        Ok(self
+            .by_hash(namespace, query_hash, HIT_FIELDS)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// One segment of a paginated scan.
+    async fn scan_segment(
+        &self,
+        segment: i32,
+        filter: &str,
+        projection: Option<&str>,
+        count: bool,
+        expr: &Expr,
+    ) -> Result<(Vec<Item>, u64)> {
+        let (mut rows, mut counted) = (Vec::new(), 0u64);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(self.table())
+                .segment(segment)
+                .total_segments(self.segments)
+                .filter_expression(filter)
+                .set_select(count.then_some(Select::Count))
+                .set_projection_expression(projection.map(str::to_owned))
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(&self.t, "Scan", e))?;
+            counted += u64::try_from(out.count).unwrap_or(0);
+            rows.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok((rows, counted));
+            }
+        }
+    }
+
+    /// A full scan in parallel segments (unordered), or its count.
+    pub(super) async fn scan(
+        &self,
+        filter: &str,
+        fields: &[&str],
+        count: bool,
+        mut expr: Expr,
+    ) -> Result<(Vec<Item>, u64)> {
+        let projection = expr.project(fields);
+        let projection = projection.as_deref();
+        let parts = futures_util::future::try_join_all(
+            (0..self.segments).map(|seg| self.scan_segment(seg, filter, projection, count, &expr)),
+        )
+        .await?;
+        let mut rows = Vec::new();
+        let mut counted = 0;
+        for (r, c) in parts {
+            rows.extend(r);
+            counted += c;
+        }
+        Ok((rows, counted))
+    }
+
+    /// The entry items with `id > after` (and in `namespace`), in ascending id order.
+    pub(super) async fn entries_after(&self, after: i64, fields: &[&str]) -> Result<Vec<Item>> {
+        let expr = Expr::default().value(":after", n(after.max(COUNTER_ID)));
+        let (mut rows, _) = self.scan("id > :after", fields, false, expr).await?;
+        rows.sort_by_key(|r| items::num(r, "id").unwrap_or(i64::MAX));
+        Ok(rows)
+    }
+
+    async fn transact(&self, what: &str, writes: Vec<TransactWriteItem>) -> Result<Outcome> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Outcome::Done),
+            Err(e) if code(&e) == Some("TransactionCanceledException") => Ok(Outcome::Cancelled),
+            Err(e) => Err(backend(&self.t, what, e)),
+        }
+    }
+
+    /// The counter update of a data write: `ADD version_counter 1`, plus `extra`.
+    fn bump(&self, update: &str, condition: Option<&str>, expr: Expr) -> Result<TransactWriteItem> {
+        let expr = expr.value(":one", n(1));
+        Ok(TransactWriteItem::builder()
+            .update(built(
+                Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key(COUNTER_ID)))
+                    .update_expression(update)
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .build(),
+            )?)
+            .build())
+    }
+
+    /// Overwrites an existing id's item with the version bump, in one transaction.
+    pub(super) async fn put_existing(&self, item: Item) -> Result<Outcome> {
+        let put = built(
+            Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .build(),
+        )?;
+        let writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.bump("ADD version_counter :one", None, Expr::default())?,
+        ];
+        self.transact("TransactWriteItems (upsert)", writes).await
+    }
+
+    /// Writes a new item at id `next` if the counter still says `next`, moving it on and bumping
+    /// the version in the same transaction.
+    pub(super) async fn put_new(&self, next: i64, item: Item) -> Result<Outcome> {
+        let put = built(
+            Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(id)")
+                .build(),
+        )?;
+        let writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.bump(
+                "SET next_id = :after ADD version_counter :one",
+                Some("next_id = :next"),
+                Expr::default()
+                    .value(":next", n(next))
+                    .value(":after", n(next + 1)),
+            )?,
+        ];
+        self.transact("TransactWriteItems (insert)", writes).await
+    }
+
+    /// Inserts a new entry: tries `hint` (the last id this process saw), then the counter's
+    /// `next_id`, retrying only when another writer moved the counter. Returns the new id and
+    /// the next one.
+    pub(super) async fn insert_new(
+        &self,
+        hint: Option<i64>,
+        entry: &crate::store::StoredEntry,
+    ) -> Result<i64> {
+        let mut next = hint;
+        for attempt in 0..INSERT_ATTEMPTS {
+            let id = match next {
+                Some(id) => id,
+                None => self
+                    .get_item(COUNTER_ID, &["next_id"])
+                    .await?
+                    .and_then(|c| items::num(&c, "next_id"))
+                    .unwrap_or(1),
+            };
+            match self.put_new(id, items::entry_item(id, entry)).await? {
+                Outcome::Done => return Ok(id),
+                Outcome::Cancelled => {
+                    if next.is_none() {
+                        tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt + 1)))
+                            .await;
+                    }
+                    next = None; // a stale hint costs no sleep: read the counter now
+                }
+            }
+        }
+        Err(Error::store_backend(
+            format!(
+                "an insert into DynamoDB table {:?} lost the counter race after {INSERT_ATTEMPTS} retries",
+                self.table()
+            ),
+            "other processes are inserting heavily: retry the put, or spread the writers over several tables",
+        ))
+    }
+
+    /// Deletes an item and bumps the version in one transaction; `false` when it was gone.
+    pub(super) async fn delete(&self, id: i64) -> Result<bool> {
+        let delete = built(
+            Delete::builder()
+                .table_name(self.table())
+                .set_key(Some(key(id)))
+                .condition_expression("attribute_exists(id)")
+                .build(),
+        )?;
+        let writes = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.bump("ADD version_counter :one", None, Expr::default())?,
+        ];
+        Ok(matches!(
+            self.transact("TransactWriteItems (delete)", writes).await?,
+            Outcome::Done
+        ))
+    }
+}
+
+/// Adds `AND #ns = :ns` to a filter when a namespace is given.
+pub(super) fn with_namespace(filter: &str, expr: Expr, namespace: Option<&str>) -> (String, Expr) {
+    match namespace {
+        Some(ns) => (
+            format!("{filter} AND #ns = :ns"),
+            expr.name("#ns", "namespace").value(":ns", s(ns)),
+        ),
+        None => (filter.to_owned(), expr),
+    }
+}
