@@ -25,6 +25,7 @@ pub fn fake_aws_env() {
             std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
             std::env::set_var("AWS_REGION", "us-east-1");
+            std::env::set_var("AWS_DEFAULT_REGION", "us-east-1"); // boto3 reads this one
             std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         }
     });

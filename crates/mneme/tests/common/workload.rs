@@ -26,9 +26,22 @@ pub fn open(path: &Path) -> SemanticCache {
     open_target(path.to_str().unwrap())
 }
 
-/// A SQLite path, or `redis://host:port/db#prefix` (with the `redis` feature).
+/// A SQLite path, `redis://host:port/db#prefix` (with the `redis` feature),
+/// `postgresql://…#schema` (`postgres`) or `dynamodb://TABLE?endpoint=URL` (`dynamodb`; the
+/// table is created if missing).
 pub fn open_target(target: &str) -> SemanticCache {
     let b = SemanticCache::builder(InteropEmbedder::new(DIM));
+    #[cfg(feature = "dynamodb")]
+    if let Some((table, endpoint)) = target
+        .strip_prefix("dynamodb://")
+        .and_then(|t| t.split_once("?endpoint="))
+    {
+        let store = mneme::store::DynamoDbStore::new(table)
+            .unwrap()
+            .endpoint_url(endpoint)
+            .create_table(true);
+        return b.store(store).open().unwrap();
+    }
     #[cfg(feature = "redis")]
     if let Some((url, prefix)) = target
         .split_once('#')

@@ -1,7 +1,8 @@
 """Drives the real mneme-cache 1.0 (from PyPI) for the interop tests. Never imported by mneme.
 
-A DB argument is a SQLite path, `redis://host:port/db#prefix` for mneme-cache's RedisStore, or
-`postgresql://…#schema` for its PostgresStore.
+A DB argument is a SQLite path, `redis://host:port/db#prefix` for mneme-cache's RedisStore,
+`postgresql://…#schema` for its PostgresStore, or `dynamodb://TABLE?endpoint=URL` for its
+DynamoDBStore (the table is created if missing; credentials and region from the environment).
 
 Commands (all print JSON on stdout):
   workload DB WORKLOAD DIM   run the ops, print the get results and stats
@@ -45,6 +46,12 @@ def open_cache(target, embedder):
 
         dsn, schema = target.split("#", 1)
         return mneme.SemanticCache(store=PostgresStore(dsn, schema=schema), embedder=embedder)
+    if target.startswith("dynamodb://"):
+        from mneme._store_dynamodb import DynamoDBStore
+
+        table, endpoint = target[len("dynamodb://"):].split("?endpoint=", 1)
+        store = DynamoDBStore(table, endpoint_url=endpoint, create_table=True)
+        return mneme.SemanticCache(store=store, embedder=embedder)
     return mneme.SemanticCache(path=target, embedder=embedder)
 
 
