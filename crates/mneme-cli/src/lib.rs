@@ -17,6 +17,7 @@ mod output;
 mod query;
 #[cfg(feature = "serve")]
 mod serve;
+mod store_url;
 mod verifier;
 
 use clap::{Parser, Subcommand};
@@ -47,14 +48,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Describe a cache file or a checkpoint archive.
+    /// Describe a cache file, a checkpoint archive or a cache in DynamoDB.
     Inspect {
-        /// A cache file (.db) or an archive (.tar.gz).
+        /// A cache file (.db), an archive (.tar.gz) or dynamodb://TABLE?region=R&endpoint=URL&profile=P.
         path: PathBuf,
     },
-    /// Print counters and sizes of a cache file.
+    /// Print counters and sizes of a cache file or a cache in DynamoDB.
     Stats {
-        /// The cache file.
+        /// The cache file, or dynamodb://TABLE?region=R&endpoint=URL&profile=P.
         cache: PathBuf,
         /// Only this namespace.
         #[arg(long)]
@@ -335,6 +336,9 @@ fn open_cache(path: &Path) -> Result<SemanticCache, Box<dyn Error>> {
 /// Opens a cache file for a command that only looks (inspect, stats): nothing is
 /// written, no -wal or -shm is left, and a read-only file or directory is fine.
 fn look_at_cache(path: &Path) -> Result<SemanticCache, Box<dyn Error>> {
+    if let Some(url) = path.to_str().filter(|p| store_url::is_dynamodb(p)) {
+        return store_url::open_dynamodb(url);
+    }
     open_with(path, true)
 }
 

@@ -17,8 +17,9 @@ pub struct ServeArgs {
     /// The SQLite cache file (created if missing), unless --store names a server.
     #[arg(long, env = "MNEME_CACHE", default_value = "mneme-serve.db")]
     pub cache: PathBuf,
-    /// A shared store instead of the file: redis://HOST:PORT[/DB] or postgres://... (several
-    /// servers then share one cache, each seeing the others' writes: stale-tolerant mode).
+    /// A shared store instead of the file: redis://HOST:PORT[/DB], postgres://... or
+    /// dynamodb://TABLE?region=R&endpoint=URL&profile=P (created if missing); several servers
+    /// then share one cache, each seeing the others' writes (stale-tolerant mode).
     #[arg(long, env = "MNEME_STORE")]
     pub store: Option<String>,
     /// The Redis key prefix or PostgreSQL schema of --store (mneme-cache 1.0's default).
@@ -124,7 +125,7 @@ impl log::Log for JsonLines {
     fn flush(&self) {}
 }
 
-/// A Redis or PostgreSQL store in mneme-cache 1.0's layout, in stale-tolerant mode so that
+/// A Redis, PostgreSQL or DynamoDB store in mneme-cache 1.0's layout, in stale-tolerant mode so
 /// every server sees the others' writes.
 fn shared_store(
     builder: mneme::CacheBuilder,
@@ -136,9 +137,15 @@ fn shared_store(
         Ok(builder.store(mneme::store::RedisStore::new(url, prefix)))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(builder.store(mneme::store::PostgresStore::new(url, prefix)?))
+    } else if crate::store_url::is_dynamodb(url) {
+        // The table is the partition; --store-prefix does not apply.
+        #[cfg(feature = "dynamodb")]
+        return Ok(builder.store(crate::store_url::dynamodb(url)?.create_table(true)));
+        #[cfg(not(feature = "dynamodb"))]
+        match crate::store_url::dynamodb(url)? {}
     } else {
         Err(format!(
-            "--store {url:?} is not a redis:// or postgres:// URL. Remediation: pass one, or omit --store for the SQLite file"
+            "--store {url:?} is not a redis://, postgres:// or dynamodb:// URL. Remediation: pass one, or omit --store for the SQLite file"
         )
         .into())
     }

@@ -107,6 +107,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::PySqliteStore>()?;
     m.add_class::<stores::PyRedisStore>()?;
     m.add_class::<stores::PyPostgresStore>()?;
+    m.add_class::<stores::PyDynamoDbStore>()?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(hash_query, m)?)?;
     m.add_function(wrap_pyfunction!(default_confidence, m)?)?;

@@ -499,6 +499,78 @@ impl PyPostgresStore {
 
 store_methods!(PyPostgresStore);
 
+/// `DynamoDBStore(table_name, *, region_name=None, endpoint_url=None, aws_profile=None,
+/// create_table=False, billing_mode="PAY_PER_REQUEST", provisioned_capacity=None)`.
+#[pyclass(module = "mneme._store_dynamodb", name = "DynamoDBStore", frozen)]
+pub struct PyDynamoDbStore {
+    pub inner: Arc<mneme::store::DynamoDbStore>,
+}
+
+#[pymethods]
+impl PyDynamoDbStore {
+    #[new]
+    #[pyo3(signature = (table_name, *, region_name=None, endpoint_url=None, aws_profile=None,
+        create_table=false, billing_mode="PAY_PER_REQUEST", provisioned_capacity=None))]
+    fn new(
+        table_name: String,
+        region_name: Option<String>,
+        endpoint_url: Option<String>,
+        aws_profile: Option<String>,
+        create_table: bool,
+        billing_mode: &str,
+        provisioned_capacity: Option<(i64, i64)>,
+    ) -> PyResult<Self> {
+        use mneme::store::{Billing, DynamoDbStore};
+        // 1.0's ValueErrors, in its order.
+        if table_name.is_empty() {
+            return Err(PyValueError::new_err(
+                "DynamoDBStore: table_name must be a non-empty string. Remediation: pass the DynamoDB table name.",
+            ));
+        }
+        let billing = match (billing_mode, provisioned_capacity) {
+            ("PROVISIONED", Some((read, write))) => Billing::Provisioned { read, write },
+            ("PROVISIONED", None) => return Err(PyValueError::new_err(
+                "DynamoDBStore: provisioned_capacity=(rcu, wcu) is required when billing_mode='PROVISIONED'. Remediation: pass a tuple, or use billing_mode='PAY_PER_REQUEST'.",
+            )),
+            ("PAY_PER_REQUEST", None) => Billing::PayPerRequest,
+            ("PAY_PER_REQUEST", Some(_)) => return Err(PyValueError::new_err(
+                "DynamoDBStore: provisioned_capacity is only valid with billing_mode='PROVISIONED'. Remediation: drop the parameter or set billing_mode='PROVISIONED'.",
+            )),
+            (other, _) => return Err(PyValueError::new_err(format!(
+                "DynamoDBStore: billing_mode {other:?} is not 'PAY_PER_REQUEST' or 'PROVISIONED'. Remediation: pass one of them."
+            ))),
+        };
+        let mut store = DynamoDbStore::new(table_name)
+            .py()?
+            .create_table(create_table)
+            .billing(billing);
+        if let Some(r) = region_name {
+            store = store.region(r);
+        }
+        if let Some(u) = endpoint_url {
+            store = store.endpoint_url(u);
+        }
+        if let Some(p) = aws_profile {
+            store = store.profile(p);
+        }
+        Ok(PyDynamoDbStore {
+            inner: Arc::new(store),
+        })
+    }
+
+    /// DynamoDB tables are restored by AWS, not from a file (compat: CheckpointError).
+    #[staticmethod]
+    fn restore_from(source_path: PathBuf, dest_path: PathBuf) -> PyResult<()> {
+        let _ = (source_path, dest_path);
+        Err(crate::errors::to_py(Error::checkpoint(
+            "DynamoDBStore cannot restore from a snapshot",
+            "restore the table with DynamoDB on-demand backup or point-in-time recovery (PITR)",
+        )))
+    }
+}
+
+store_methods!(PyDynamoDbStore);
+
 /// A duck-typed Python store (1.0's Store protocol) as the engine's store.
 pub struct PyStore {
     obj: Py<PyAny>,
@@ -697,6 +769,9 @@ pub fn store_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
         return Ok(s.get().inner.clone());
     }
     if let Ok(s) = obj.cast::<PyPostgresStore>() {
+        return Ok(s.get().inner.clone());
+    }
+    if let Ok(s) = obj.cast::<PyDynamoDbStore>() {
         return Ok(s.get().inner.clone());
     }
     Ok(Arc::new(PyStore::new(obj)?))

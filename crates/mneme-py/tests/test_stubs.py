@@ -97,12 +97,14 @@ def test_every_class_member_and_parameter_matches():
 def test_public_signatures_show_real_defaults():
     """No `...` placeholder where a user reads a signature."""
     from mneme import embedders
+    from mneme._store_dynamodb import DynamoDBStore
     from mneme._store_postgres import PostgresStore
     from mneme._store_redis import RedisStore
 
     for obj in [mneme.SemanticCache, mneme.AsyncSemanticCache, mneme.MemoryStore, mneme.SQLiteStore,
-                RedisStore, PostgresStore, embedders.LocalEmbedder, embedders.RemoteEmbedder]:
+                RedisStore, PostgresStore, DynamoDBStore, embedders.LocalEmbedder, embedders.RemoteEmbedder]:
         for p in inspect.signature(obj).parameters.values():
             assert p.default is not Ellipsis, f"{obj.__name__}({p.name}=...)"
     assert inspect.signature(RedisStore).parameters["key_prefix"].default == "mneme"
     assert inspect.signature(PostgresStore).parameters["schema"].default == "mneme"
+    assert inspect.signature(DynamoDBStore).parameters["billing_mode"].default == "PAY_PER_REQUEST"

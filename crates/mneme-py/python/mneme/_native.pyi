@@ -160,6 +160,11 @@ class PostgresStore(_StoreMethods):
     @staticmethod
     def restore_from(source_path: _Path, dest_path: _Path) -> PostgresStore: ...
 
+class DynamoDBStore(_StoreMethods):
+    def __init__(self, table_name: str, *, region_name: str | None = None, endpoint_url: str | None = None, aws_profile: str | None = None, create_table: bool = False, billing_mode: str = "PAY_PER_REQUEST", provisioned_capacity: tuple[int, int] | None = None) -> None: ...
+    @staticmethod
+    def restore_from(source_path: _Path, dest_path: _Path) -> DynamoDBStore: ...
+
 class NativeIndex:
     """The flat or HNSW vector index, for `mneme._index` and `mneme._index_hnsw`."""
 

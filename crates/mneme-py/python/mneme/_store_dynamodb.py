@@ -1,7 +1,7 @@
-"""DynamoDBStore at the module path mneme-cache 1.0 documents (not in this build yet: see _unavailable)."""
+"""DynamoDBStore: entries in one DynamoDB table in mneme-cache 1.0's layout (the engine's
+DynamoDbStore, on the AWS SDK for Rust: boto3 is not needed). Credentials and region come from
+the usual AWS chain (environment, ~/.aws profile, instance role) unless given."""
 
-from ._unavailable import unavailable_store
+from ._native import DynamoDBStore
 
 __all__ = ["DynamoDBStore"]
-
-DynamoDBStore = unavailable_store("DynamoDBStore")

@@ -175,6 +175,31 @@ impl DynamoDbStore {
         &self.table
     }
 
+    /// The embedder stamp (fingerprint, dim) of an existing table, read without opening the
+    /// store or writing anything: what a tool needs to open a cache on the table with the
+    /// right embedder. `None` when the table has no counter item yet.
+    ///
+    /// # Errors
+    /// [`Error::StoreBackend`] when the table is missing or DynamoDB cannot be reached.
+    pub fn peek_stamp(&self) -> Result<Option<(String, usize)>> {
+        let conn = self.connect()?;
+        let db = Db {
+            client: conn.client.clone(),
+            t: self.target(),
+            segments: self.segments,
+        };
+        let counter = block_on(&conn.runtime, async {
+            db.client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| failure::backend(&db.t, "DescribeTable", e))?;
+            db.counter().await
+        })?;
+        Ok(counter.and_then(|c| Some((c.fingerprint?, usize::try_from(c.dim?).ok()?))))
+    }
+
     fn target(&self) -> Target<'_> {
         Target {
             table: &self.table,
@@ -232,7 +257,7 @@ impl DynamoDbStore {
         if config.region().is_none() {
             return Err(Error::store_backend(
                 format!("no AWS region for DynamoDB table {:?}", self.table),
-                "set one: DynamoDbStore::region (region_name= in Python), AWS_REGION, or a profile's region",
+                "set one: DynamoDbStore::region, region_name= in Python, ?region= in a dynamodb:// URL, AWS_REGION, or a profile's region",
             ));
         }
         Ok(Conn {
