@@ -5,7 +5,9 @@
 //!
 //! `cargo bench -p mneme --features dynamodb --bench dynamodb` (scripts/bench-dynamodb.sh).
 //! Needs `.venv-moto` (scripts/setup-moto.sh) and `.venv-peer` (scripts/setup-peer.sh).
-//! Environment: `MNEME_BENCH_ROWS` (10000), `MNEME_BENCH_CALLS` (300), `MNEME_BENCH_OPENS` (5).
+//! Environment: `MNEME_BENCH_ROWS` (10000), `MNEME_BENCH_CALLS` (100), `MNEME_BENCH_OPENS` (3).
+//! moto copies the whole table in every TransactWriteItems (and keeps the copies: about 16 MB
+//! each at 10k rows), so keep the call count modest.
 //!
 //! moto answers from memory on loopback, so the times are CPU cost on both sides plus moto's;
 //! on AWS each request adds a network round trip (about 2-10 ms in-region), which is why the
@@ -176,8 +178,8 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let rows = env("MNEME_BENCH_ROWS", 10_000);
-    let calls = env("MNEME_BENCH_CALLS", 300);
-    let opens = env("MNEME_BENCH_OPENS", 5);
+    let calls = env("MNEME_BENCH_CALLS", 100);
+    let opens = env("MNEME_BENCH_OPENS", 3);
     let moto = Moto::start();
     let proxy = HttpProxy::start(&moto.endpoint);
     let table = "bench";
@@ -208,6 +210,7 @@ fn main() {
     }
     let open_requests = per_op(&proxy.take_counts(), opens);
     let open = summarize(times);
+    println!("ours: open p50 {}, requests {open_requests}", ms(open.p50));
     let c = SemanticCache::builder(Hashed)
         .store(store())
         .open()
@@ -226,6 +229,10 @@ fn main() {
     }
     let get_requests = per_op(&proxy.take_counts(), calls);
     let get = summarize(times);
+    println!(
+        "ours: exact get p50 {}, requests {get_requests}",
+        ms(get.p50)
+    );
     let mut times = Vec::new();
     for i in 0..calls {
         let t = Instant::now();
@@ -235,6 +242,7 @@ fn main() {
     }
     let put_requests = per_op(&proxy.take_counts(), calls);
     let put = summarize(times);
+    println!("ours: put p50 {}, requests {put_requests}", ms(put.p50));
     c.close().unwrap();
 
     // mneme-cache 1.0, phase by phase.
@@ -268,7 +276,7 @@ fn main() {
         let get = |k: &str| {
             fields
                 .iter()
-                .find(|(name, _)| name == k)
+                .find(|(name, _)| *name == k)
                 .map(|(_, v)| v.clone())
         };
         let Some(Value::String(name)) = get("phase") else {
@@ -284,7 +292,9 @@ fn main() {
                 other => panic!("{other:?}"),
             })
             .collect();
-        phases.insert(name, (samples, proxy.take_counts()));
+        let counts = proxy.take_counts();
+        println!("1.0: {name} done, requests {counts:?}");
+        phases.insert(name, (samples, counts));
         writeln!(to_peer).unwrap();
     }
     assert!(peer.wait().unwrap().success());

@@ -552,3 +552,41 @@ fn two_processes_racing_inserts_lose_nothing_and_share_no_id() {
     let hash = mneme::hash_query("shared");
     assert_eq!(s.get_by_hash("ns", &hash).unwrap().unwrap().id, lowest);
 }
+
+#[test]
+fn lru_reads_pages_only_until_the_n_th_is_settled_and_keeps_id_order_on_ties() {
+    let proxy = HttpProxy::start(&Moto::shared().endpoint);
+    let s = store_at(&proxy.endpoint, &table_name("lru"));
+    s.open(conformance::FP, conformance::DIM).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..60i64 {
+        let mut e = conformance::entry("ns", &format!("q{i}"), 0);
+        e.last_accessed_at = (i * 7) % 5; // five times, twelve ties each
+        let id = s.insert(&e).unwrap();
+        expected.push((e.last_accessed_at, id));
+    }
+    s.insert(&conformance::entry("other", "elsewhere", -1))
+        .unwrap();
+    expected.sort_unstable();
+    for n in [1, 3, 12, 13, 59, 60, 100] {
+        proxy.take_counts();
+        let ids = s.iter_lru_ids(n, Some("ns")).unwrap();
+        let want: Vec<i64> = expected.iter().take(n).map(|k| k.1).collect();
+        assert_eq!(ids, want, "n = {n}");
+        let queries = proxy.take_counts().get("Query").copied().unwrap_or(0);
+        if n <= 12 {
+            assert!(
+                queries <= 2,
+                "n = {n}: {queries} pages for the first {n} of 60"
+            );
+        }
+    }
+    let all = s.iter_lru_ids(3, None).unwrap();
+    assert_eq!(
+        all[0],
+        s.get_by_hash("other", &mneme::hash_query("elsewhere"))
+            .unwrap()
+            .unwrap()
+            .id
+    );
+}

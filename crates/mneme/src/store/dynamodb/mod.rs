@@ -11,7 +11,7 @@
 //! embedder stamp is readable through `read_meta`, and every SDK error is a
 //! `StoreBackendError` that says what to do. Fewer requests than 1.0: a writer remembers the
 //! next id (a new entry is one query and one transaction while no other process inserts), exact
-//! hits skip the embedding, and scans run in parallel segments.
+//! hits skip the embedding, and scans of large tables run in parallel segments.
 
 mod failure;
 mod items;
@@ -37,7 +37,7 @@ use ops::{with_namespace, Db, Expr};
 use parking_lot::RwLock;
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +71,8 @@ pub struct DynamoDbStore {
     connect_timeout: Duration,
     io_timeout: Duration,
     max_attempts: u32,
-    segments: i32,
+    /// Parallel scan segments, sized from the table at open.
+    segments: AtomicI32,
     state: RwLock<State>,
     /// The `next_id` this process expects; 0 when unknown.
     next_id_hint: AtomicI64,
@@ -113,7 +114,7 @@ impl DynamoDbStore {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
-            segments: 4,
+            segments: AtomicI32::new(1),
             state: RwLock::new(State::NotOpen),
             next_id_hint: AtomicI64::new(0),
         })
@@ -186,7 +187,7 @@ impl DynamoDbStore {
         let db = Db {
             client: conn.client.clone(),
             t: self.target(),
-            segments: self.segments,
+            segments: 1,
         };
         let counter = block_on(&conn.runtime, async {
             db.client
@@ -286,7 +287,7 @@ impl DynamoDbStore {
         let db = Db {
             client: conn.client.clone(),
             t: self.target(),
-            segments: self.segments,
+            segments: self.segments.load(Ordering::Relaxed),
         };
         block_on(&conn.runtime, f(db))
     }
@@ -299,7 +300,14 @@ impl DynamoDbStore {
             .send()
             .await
         {
-            Ok(_) => {}
+            Ok(d) => {
+                // DynamoDB's size figures lag by hours; close enough to size the scans.
+                let (items, bytes) = d.table.map_or((0, 0), |t| {
+                    (t.item_count.unwrap_or(0), t.table_size_bytes.unwrap_or(0))
+                });
+                let bytes = bytes.max(items.saturating_mul(dim as i64 * 4 + 256));
+                self.segments.store(segments_for(bytes), Ordering::Relaxed);
+            }
             Err(e)
                 if failure::code(&e) == Some("ResourceNotFoundException") && self.create_table =>
             {
@@ -529,18 +537,16 @@ impl Store for DynamoDbStore {
         if n_ids == 0 {
             return Ok(Vec::new());
         }
-        let rows = match namespace {
-            // One namespace: its LRU index, read until the n-th oldest is settled.
-            Some(ns) if !ns.is_empty() => self.run(|db| async move {
-                let expr = Expr::default().name("#ns", "namespace").value(":ns", s(ns));
-                db.query("gsi_lru", "#ns = :ns", &["id", "last_accessed_at"], expr)
-                    .await
-            })?,
-            Some(_) => Vec::new(),
-            // All namespaces: one scan of two attributes beats a scan for the names plus a query each.
-            None => self
-                .run(|db| async move { db.entries_after(0, &["id", "last_accessed_at"]).await })?,
-        };
+        if let Some(ns) = namespace {
+            if ns.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keyed = self.run(|db| async move { db.lru(ns, n_ids).await })?;
+            return Ok(keyed.into_iter().map(|(_, id)| id).collect());
+        }
+        // All namespaces: one scan of two attributes beats a scan for the names plus a query each.
+        let rows =
+            self.run(|db| async move { db.entries_after(0, &["id", "last_accessed_at"]).await })?;
         let mut keyed: Vec<(i64, i64)> = rows
             .iter()
             .filter_map(|r| Some((items::num(r, "last_accessed_at")?, items::num(r, "id")?)))
@@ -689,6 +695,13 @@ impl Store for DynamoDbStore {
              export it to S3 (ExportTableToPointInTime); or migrate the cache to SQLite to use dumps()",
         ))
     }
+}
+
+/// Scan segments for a table of about `bytes`: one per 64 MiB, at most 8. Each segment ends in
+/// a page of its own, so small tables scan in one (fewest requests), large ones in parallel.
+fn segments_for(bytes: i64) -> i32 {
+    const PER_SEGMENT: i64 = 64 << 20;
+    i32::try_from((bytes / PER_SEGMENT + 1).clamp(1, 8)).unwrap_or(8)
 }
 
 impl std::fmt::Debug for DynamoDbStore {

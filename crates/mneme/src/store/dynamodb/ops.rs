@@ -195,6 +195,54 @@ impl Db<'_> {
         }
     }
 
+    /// `(last_accessed_at, id)` of the `n` least recently used entries of `namespace`, reading
+    /// `gsi_lru` page by page only until the n-th is settled (ties at its time included).
+    pub(super) async fn lru(&self, namespace: &str, n: usize) -> Result<Vec<(i64, i64)>> {
+        let mut expr = Expr::default()
+            .name("#ns", "namespace")
+            .value(":ns", s(namespace));
+        let projection = expr.project(&["id", "last_accessed_at"]);
+        let page = i32::try_from(n.saturating_add(1))
+            .unwrap_or(i32::MAX)
+            .clamp(25, 1000);
+        let mut keyed: Vec<(i64, i64)> = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name("gsi_lru")
+                .key_condition_expression("#ns = :ns")
+                .set_projection_expression(projection.clone())
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .limit(page)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(&self.t, "Query (gsi_lru)", e))?;
+            keyed.extend(
+                out.items.unwrap_or_default().iter().filter_map(|r| {
+                    Some((items::num(r, "last_accessed_at")?, items::num(r, "id")?))
+                }),
+            );
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            // The index is ascending by time: once an item is later than the n-th, no later
+            // page can enter the first n.
+            let settled = keyed.len() > n && {
+                let mut times: Vec<i64> = keyed.iter().map(|k| k.0).collect();
+                times.sort_unstable();
+                times[n - 1] < *times.last().unwrap_or(&i64::MIN)
+            };
+            if start.is_none() || settled {
+                keyed.sort_unstable();
+                keyed.truncate(n);
+                return Ok(keyed);
+            }
+        }
+    }
+
     /// The entry items of `(namespace, query_hash)`, lowest id first (several exist only after
     /// two processes raced to insert the same new key).
     pub(super) async fn by_hash(
