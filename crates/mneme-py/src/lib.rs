@@ -17,6 +17,7 @@ mod errors;
 mod index;
 mod logbridge;
 mod metadata;
+mod multiproc;
 mod options;
 mod stores;
 mod tools;
@@ -103,6 +104,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_class::<cache::NativeCache>()?;
     m.add_class::<index::NativeIndex>()?;
+    m.add_class::<multiproc::NativeSharedMatrix>()?;
     m.add_class::<stores::PyMemoryStore>()?;
     m.add_class::<stores::PySqliteStore>()?;
     m.add_class::<stores::PyRedisStore>()?;

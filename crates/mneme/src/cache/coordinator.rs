@@ -65,6 +65,9 @@ impl SemanticCache {
     /// [`Error::CacheClosed`](crate::Error::CacheClosed) or a store failure.
     pub fn refresh(&self) -> Result<u64> {
         self.enter()?;
+        if let Some(m) = &self.mmap {
+            return self.mmap_refresh(m);
+        }
         let Some(state) = &self.stale else {
             return Ok(0);
         };

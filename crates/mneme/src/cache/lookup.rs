@@ -265,7 +265,7 @@ impl SemanticCache {
             return Ok(Verdict::BelowThreshold);
         }
         let Some(entry) = self.store.get_by_id(c.id)? else {
-            let _w = self.writer.lock();
+            let _w = self.write_lock()?;
             self.index.write().remove(c.id);
             return Ok(Verdict::Next);
         };
@@ -321,14 +321,14 @@ impl SemanticCache {
     ) -> Result<Option<f32>> {
         let stored = quant::f32_from_le_bytes(&entry.embedding).filter(|v| v.len() == self.dim);
         let Some(stored) = stored else {
-            let _w = self.writer.lock();
+            let _w = self.write_lock()?;
             self.index.write().remove(c.id);
             return Ok(None);
         };
         if self.index.read().row_matches(c.id, &stored, ns) == Some(true) {
             return Ok(Some(c.score));
         }
-        let _w = self.writer.lock();
+        let _w = self.write_lock()?;
         let mut index = self.index.write();
         index.append(c.id, &stored, &entry.namespace)?;
         if entry.namespace != ns {
@@ -353,7 +353,7 @@ impl SemanticCache {
 
     /// Deletes one row from the store and the index; true if the store had it.
     pub(super) fn remove_row(&self, id: i64) -> Result<bool> {
-        let _w = self.writer.lock();
+        let _w = self.write_lock()?;
         let removed = self.store.delete_by_id(id)?;
         self.index.write().remove(id);
         self.forget_access(id);

@@ -11,6 +11,7 @@ mod coordinator;
 mod explain;
 mod hot;
 mod lookup;
+mod mmap;
 mod options;
 mod thresholds;
 mod write;
@@ -75,6 +76,8 @@ pub struct SemanticCache {
     hot: Mutex<hot::HotEntries>,
     /// Present in `stale-tolerant` mode.
     stale: Option<Mutex<coordinator::StaleState>>,
+    /// mmap-shared mode: the sidecar every process on the host searches.
+    mmap: Option<mmap::MmapState>,
 }
 
 static NEXT_CACHE_ID: AtomicUsize = AtomicUsize::new(1);
@@ -107,13 +110,9 @@ impl SemanticCache {
         let dtype = builder.vector_dtype.unwrap_or(VectorDtype::Float32);
         let interval = builder.stale_check_interval;
         let config = builder.into_config();
-        if config.multi_process_mode == MultiProcessMode::MmapShared {
-            return Err(Error::invalid_argument(
-                "multi_process_mode \"mmap-shared\" is not available in this build",
-                "use \"stale-tolerant\" (each process keeps its own index, refreshed from the \
-                 store's version counter on get) or \"single\"",
-            ));
-        }
+        let mmap_base = (config.multi_process_mode == MultiProcessMode::MmapShared)
+            .then(|| mmap::base_path(&config, &choice))
+            .transpose()?;
         let store: Arc<dyn Store> = match choice {
             StoreChoice::Path(path, options) => Arc::new(SqliteStore::with_options(path, options)),
             StoreChoice::Store(store) => store,
@@ -130,6 +129,7 @@ impl SemanticCache {
             threshold,
             dtype,
             interval,
+            mmap_base,
         );
         if built.is_err() {
             // Do not leak the connection of a cache that failed to open (fix of 1.0).
@@ -148,6 +148,7 @@ impl SemanticCache {
         threshold: f64,
         dtype: VectorDtype,
         stale_interval: std::time::Duration,
+        mmap_base: Option<std::path::PathBuf>,
     ) -> Result<Self> {
         let mut counters = Counters::default();
         if let Ok(Some(text)) = store.read_meta("counters") {
@@ -162,7 +163,22 @@ impl SemanticCache {
             Some(text) => thresholds::parse(&text),
             None => Default::default(),
         };
-        let index = build_index(store.as_ref(), &config, config.index_backend, dim, dtype)?;
+        let mmap = match mmap_base {
+            Some(base) => Some(mmap::MmapState::open(
+                store.as_ref(),
+                &config,
+                base,
+                dim,
+                dtype,
+                &fingerprint,
+                stale_interval,
+            )?),
+            None => None,
+        };
+        let index: Box<dyn VectorIndex> = match &mmap {
+            Some(m) => Box::new(crate::index::shared::SharedIndex::new(m.matrix.clone())),
+            None => build_index(store.as_ref(), &config, config.index_backend, dim, dtype)?,
+        };
         let stale = (config.multi_process_mode == MultiProcessMode::StaleTolerant)
             .then(|| Mutex::new(coordinator::StaleState::new(stale_interval)));
         let access = AccessBatch::since(config.clock.monotonic());
@@ -183,6 +199,7 @@ impl SemanticCache {
             access: Mutex::new(access),
             hot: Mutex::default(),
             stale,
+            mmap,
         };
         cache.attach_coordinator()?;
         Ok(cache)
@@ -325,7 +342,7 @@ impl SemanticCache {
     /// [`Error::CacheClosed`], or the store's write error.
     pub fn clear_namespace(&self, namespace: &str) -> Result<u64> {
         self.enter()?;
-        let _w = self.writer.lock();
+        let _w = self.write_lock()?;
         let n = self.store.clear_namespace(namespace)?;
         self.index.write().remove_namespace(namespace);
         self.counters.lock().clear_namespace(namespace);
@@ -338,7 +355,7 @@ impl SemanticCache {
     /// [`Error::CacheClosed`], or the store's write error.
     pub fn clear(&self) -> Result<u64> {
         self.enter()?;
-        let _w = self.writer.lock();
+        let _w = self.write_lock()?;
         let mut total = 0;
         for ns in self.store.list_namespaces()? {
             total += self.store.clear_namespace(&ns)?;
@@ -356,6 +373,19 @@ impl SemanticCache {
     /// [`Error::CacheClosed`], or the store's read error.
     pub fn requantize(&self, dtype: VectorDtype) -> Result<()> {
         self.enter()?;
+        if let Some(m) = &self.mmap {
+            if m.matrix.dtype() == dtype {
+                return Ok(());
+            }
+            return Err(Error::invalid_argument(
+                format!(
+                    "requantize is not available in mmap-shared mode: the other processes on this host search {} at {}",
+                    m.matrix.data_path().display(),
+                    m.matrix.dtype().as_str()
+                ),
+                "stop every process using the sidecar, delete it, and open the caches with the new vector_dtype (the sidecar is rebuilt from the store)",
+            ));
+        }
         let _w = self.writer.lock();
         let backend = {
             let index = self.index.read();
@@ -375,7 +405,7 @@ impl SemanticCache {
     /// [`Error::CacheClosed`].
     pub fn compact(&self) -> Result<u64> {
         self.enter()?;
-        let _w = self.writer.lock();
+        let _w = self.write_lock()?;
         Ok(self.index.write().compact() as u64)
     }
 
@@ -397,6 +427,9 @@ impl SemanticCache {
             log::warn!(target: "mneme.cache", "could not persist counters on close: {e}");
         }
         let _ = self.store.close();
+        if let Some(m) = &self.mmap {
+            m.matrix.close();
+        }
         self.hot.lock().clear();
         Ok(())
     }

@@ -112,7 +112,7 @@ impl SemanticCache {
         };
         self.ensure_open()?;
         let (entry, vector) = self.entry_for(pending, vector)?;
-        let _w = self.writer.lock();
+        let _w = self.write_lock()?;
         self.ensure_open()?;
         let id = self.store.insert(&entry)?;
         self.forget_access(id);
@@ -181,7 +181,7 @@ impl SemanticCache {
         let written = rows.len();
         let (entries, vectors): (Vec<StoredEntry>, Vec<Vec<f32>>) = rows.into_iter().unzip();
         for (chunk, chunk_vectors) in entries.chunks(BATCH).zip(vectors.chunks(BATCH)) {
-            let _w = self.writer.lock();
+            let _w = self.write_lock()?;
             self.ensure_open()?;
             let ids = self.store.insert_batch(chunk)?;
             let mut namespaces: Vec<&str> = Vec::new();
@@ -340,7 +340,7 @@ impl SemanticCache {
     pub fn vacuum(&self, namespace: Option<&str>, compact: bool) -> Result<u64> {
         self.with_events(|events| {
             self.enter()?;
-            let _w = self.writer.lock();
+            let _w = self.write_lock()?;
             self.flush_access()?;
             let removed = self
                 .store

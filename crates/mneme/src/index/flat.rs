@@ -7,6 +7,7 @@
 
 use super::bulk_load::{LoadHalf, Slots};
 use super::kernels::Kernels;
+use super::top_k::TopK;
 use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::quant;
@@ -19,7 +20,7 @@ use std::sync::atomic::AtomicUsize;
 pub const DEFAULT_INITIAL_CAPACITY: usize = 256;
 
 /// Scans smaller than this many elements run on the calling thread only.
-const PARALLEL_MIN_ELEMENTS: usize = 1 << 21;
+pub(crate) const PARALLEL_MIN_ELEMENTS: usize = 1 << 21;
 
 /// An empty vector with room for `n` items, or the allocator's refusal (sizes from options must
 /// not abort the process).
@@ -162,51 +163,6 @@ impl Arena {
 
 /// A query prepared for one dtype: int8 folds the 1/127 scale into the query (compat).
 struct PreparedQuery(Vec<f32>);
-
-/// Keeps the best `k` candidates, best first; ties go to the lower offset.
-struct TopK {
-    k: usize,
-    best: Vec<(f32, u32)>,
-}
-
-impl TopK {
-    fn new(k: usize) -> Self {
-        TopK {
-            k,
-            best: Vec::with_capacity(k + 1),
-        }
-    }
-
-    #[inline]
-    fn better(a: (f32, u32), b: (f32, u32)) -> bool {
-        a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
-    }
-
-    #[inline]
-    fn offer(&mut self, score: f32, offset: u32) {
-        if self.k == 0 || score.is_nan() {
-            return;
-        }
-        let cand = (score, offset);
-        if self.best.len() == self.k && !Self::better(cand, self.best[self.k - 1]) {
-            return;
-        }
-        let pos = self
-            .best
-            .iter()
-            .position(|&b| Self::better(cand, b))
-            .unwrap_or(self.best.len());
-        self.best.insert(pos, cand);
-        self.best.truncate(self.k);
-    }
-
-    fn merge(mut self, other: TopK) -> TopK {
-        for (s, o) in other.best {
-            self.offer(s, o);
-        }
-        self
-    }
-}
 
 /// The exact brute-force index.
 ///

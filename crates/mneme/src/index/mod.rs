@@ -8,10 +8,13 @@ pub mod flat;
 pub mod hnsw;
 pub mod kernels;
 mod pages;
+pub mod shared;
+mod top_k;
 
 pub(crate) use bulk_load::LoadHalf;
 pub use flat::FlatIndex;
 pub use hnsw::{HnswIndex, HnswParams};
+pub use shared::SharedMatrix;
 
 use crate::types::VectorDtype;
 

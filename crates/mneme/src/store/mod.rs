@@ -35,7 +35,7 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One persisted cache entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -470,6 +470,12 @@ pub trait Store: Send + Sync {
     ) -> Result<bool> {
         let _ = (low, high);
         Ok(false)
+    }
+
+    /// The file holding the store, for stores that are one (SQLite, not `:memory:`): where
+    /// mmap-shared mode puts its sidecar by default. `None` by default.
+    fn file_path(&self) -> Option<PathBuf> {
+        None
     }
 
     /// Writes a consistent SQLite copy of the store to `dest` (what a checkpoint archives).

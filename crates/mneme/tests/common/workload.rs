@@ -143,7 +143,11 @@ pub fn verify(path: &Path) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) 
 
 /// [`verify`] on a target (see [`open_target`]).
 pub fn verify_on(target: &str) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) {
-    let cache = open_target(target);
+    verify_cache(open_target(target))
+}
+
+/// [`verify`] on an open cache (closed afterwards).
+pub fn verify_cache(cache: SemanticCache) -> (Vec<Seen>, Vec<Seen>, mneme::Stats, Vec<String>) {
     let stats = cache.stats(None).unwrap();
     let namespaces = cache.list_namespaces().unwrap();
     let mut live: BTreeMap<(String, String), (usize, Value)> = BTreeMap::new();

@@ -14,6 +14,10 @@ Commands (all print JSON on stdout):
   delete DB DIM NS QUERY     open DB and delete one entry
   loads ARCHIVE DB WORKLOAD DIM
                              loads() the archive (errors print {"error": class name}), then verify
+  mmap-write BASE DTYPE CAP N  1.0's MmapSharedCoordinator (dim 8, fingerprint "interop"):
+                             append rows 100+i (namespace ns-{i%2}), remove 103, append 999 in
+                             a namespace longer than 16 bytes
+  mmap-read BASE DTYPE       the top-1 id of eight such queries, and of the long one
 """
 import hashlib, json, sqlite3, sys
 import numpy as np
@@ -33,6 +37,17 @@ class HashEmbedder:
             out.extend(np.frombuffer(d, dtype="<u2").astype(np.float32) / np.float32(32768) - np.float32(1))
             counter += 1
         return np.array(out[: self.dim], dtype=np.float32)
+
+
+LONG_NAMESPACE = "a-namespace-longer-than-sixteen-bytes"
+
+
+def mmap_unit(i):
+    """The vectors tests/mmap_primitive.rs uses (dim 8)."""
+    v = np.zeros(8, dtype=np.float32)
+    v[i % 8] = 1.0
+    v[(i + 1) % 8] = 0.25
+    return v
 
 
 def open_cache(target, embedder):
@@ -156,6 +171,30 @@ def main():
             return
         with c:
             print(json.dumps(lookups(c, ops, emb)))
+    elif cmd == "mmap-write":
+        from mneme._multiproc import MmapSharedCoordinator
+
+        base, dtype, cap, n = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+        c = MmapSharedCoordinator(base, 8, dtype=dtype, embedder_fingerprint="interop", initial_capacity=cap)
+        for i in range(n):
+            c.append(100 + i, mmap_unit(i), f"ns-{i % 2}")
+        c.remove(103)
+        c.append(999, mmap_unit(7), LONG_NAMESPACE)
+        dim, count, capacity, dt, fp = c.read_header()
+        c.close()
+        print(json.dumps({"count": count, "capacity": capacity}))
+    elif cmd == "mmap-read":
+        from mneme._multiproc import MmapSharedCoordinator
+
+        base, dtype = sys.argv[2], sys.argv[3]
+        c = MmapSharedCoordinator(base, 8, dtype=dtype, embedder_fingerprint="interop")
+        tops = []
+        for i in range(8):
+            found = [rid for rid, _ in c.search(mmap_unit(i), f"ns-{i % 2}", k=1)]
+            tops.append(found[0] if found and found[0] == 100 + i else None)
+        long = c.search(mmap_unit(7), LONG_NAMESPACE, k=1)
+        c.close()
+        print(json.dumps({"tops": tops, "long": long[0][0] if long else None}))
     else:
         raise SystemExit(f"unknown command {cmd}")
 

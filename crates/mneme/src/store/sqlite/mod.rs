@@ -447,6 +447,10 @@ fn read_only_connection(path: &Path, options: &SqliteOptions) -> Result<Connecti
 }
 
 impl Store for SqliteStore {
+    fn file_path(&self) -> Option<PathBuf> {
+        (self.path() != Path::new(":memory:")).then(|| self.path().to_owned())
+    }
+
     fn open(&self, fingerprint: &str, dim: usize) -> Result<()> {
         self.open_connection(fingerprint, dim)
             .map_err(|e| self.located(e))
