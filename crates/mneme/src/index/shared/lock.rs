@@ -83,6 +83,47 @@ pub(crate) struct Exclusive<'a> {
     lock: &'a LockFile,
 }
 
+/// The turnstile: an open-file-description record lock on one byte past the sync record, taken
+/// by a writer while it waits for the exclusive `flock` and by a reader only to pass through to
+/// its shared one. Readers of other processes searching back to back would otherwise keep the
+/// shared lock held forever and starve every writer (a put seen seconds late). 1.0's
+/// primitive does not know it and only uses `flock`, which is independent of record locks.
+fn turnstile(file: &File, lock: bool, path: &Path) -> Result<()> {
+    // SAFETY: `flock` is a plain C struct for which all-zero bytes are a valid value.
+    let mut region: libc::flock = unsafe { std::mem::zeroed() };
+    region.l_type = if lock { libc::F_WRLCK } else { libc::F_UNLCK } as libc::c_short;
+    region.l_whence = libc::SEEK_SET as libc::c_short;
+    region.l_start = RECORD as libc::off_t;
+    region.l_len = 1;
+    let cmd = if lock {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
+    loop {
+        // SAFETY: fcntl on a descriptor this File owns, with a valid, initialised struct.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &region) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::multi_process_lock(
+                format!("cannot lock {}: {e}", path.display()),
+                "check that the file system supports record locks (a local disk, not NFS)",
+            ));
+        }
+    }
+}
+
+/// `flock` taken through the turnstile.
+fn flock_fairly(file: &File, op: libc::c_int, path: &Path) -> Result<()> {
+    turnstile(file, true, path)?;
+    let taken = flock(file, op, path);
+    turnstile(file, false, path)?;
+    taken
+}
+
 fn flock(file: &File, op: libc::c_int, path: &Path) -> Result<()> {
     loop {
         // SAFETY: flock on a descriptor this File owns; no memory is passed.
@@ -131,7 +172,7 @@ impl LockFile {
     pub(crate) fn shared(&self) -> Result<Shared<'_>> {
         let mut h = self.holders.lock();
         if h.readers == 0 && h.writer.is_none() {
-            flock(&self.file, libc::LOCK_SH, &self.path)?;
+            flock_fairly(&self.file, libc::LOCK_SH, &self.path)?;
         }
         h.readers += 1;
         Ok(Shared { lock: self })
@@ -150,7 +191,7 @@ impl LockFile {
         while h.readers > 0 || h.writer.is_some() {
             self.changed.wait(&mut h);
         }
-        flock(&self.file, libc::LOCK_EX, &self.path)?;
+        flock_fairly(&self.file, libc::LOCK_EX, &self.path)?;
         h.writer = Some((me, 1));
         Ok(Exclusive { lock: self })
     }
