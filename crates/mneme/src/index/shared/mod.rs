@@ -37,8 +37,8 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-/// A live row: id, vector, namespace token.
-pub(crate) type LiveRow = (i64, Vec<f32>, [u8; TOKEN]);
+/// A row as the file holds it: id, namespace token, encoded vector.
+type RawRow = (i64, [u8; TOKEN], Vec<u8>);
 
 /// What opening found.
 pub(crate) enum Opened {
@@ -548,9 +548,8 @@ impl SharedMatrix {
         Ok(f(guard.as_ref().expect("synced")))
     }
 
-    /// Replaces the file with one holding exactly `rows` (a rebuild from the store, or a
-    /// compaction), at a capacity of at least `min_capacity`. The caller holds the exclusive
-    /// lock (taken here too, re-entrantly); it bumps the generation in the record.
+    /// Replaces the file with one holding exactly `rows` (a rebuild from the store) at a
+    /// capacity of at least `min_capacity`. Takes the exclusive lock (re-entrantly).
     pub(crate) fn rewrite(
         &self,
         rows: &[(i64, Vec<f32>, String)],
@@ -558,6 +557,35 @@ impl SharedMatrix {
     ) -> Result<()> {
         let _x = self.lock.exclusive()?;
         let capacity = rows.len().max(min_capacity).max(1).next_power_of_two();
+        let raw: Vec<RawRow> = rows
+            .iter()
+            .map(|(id, v, ns)| (*id, namespace_token(ns), self.encode_row(v)))
+            .collect();
+        self.replace_rows(capacity, &raw)
+    }
+
+    /// Rewrites the file without its tombstones (rows copied as stored, tokens included: a long
+    /// name's token cannot be turned back into it); returns how many were dropped. Readers in
+    /// other processes map the new file on their next call.
+    pub(crate) fn compact(&self) -> Result<usize> {
+        let _x = self.lock.exclusive()?;
+        let (rows, dead, capacity) = self.with_view(|view| {
+            let rows: Vec<RawRow> = (0..view.scanned)
+                .filter(|&s| !view.is_dead(s))
+                .map(|s| (view.id_at(s), view.token_at(s), view.row(s).to_vec()))
+                .collect();
+            (rows, view.tombstones(), view.layout.capacity)
+        })?;
+        if dead == 0 {
+            return Ok(0);
+        }
+        self.replace_rows(capacity, &rows)?;
+        Ok(dead)
+    }
+
+    /// Replaces the file with one holding `rows` (already encoded) at `capacity` slots, and
+    /// maps it. The caller holds the exclusive lock.
+    fn replace_rows(&self, capacity: usize, rows: &[RawRow]) -> Result<()> {
         let header = Header {
             dim: self.dim as u32,
             count: rows.len() as u32,
@@ -572,14 +600,13 @@ impl SharedMatrix {
             dtype: self.dtype,
             fingerprint_sha256: self.fingerprint,
         };
-        let layout = header.layout();
         let mut ids = Vec::with_capacity(8 * rows.len());
         let mut tokens = Vec::with_capacity(TOKEN * rows.len());
-        let mut vectors = Vec::with_capacity(layout.row_bytes * rows.len());
-        for (id, v, ns) in rows {
+        let mut vectors = Vec::with_capacity(header.layout().row_bytes * rows.len());
+        for (id, token, row) in rows {
             ids.extend_from_slice(&id.to_le_bytes());
-            tokens.extend_from_slice(&namespace_token(ns));
-            vectors.extend_from_slice(&self.encode_row(v));
+            tokens.extend_from_slice(token);
+            vectors.extend_from_slice(row);
         }
         self.replace_with(&header, |f, l| {
             f.write_all_at(&ids, l.ids as u64)?;
@@ -588,59 +615,6 @@ impl SharedMatrix {
         })?;
         let mut v = self.view.write();
         self.sync_view(&mut v)
-    }
-
-    /// Every live row as `(id, f32 vector, namespace token)`, in slot order.
-    pub(crate) fn live_rows(&self) -> Result<Vec<LiveRow>> {
-        self.with_view(|view| {
-            (0..view.scanned)
-                .filter(|&s| !view.is_dead(s))
-                .map(|s| {
-                    (
-                        view.id_at(s),
-                        self.decode_row(view.row(s)),
-                        view.token_at(s),
-                    )
-                })
-                .collect()
-        })
-    }
-
-    /// Rewrites the file without its tombstones; returns how many were dropped. Readers in
-    /// other processes map the new file on their next call.
-    pub(crate) fn compact(&self) -> Result<usize> {
-        let _x = self.lock.exclusive()?;
-        let (live, dead) = self.with_view(|v| (v.scanned - v.tombstones(), v.tombstones()))?;
-        if dead == 0 {
-            return Ok(0);
-        }
-        let capacity = self.with_view(|v| v.layout.capacity)?;
-        let rows = self.live_rows()?;
-        debug_assert_eq!(rows.len(), live);
-        // Tokens are kept as they are (a long name's token cannot be turned back into it).
-        let header = Header {
-            dim: self.dim as u32,
-            count: rows.len() as u32,
-            capacity: capacity as u32,
-            dtype: self.dtype,
-            fingerprint_sha256: self.fingerprint,
-        };
-        let mut ids = Vec::with_capacity(8 * rows.len());
-        let mut tokens = Vec::with_capacity(TOKEN * rows.len());
-        let mut vectors = Vec::new();
-        for (id, v, token) in &rows {
-            ids.extend_from_slice(&id.to_le_bytes());
-            tokens.extend_from_slice(token);
-            vectors.extend_from_slice(&self.encode_row(v));
-        }
-        self.replace_with(&header, |f, l| {
-            f.write_all_at(&ids, l.ids as u64)?;
-            f.write_all_at(&tokens, l.tokens as u64)?;
-            f.write_all_at(&vectors, l.vectors as u64)
-        })?;
-        let mut v = self.view.write();
-        self.sync_view(&mut v)?;
-        Ok(dead)
     }
 
     /// Tombstones every live row of `namespace`; returns how many.
@@ -707,23 +681,6 @@ impl SharedMatrix {
                 .map(|s| view.id_at(s))
                 .collect()
         })
-    }
-
-    fn decode_row(&self, bytes: &[u8]) -> Vec<f32> {
-        match self.dtype {
-            VectorDtype::Float32 => quant::f32_from_le_bytes(bytes).unwrap_or_default(),
-            VectorDtype::Float16 => {
-                let h: Vec<u16> = bytes
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
-                quant::dequantize_float16(&h)
-            }
-            VectorDtype::Int8 => {
-                let q: Vec<i8> = bytes.iter().map(|b| *b as i8).collect();
-                quant::dequantize_int8(&q)
-            }
-        }
     }
 
     /// Releases the mapping; every later call is [`Error::MultiProcessLock`]. Idempotent.
