@@ -132,8 +132,8 @@ pub enum Error {
     /// Kept for compatibility with mneme-cache 1.0, which never raises it either.
     #[error("{0}")]
     NamespaceQuotaExceeded(Message),
-    /// A multi-process lock or sidecar file failed. Reserved for the `mmap-shared` mode, which
-    /// is not built yet: never returned today.
+    /// The `mmap-shared` sidecar or its lock failed: a short, foreign or unreadable file, a lock
+    /// the file system refuses, or the shared matrix used after close.
     #[error("{0}")]
     MultiProcessLock(Message),
     /// An unknown or mismatched vector dtype.

@@ -366,12 +366,14 @@ fn a_failed_load_leaves_the_destination_byte_identical() {
         r,
         Err(Error::EmbedderMismatch(_)) | Err(Error::EmbedderDimension(_))
     ));
-    // A failure after the commit (the constructor refuses) is rolled back too.
+    // A failure after the commit (the constructor refuses hnsw in mmap-shared mode) is rolled
+    // back too.
     let r = SemanticCache::loads(
         &archive,
         SemanticCache::builder(f.embedder.clone())
             .path(&dest)
-            .multi_process_mode(mneme::MultiProcessMode::MmapShared),
+            .multi_process_mode(mneme::MultiProcessMode::MmapShared)
+            .index_backend(mneme::IndexBackend::Hnsw),
     );
     assert!(matches!(r, Err(Error::InvalidArgument(_))));
     assert_eq!(snapshot(&dest), before);

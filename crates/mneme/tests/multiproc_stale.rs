@@ -156,11 +156,12 @@ fn a_reader_sees_a_writers_entries_on_get_without_reopening() {
 }
 
 #[test]
-fn mmap_shared_is_refused_with_a_remediation() {
+fn mmap_shared_with_hnsw_is_refused_with_a_remediation() {
     let f = Fixture::new();
     match f
         .builder()
         .multi_process_mode(MultiProcessMode::MmapShared)
+        .index_backend(mneme::IndexBackend::Hnsw)
         .open()
     {
         Err(mneme::Error::InvalidArgument(m)) => {
