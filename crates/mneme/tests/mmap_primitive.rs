@@ -142,7 +142,7 @@ fn damaged_and_foreign_files_give_the_documented_errors() {
     bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
     with(&bad);
     let m = open(&base, VectorDtype::Float32, 4);
-    assert!(m.search(&unit(8, 0), "ns", 3).unwrap().is_empty() || m.read_header().is_ok());
+    assert!(m.search(&unit(8, 0), "ns", 3).unwrap().is_empty());
 }
 
 #[test]

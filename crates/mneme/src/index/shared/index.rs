@@ -36,12 +36,8 @@ impl VectorIndex for SharedIndex {
     }
 
     fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> crate::Result<()> {
-        self.matrix.append(id, vector, namespace)?;
-        let (live, dead, _) = self.matrix.sizes()?;
-        if dead * 4 > live + dead {
-            self.matrix.compact()?;
-        }
-        Ok(())
+        // Compaction is checked on removals, where tombstones come from: not on every put.
+        self.matrix.append(id, vector, namespace)
     }
 
     fn remove(&mut self, id: i64) -> bool {
