@@ -6,7 +6,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::dynamodb::{table_name, Moto};
+use common::dynamodb::{table_name, Moto, Raw};
 use common::peer::{self, Json};
 use common::workload::*;
 use std::collections::BTreeMap;
@@ -15,23 +15,8 @@ use std::collections::BTreeMap;
 /// The counter item's `version_counter` is left out: 1.0 bumps it on every hit, we do not (a
 /// documented fix), so the two differ by the number of hits.
 fn dump(endpoint: &str, table: &str) -> BTreeMap<i64, BTreeMap<String, String>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = runtime.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .load(),
-    );
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let items = runtime
-        .block_on(client.scan().table_name(table).send())
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let items = Raw::new(endpoint, table).items().into_values();
     items
-        .into_iter()
         .map(|item| {
             let AttributeValue::N(id) = &item["id"] else {
                 panic!("id")

@@ -5,13 +5,13 @@
 mod common;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
-use common::dynamodb::{fake_aws_env, table_name, HttpProxy, Mode, Moto};
+use common::dynamodb::{fake_aws_env, table_name, HttpProxy, Mode, Moto, Raw};
 use common::embedders::TestEmbedder;
 use common::stall_proxy::{watchdog, StallProxy};
 use mneme::store::{Billing, DynamoDbStore, Store};
 use mneme::testkit::{self as conformance, Fresh};
 use mneme::{Error, HitLayer, SemanticCache};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,57 +26,6 @@ fn store_at(endpoint: &str, table: &str) -> DynamoDbStore {
 
 fn store(table: &str) -> DynamoDbStore {
     store_at(&Moto::shared().endpoint, table)
-}
-
-/// The raw table, through the SDK, for checking items as DynamoDB holds them.
-struct Raw {
-    runtime: tokio::runtime::Runtime,
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl Raw {
-    fn new(endpoint: &str, table: &str) -> Raw {
-        fake_aws_env();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = runtime.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(endpoint)
-                .load(),
-        );
-        Raw {
-            runtime,
-            client: aws_sdk_dynamodb::Client::new(&config),
-            table: table.to_owned(),
-        }
-    }
-
-    /// Every item, by id.
-    fn items(&self) -> BTreeMap<i64, HashMap<String, AttributeValue>> {
-        let out = self
-            .runtime
-            .block_on(self.client.scan().table_name(&self.table).send())
-            .unwrap();
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| {
-                let AttributeValue::N(id) = &i["id"] else {
-                    panic!("id is not a number")
-                };
-                (id.parse().unwrap(), i)
-            })
-            .collect()
-    }
-
-    fn exists(&self) -> bool {
-        self.runtime
-            .block_on(self.client.describe_table().table_name(&self.table).send())
-            .is_ok()
-    }
 }
 
 fn num(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {

@@ -53,6 +53,12 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// moto's server app, one request at a time, on the port given as its argument.
+const SERIAL_MOTO: &str = "import sys\n\
+from moto.server import DomainDispatcherApplication, create_backend_app\n\
+from werkzeug.serving import run_simple\n\
+run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False, use_reloader=False)\n";
+
 /// A moto_server of its own. It stops when this is dropped, or when the test process exits
 /// (its shell wrapper reads our end of a pipe and kills it on EOF).
 pub struct Moto {
@@ -66,11 +72,16 @@ impl Moto {
     pub fn start() -> Moto {
         fake_aws_env();
         let port = free_port();
+        // moto_server's own entry point serves each request on a thread of its own, and moto does
+        // not isolate concurrent transactions (two racing conditional writes can both pass),
+        // which real DynamoDB does: serve one request at a time instead.
+        let python = moto_server().with_file_name("python");
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#)
-            .arg(moto_server())
+            .arg(r#""$0" -c "$2" "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#)
+            .arg(python)
             .arg(port.to_string())
+            .arg(SERIAL_MOTO)
             .stdin(Stdio::piped())
             .spawn()
             .expect("start moto_server");
@@ -276,5 +287,63 @@ fn serve(
         if writer.write_all(&answer).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+/// The raw table, through the SDK, for checking items as DynamoDB holds them.
+pub struct Raw {
+    pub runtime: tokio::runtime::Runtime,
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+#[cfg(feature = "dynamodb")]
+impl Raw {
+    pub fn new(endpoint: &str, table: &str) -> Raw {
+        fake_aws_env();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = runtime.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(endpoint)
+                .load(),
+        );
+        Raw {
+            runtime,
+            client: aws_sdk_dynamodb::Client::new(&config),
+            table: table.to_owned(),
+        }
+    }
+
+    /// Every item, by id.
+    pub fn items(
+        &self,
+    ) -> std::collections::BTreeMap<
+        i64,
+        std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    > {
+        let out = self
+            .runtime
+            .block_on(self.client.scan().table_name(&self.table).send())
+            .unwrap();
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| {
+                let aws_sdk_dynamodb::types::AttributeValue::N(id) = &i["id"] else {
+                    panic!("id is not a number")
+                };
+                (id.parse().unwrap(), i)
+            })
+            .collect()
+    }
+
+    pub fn exists(&self) -> bool {
+        self.runtime
+            .block_on(self.client.describe_table().table_name(&self.table).send())
+            .is_ok()
     }
 }

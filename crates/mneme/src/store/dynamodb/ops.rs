@@ -4,6 +4,7 @@
 use super::failure::{backend, code, Target};
 use super::items::{self, key, n, s, Counter, Item, COUNTER_ID};
 use crate::error::{Error, Result};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -31,6 +32,15 @@ pub(super) struct Db<'a> {
     pub t: Target<'a>,
     /// Parallel scan segments.
     pub segments: i32,
+}
+
+/// Waits before retry `attempt + 1` of a cancelled transaction: 10 ms × (attempt + 1), plus up to
+/// 10 ms of jitter so that two writers that collided do not retry in step.
+async fn back_off(attempt: u32) {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos() ^ std::process::id()) % 10);
+    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt + 1) + jitter)).await;
 }
 
 /// A request's expression placeholders.
@@ -345,18 +355,42 @@ impl Db<'_> {
         Ok(rows)
     }
 
+    /// Runs a transaction. A condition that failed is `Cancelled`; a cancellation for any other
+    /// reason (another writer's transaction on the same item, usually the counter) wrote
+    /// nothing, so it is retried here with a jittered backoff rather than reported as a failed
+    /// condition (which would lose an upsert or call a present row absent).
     async fn transact(&self, what: &str, writes: Vec<TransactWriteItem>) -> Result<Outcome> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Outcome::Done),
-            Err(e) if code(&e) == Some("TransactionCanceledException") => Ok(Outcome::Cancelled),
-            Err(e) => Err(backend(&self.t, what, e)),
+        for attempt in 0..INSERT_ATTEMPTS {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => return Ok(Outcome::Done),
+                Err(e) if code(&e) == Some("TransactionCanceledException") => e,
+                Err(e) => return Err(backend(&self.t, what, e)),
+            };
+            let condition_failed = e.as_service_error().is_some_and(|s| match s {
+                TransactWriteItemsError::TransactionCanceledException(c) => c
+                    .cancellation_reasons()
+                    .iter()
+                    .any(|r| r.code() == Some("ConditionalCheckFailed")),
+                _ => false,
+            });
+            if condition_failed {
+                return Ok(Outcome::Cancelled);
+            }
+            back_off(attempt).await;
         }
+        Err(Error::store_backend(
+            format!(
+                "{what} on DynamoDB table {:?} conflicted with other writers {INSERT_ATTEMPTS} times",
+                self.table()
+            ),
+            "other processes are writing the same items heavily: retry the call, or spread the writers over several tables",
+        ))
     }
 
     /// The counter update of a data write: `ADD version_counter 1`, plus `extra`.
@@ -377,7 +411,7 @@ impl Db<'_> {
     }
 
     /// Overwrites an existing id's item with the version bump, in one transaction.
-    pub(super) async fn put_existing(&self, item: Item) -> Result<Outcome> {
+    pub(super) async fn put_existing(&self, item: Item) -> Result<()> {
         let put = built(
             Put::builder()
                 .table_name(self.table())
@@ -388,7 +422,10 @@ impl Db<'_> {
             TransactWriteItem::builder().put(put).build(),
             self.bump("ADD version_counter :one", None, Expr::default())?,
         ];
-        self.transact("TransactWriteItems (upsert)", writes).await
+        // No condition: only a conflict cancels it, and `transact` retries those.
+        self.transact("TransactWriteItems (upsert)", writes)
+            .await
+            .map(drop)
     }
 
     /// Writes a new item at id `next` if the counter still says `next`, moving it on and bumping
@@ -436,8 +473,7 @@ impl Db<'_> {
                 Outcome::Done => return Ok(id),
                 Outcome::Cancelled => {
                     if next.is_none() {
-                        tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt + 1)))
-                            .await;
+                        back_off(attempt).await;
                     }
                     next = None; // a stale hint costs no sleep: read the counter now
                 }
