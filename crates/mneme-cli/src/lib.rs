@@ -354,6 +354,52 @@ fn open_with(path: &Path, read_only: bool) -> Result<SemanticCache, Box<dyn Erro
         .open()?)
 }
 
+/// The mmap-shared sidecar beside `cache`, if any: what it holds, and whether it reflects the
+/// store (`stale`: the next get of an mmap-shared cache reconciles it).
+fn sidecar_fields(
+    r: &mut output::Report,
+    cache: &Path,
+    version: u64,
+) -> Result<(), Box<dyn Error>> {
+    let Some(side) = mneme::index::shared::peek(cache)? else {
+        r.field("mmap_sidecar", serde_json::Value::Null);
+        return Ok(());
+    };
+    let state = if side.is_current(version) {
+        "current"
+    } else {
+        "stale"
+    };
+    let h = &side.header;
+    r.text_only(
+        "mmap_sidecar",
+        format!(
+            "{}: {} rows ({} tombstones) of {} slots, {}, {} bytes, {state}",
+            side.data_path.display(),
+            side.live,
+            side.tombstones,
+            h.capacity,
+            h.dtype.as_str(),
+            side.file_bytes
+        ),
+    )
+    .json_only(
+        "mmap_sidecar",
+        serde_json::json!({
+            "path": side.data_path.display().to_string(),
+            "rows": side.live,
+            "tombstones": side.tombstones,
+            "capacity": h.capacity,
+            "dim": h.dim,
+            "vector_dtype": h.dtype.as_str(),
+            "file_bytes": side.file_bytes,
+            "current": side.is_current(version),
+            "generation": side.record.map(|r| r.generation),
+        }),
+    );
+    Ok(())
+}
+
 /// The index backend as this tool names it: `flat`, not 1.0's `numpy` (kept in files).
 fn shown_backend(name: &str) -> &str {
     if name == "numpy" {
@@ -443,6 +489,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 .field("expirations", s.expirations)
                 .field("vector_dtype", s.vector_dtype.as_str())
                 .field("memory_estimate_bytes", s.memory_bytes_estimate);
+            if !store_url::is_dynamodb(&cache.to_string_lossy()) {
+                sidecar_fields(&mut r, &cache, c.store().read_version_counter()?)?;
+            }
             r.print(cli.json);
             c.close()?;
         }

@@ -602,3 +602,54 @@ fn evaluate_keys_conversations_as_the_server_does() {
         "the server's scope serves none"
     );
 }
+
+#[test]
+fn stats_reports_the_mmap_shared_sidecar_and_whether_it_is_current() {
+    use mneme::{MultiProcessMode, VectorDtype};
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let stats = || -> serde_json::Value {
+        let (ok, out, err) = mneme(&[&"stats", &db, &"--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str(out.trim()).expect(&out)
+    };
+    assert_eq!(stats()["mmap_sidecar"], serde_json::Value::Null);
+    let shared = SemanticCache::builder(LexicalEmbedder::new(64))
+        .path(&db)
+        .multi_process_mode(MultiProcessMode::MmapShared)
+        .vector_dtype(VectorDtype::Int8)
+        .open()
+        .unwrap();
+    shared.put("one more", "row").unwrap();
+    assert!(shared.delete("how do I reset my password?").unwrap());
+    // Read while the cache holds it open: 3 live rows (the expired one too: the store still
+    // has it), 1 tombstone, the int8 file, reflecting the store.
+    let side = stats()["mmap_sidecar"].clone();
+    assert_eq!(
+        (
+            side["rows"].as_u64(),
+            side["tombstones"].as_u64(),
+            side["vector_dtype"].as_str(),
+            side["dim"].as_u64(),
+            side["current"].as_bool()
+        ),
+        (Some(3), Some(1), Some("int8"), Some(64), Some(true)),
+        "{side}"
+    );
+    assert!(side["path"].as_str().unwrap().ends_with("app.db.vectors"));
+    // A write that bypasses the sidecar (a cache in single mode) leaves it stale until the
+    // next get of an mmap-shared cache reconciles it.
+    let single = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
+    single.put("outside", "the sidecar").unwrap();
+    single.close().unwrap();
+    assert_eq!(stats()["mmap_sidecar"]["current"], false);
+    let (ok, out, _) = mneme(&[&"stats", &db]);
+    assert!(
+        ok && out.contains("app.db.vectors: 3 rows (1 tombstones)") && out.contains("stale"),
+        "{out}"
+    );
+    shared.get("outside").unwrap().unwrap();
+    assert_eq!(stats()["mmap_sidecar"]["current"], true);
+    assert_eq!(stats()["mmap_sidecar"]["rows"], 4);
+    shared.close().unwrap();
+}

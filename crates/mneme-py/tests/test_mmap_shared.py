@@ -56,6 +56,58 @@ def test_separate_processes_see_each_others_rows_through_one_sidecar(tmp_path):
     assert (tmp_path / "c.db.vectors").exists() and (tmp_path / "c.db.vectors.lock").exists()
 
 
+SERVANT = textwrap.dedent(
+    """
+    import json, sys
+    import mneme
+    sys.path.insert(0, {tests!r})
+    from conftest import KeywordEmbedder
+    c = mneme.SemanticCache(path=sys.argv[1], embedder=KeywordEmbedder(64), multi_process_mode="mmap-shared")
+    for line in sys.stdin:
+        op, *args = json.loads(line)
+        if op == "get":
+            hit = c.get(args[0])
+            out = None if hit is None else [hit.response, hit.layer]
+        elif op == "dtype":
+            out = c.stats().vector_dtype
+        else:
+            out = getattr(c, op)(*args)
+        print(json.dumps(out), flush=True)
+    c.close()
+    """
+)
+
+
+def test_overwrites_deletes_and_requantize_in_one_process_are_seen_by_another(tmp_path):
+    import pathlib
+
+    script = SERVANT.format(tests=str(pathlib.Path(__file__).parent))
+    a, b = (subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c.db")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True) for _ in range(2))
+
+    def ask(p, *cmd):
+        p.stdin.write(json.dumps(cmd) + "\n")
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
+
+    for i in range(10):
+        ask(a, "put", f"topic {i} alpha", f"a-{i}")
+    assert ask(b, "get", "alpha topic 3") == ["a-3", "semantic"]
+    ask(b, "put", "topic 3 alpha", "b-3")  # an overwrite
+    assert ask(b, "delete", "topic 4 alpha") is True
+    assert ask(a, "get", "alpha topic 3") == ["b-3", "semantic"]
+    assert ask(a, "get", "alpha topic 4") is None
+    # A requantize rewrites the shared sidecar; the other process adopts it on its next call.
+    ask(a, "requantize", "int8")
+    assert ask(b, "dtype") == "int8"
+    assert ask(b, "get", "alpha topic 7") == ["a-7", "semantic"]
+    ask(b, "put", "topic 11 alpha", "b-11")
+    assert ask(a, "get", "alpha topic 11") == ["b-11", "semantic"]
+    for p in (a, b):
+        p.communicate("", timeout=60)
+        assert p.returncode == 0
+
+
 def test_mode_options_and_refusals(tmp_path):
     c = mneme.SemanticCache(path=str(tmp_path / "a.db"), embedder=KeywordEmbedder(512), multi_process_mode="mmap-shared",
                             index_options={"mmap_path": str(tmp_path / "side"), "mmap_initial_capacity": 8})

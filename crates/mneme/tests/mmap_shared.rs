@@ -233,21 +233,76 @@ fn mmap_writer_child() {
     }
 }
 
-fn spawn_writer(path: &Path) -> Child {
+/// A child process: overwrites `q3`, deletes `q5`, adds `q40`, then requantises the shared
+/// sidecar to int8, and exits.
+#[test]
+#[ignore = "a child process of the cross-process test"]
+fn mmap_editor_child() {
+    let (Ok(_), Ok(path)) = (std::env::var(ROLE), std::env::var(PATH)) else {
+        return;
+    };
+    let e = embedder();
+    let c = open(Path::new(&path), &e, VectorDtype::Float32).unwrap();
+    c.put("q3", "r3, revised").unwrap();
+    assert!(c.delete("q5").unwrap());
+    c.put("q40", "r40").unwrap();
+    c.requantize(VectorDtype::Int8).unwrap();
+    assert_eq!(c.stats(None).unwrap().vector_dtype, VectorDtype::Int8);
+    c.close().unwrap();
+}
+
+fn spawn_child(name: &str, path: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "mmap_writer_child",
-            "--ignored",
-            "--nocapture",
-            "-q",
-        ])
-        .env(ROLE, "writer")
+        .args(["--exact", name, "--ignored", "--nocapture", "-q"])
+        .env(ROLE, name)
         .env(PATH, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+#[test]
+fn another_process_s_overwrites_deletes_and_requantise_are_seen_on_the_next_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let e = embedder();
+    let a = open(&path, &e, VectorDtype::Float32).unwrap();
+    for i in 0..40 {
+        a.put(&format!("q{i}"), &format!("r{i}")).unwrap();
+    }
+    assert_eq!(semantic(&a, &e, "q3").as_deref(), Some("r3"));
+    let out = spawn_child("mmap_editor_child", &path)
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "the child failed");
+    // `a` kept its mapping open throughout; its next gets see the child's writes.
+    assert_eq!(semantic(&a, &e, "q3").as_deref(), Some("r3, revised"));
+    assert_eq!(semantic(&a, &e, "q5"), None);
+    assert_eq!(semantic(&a, &e, "q40").as_deref(), Some("r40"));
+    // The sidecar is int8 now (1 byte per element), and `a` searches it at that dtype.
+    let s = a.stats(None).unwrap();
+    assert_eq!(s.vector_dtype, VectorDtype::Int8);
+    assert_eq!(s.index_memory_bytes, Some(1024 * DIM as u64));
+    for i in [0, 17, 39] {
+        assert_eq!(
+            semantic(&a, &e, &format!("q{i}")).as_deref(),
+            Some(&*format!("r{i}"))
+        );
+    }
+    // Writes through `a` go into the int8 file; a new process must ask for int8.
+    a.put("q41", "r41").unwrap();
+    match open(&path, &e, VectorDtype::Float32) {
+        Err(Error::Quantization(m)) => assert!(m.to_string().contains("int8"), "{m}"),
+        other => panic!("float32 on an int8 sidecar: {other:?}"),
+    }
+    let b = open(&path, &e, VectorDtype::Int8).unwrap();
+    assert_eq!(semantic(&b, &e, "q41").as_deref(), Some("r41"));
+    // Back to float32 from the store's float32 vectors: full precision again.
+    b.requantize(VectorDtype::Float32).unwrap();
+    let top = a.explain(&paraphrase(&e, "q7"), "default", 1).unwrap();
+    assert!((top.candidates[0].similarity - 1.0).abs() < 1e-6, "{top:?}");
+    assert_eq!(a.stats(None).unwrap().vector_dtype, VectorDtype::Float32);
 }
 
 #[test]
@@ -266,7 +321,7 @@ fn writers_killed_at_random_points_lose_no_acknowledged_put() {
     let mut live = std::collections::BTreeSet::new();
     let mut deleted = std::collections::BTreeSet::new();
     for round in 0..kills {
-        let mut child = spawn_writer(&path);
+        let mut child = spawn_child("mmap_writer_child", &path);
         let out = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             BufReader::new(out)

@@ -105,6 +105,17 @@ impl MmapState {
 
     /// Replaces the sidecar with the store's rows. The caller holds the exclusive lock.
     fn rebuild(&self, store: &dyn Store, generation: u64) -> Result<u64> {
+        self.rebuild_as(store, generation, self.matrix.dtype())
+    }
+
+    /// [`MmapState::rebuild`] at `dtype`: a requantise, from the store's float32 vectors. The
+    /// other processes adopt the new file at their next access.
+    pub(super) fn rebuild_as(
+        &self,
+        store: &dyn Store,
+        generation: u64,
+        dtype: VectorDtype,
+    ) -> Result<u64> {
         let version = store.read_version_counter()?;
         let dim = self.matrix.dim();
         let mut rows = Vec::new();
@@ -116,7 +127,7 @@ impl MmapState {
             }
             Ok(())
         })?;
-        self.matrix.rewrite(&rows, self.min_capacity)?;
+        self.matrix.rewrite(&rows, self.min_capacity, dtype)?;
         self.matrix.write_record(&SyncRecord {
             dirty: false,
             generation: generation + 1,

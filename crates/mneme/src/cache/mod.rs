@@ -374,17 +374,13 @@ impl SemanticCache {
     pub fn requantize(&self, dtype: VectorDtype) -> Result<()> {
         self.enter()?;
         if let Some(m) = &self.mmap {
-            if m.matrix.dtype() == dtype {
-                return Ok(());
+            // The shared sidecar is rewritten at `dtype`; every attached process adopts it.
+            let _w = self.write_lock()?;
+            if m.matrix.dtype() != dtype {
+                let generation = m.matrix.record().map_or(0, |r| r.generation);
+                m.rebuild_as(self.store.as_ref(), generation, dtype)?;
             }
-            return Err(Error::invalid_argument(
-                format!(
-                    "requantize is not available in mmap-shared mode: the other processes on this host search {} at {}",
-                    m.matrix.data_path().display(),
-                    m.matrix.dtype().as_str()
-                ),
-                "stop every process using the sidecar, delete it, and open the caches with the new vector_dtype (the sidecar is rebuilt from the store)",
-            ));
+            return Ok(());
         }
         let _w = self.writer.lock();
         let backend = {

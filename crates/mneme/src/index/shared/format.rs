@@ -43,6 +43,22 @@ pub(crate) fn bytes_per_element(dtype: VectorDtype) -> usize {
     }
 }
 
+/// Tombstoned slots among the first `slots`: a popcount of the bitmap's bits for them.
+pub(crate) fn tombstones(bitmap: &[u8], slots: usize) -> usize {
+    let bitmap = &bitmap[..slots.div_ceil(8).min(bitmap.len())];
+    let Some((last, whole)) = bitmap.split_last() else {
+        return 0;
+    };
+    let tail_bits = (slots - 8 * whole.len()).min(8); // 1..=8
+    let mask = if tail_bits == 8 {
+        0xff
+    } else {
+        (1u8 << tail_bits) - 1
+    };
+    whole.iter().map(|b| b.count_ones() as usize).sum::<usize>()
+        + (last & mask).count_ones() as usize
+}
+
 pub(crate) fn fingerprint_hash(fingerprint: &str) -> [u8; 32] {
     Sha256::digest(fingerprint.as_bytes()).into()
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::thread::ThreadId;
 
 const MAGIC: &[u8; 8] = b"MNEMELCK";
-const RECORD: usize = 64;
+pub(crate) const RECORD: usize = 64;
 const DIRTY: u32 = 1;
 
 /// What the sidecar is known to reflect (cache-wired mode).
@@ -43,7 +43,7 @@ impl SyncRecord {
         out
     }
 
-    fn parse(b: &[u8]) -> Option<SyncRecord> {
+    pub(crate) fn parse(b: &[u8]) -> Option<SyncRecord> {
         if b.len() < RECORD || &b[..8] != MAGIC || b[8..12] != 1u32.to_le_bytes() {
             return None;
         }

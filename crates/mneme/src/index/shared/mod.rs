@@ -15,8 +15,10 @@
 pub(crate) mod format;
 mod index;
 pub(crate) mod lock;
+mod peek;
 
 pub use index::SharedIndex;
+pub use peek::{peek, SidecarStatus};
 
 pub use format::Header;
 pub use lock::SyncRecord;
@@ -56,6 +58,8 @@ struct View {
     map: memmap2::Mmap,
     inode: (u64, u64),
     layout: Layout,
+    /// The element type the file holds (a cache adopts a requantised file's).
+    dtype: VectorDtype,
     /// Slots scanned into `slots`.
     scanned: usize,
     /// Live slot of each id, as far as this process knows (the bitmap has the last word).
@@ -67,7 +71,11 @@ pub struct SharedMatrix {
     data_path: PathBuf,
     lock: LockFile,
     dim: usize,
+    /// The dtype asked for at open: new files are created with it.
     dtype: VectorDtype,
+    /// Whether a replaced file at another dtype is adopted (a cache's matrix: another process
+    /// requantised it) rather than refused (the standalone primitive, 1.0's rule).
+    adopts_dtype: bool,
     fingerprint: [u8; 32],
     kernels: Kernels,
     view: RwLock<Option<View>>,
@@ -153,6 +161,7 @@ impl SharedMatrix {
             lock,
             dim,
             dtype,
+            adopts_dtype: replace_stale,
             fingerprint: fingerprint_hash(fingerprint),
             kernels: Kernels::detect(),
             view: RwLock::new(None),
@@ -167,7 +176,7 @@ impl SharedMatrix {
                 m.create(initial_capacity)?;
                 opened = Opened::Created;
             }
-            let view = match m.map().and_then(|v| m.check(&v).map(|()| v)) {
+            let view = match m.map().and_then(|v| m.check(&v, false).map(|()| v)) {
                 Ok(v) => v,
                 Err(e) if replace_stale && !matches!(e, Error::Quantization(_)) => {
                     m.create(initial_capacity)?;
@@ -186,9 +195,10 @@ impl SharedMatrix {
         self.dim
     }
 
-    /// Element type of the stored vectors.
+    /// Element type of the stored vectors: the file's (after a requantise by another process,
+    /// the new one), else (closed, unreadable) the one asked for at open.
     pub fn dtype(&self) -> VectorDtype {
-        self.dtype
+        self.with_view(|v| v.dtype).unwrap_or(self.dtype)
     }
 
     /// The data file (`<base>.vectors`).
@@ -280,13 +290,15 @@ impl SharedMatrix {
             map,
             inode: inode_of(&meta),
             layout,
+            dtype: header.dtype,
             scanned: 0,
             slots: HashMap::new(),
         })
     }
 
-    /// Checks a mapped file against this matrix's dim, dtype and fingerprint (in 1.0's order).
-    fn check(&self, view: &View) -> Result<()> {
+    /// Checks a mapped file against this matrix's dim, dtype (unless `any_dtype`) and
+    /// fingerprint, in 1.0's order.
+    fn check(&self, view: &View, any_dtype: bool) -> Result<()> {
         let h = Header::parse(&view.map[..HEADER], &self.data_path.display().to_string())?;
         let shown = self.data_path.display();
         if h.dim as usize != self.dim {
@@ -299,7 +311,7 @@ impl SharedMatrix {
             )
             .with_dimensions(h.dim as usize, self.dim));
         }
-        if h.dtype != self.dtype {
+        if h.dtype != self.dtype && !any_dtype {
             return Err(Error::quantization(
                 format!(
                     "the mmap-shared sidecar {shown} holds {} vectors, not {}",
@@ -331,7 +343,10 @@ impl SharedMatrix {
             std::fs::metadata(&self.data_path).map_err(|e| io_error(&self.data_path, "read", e))?;
         if inode_of(&current) != view.inode {
             let fresh = self.map()?;
-            self.check(&fresh)?;
+            self.check(&fresh, self.adopts_dtype)?;
+            if fresh.dtype != view.dtype {
+                log::info!(target: "mneme.multiproc", "mmap-shared sidecar {} was requantised to {}; searching it at that dtype", self.data_path.display(), fresh.dtype.as_str());
+            }
             *view = fresh;
         }
         let count = view.count();
@@ -384,8 +399,8 @@ impl SharedMatrix {
         namespace: &str,
     ) -> Result<()> {
         let token = namespace_token(namespace);
-        let row = self.encode_row(v);
         let view = guard.as_mut().expect("synced");
+        let row = self.encode_row(v, view.dtype);
         if let Some(slot) = view.live_slot(id) {
             if view.token_at(slot) == token {
                 let at = view.layout.vectors + slot * view.layout.row_bytes;
@@ -471,9 +486,6 @@ impl SharedMatrix {
         quant::validate_vector(query, self.dim)?;
         let mut q = query.to_vec();
         quant::l2_normalize(&mut q);
-        if self.dtype == VectorDtype::Int8 {
-            q.iter_mut().for_each(|x| *x /= 127.0);
-        }
         let token = namespace_token(namespace);
         let _s = self.lock.shared()?;
         {
@@ -482,12 +494,13 @@ impl SharedMatrix {
         }
         let guard = self.view.read();
         let view = guard.as_ref().expect("synced");
+        scale_query(&mut q, view.dtype);
         let scan = |from: usize, to: usize| {
             let mut top = TopK::new(k);
             let mut scratch = Vec::new();
             for s in from..to {
                 if !view.is_dead(s) && view.token_at(s) == token {
-                    top.offer(self.score(view.row(s), &q, &mut scratch), s as u32);
+                    top.offer(self.score(view, s, &q, &mut scratch), s as u32);
                 }
             }
             top
@@ -550,18 +563,20 @@ impl SharedMatrix {
 
     /// Replaces the file with one holding exactly `rows` (a rebuild from the store) at a
     /// capacity of at least `min_capacity`. Takes the exclusive lock (re-entrantly).
+    /// `dtype` is the file's new element type (another one than now: a requantise).
     pub(crate) fn rewrite(
         &self,
         rows: &[(i64, Vec<f32>, String)],
         min_capacity: usize,
+        dtype: VectorDtype,
     ) -> Result<()> {
         let _x = self.lock.exclusive()?;
         let capacity = rows.len().max(min_capacity).max(1).next_power_of_two();
         let raw: Vec<RawRow> = rows
             .iter()
-            .map(|(id, v, ns)| (*id, namespace_token(ns), self.encode_row(v)))
+            .map(|(id, v, ns)| (*id, namespace_token(ns), self.encode_row(v, dtype)))
             .collect();
-        self.replace_rows(capacity, &raw)
+        self.replace_rows(capacity, &raw, dtype)
     }
 
     /// Rewrites the file without its tombstones (rows copied as stored, tokens included: a long
@@ -569,23 +584,23 @@ impl SharedMatrix {
     /// other processes map the new file on their next call.
     pub(crate) fn compact(&self) -> Result<usize> {
         let _x = self.lock.exclusive()?;
-        let (rows, dead, capacity) = self.with_view(|view| {
+        let (rows, dead, capacity, dtype) = self.with_view(|view| {
             let rows: Vec<RawRow> = (0..view.scanned)
                 .filter(|&s| !view.is_dead(s))
                 .map(|s| (view.id_at(s), view.token_at(s), view.row(s).to_vec()))
                 .collect();
-            (rows, view.tombstones(), view.layout.capacity)
+            (rows, view.tombstones(), view.layout.capacity, view.dtype)
         })?;
         if dead == 0 {
             return Ok(0);
         }
-        self.replace_rows(capacity, &rows)?;
+        self.replace_rows(capacity, &rows, dtype)?;
         Ok(dead)
     }
 
     /// Replaces the file with one holding `rows` (already encoded) at `capacity` slots, and
     /// maps it. The caller holds the exclusive lock.
-    fn replace_rows(&self, capacity: usize, rows: &[RawRow]) -> Result<()> {
+    fn replace_rows(&self, capacity: usize, rows: &[RawRow], dtype: VectorDtype) -> Result<()> {
         let header = Header {
             dim: self.dim as u32,
             count: rows.len() as u32,
@@ -597,7 +612,7 @@ impl SharedMatrix {
                     "shard the cache over several files",
                 )
             })?,
-            dtype: self.dtype,
+            dtype,
             fingerprint_sha256: self.fingerprint,
         };
         let mut ids = Vec::with_capacity(8 * rows.len());
@@ -637,13 +652,11 @@ impl SharedMatrix {
 
     /// The score of row `id` against a query prepared as `search` prepares it.
     pub(crate) fn score_id(&self, id: i64, query: &[f32]) -> Result<Option<f32>> {
-        let mut q = query.to_vec();
-        if self.dtype == VectorDtype::Int8 {
-            q.iter_mut().for_each(|x| *x /= 127.0);
-        }
         self.with_view(|view| {
             let slot = view.live_slot(id)?;
-            Some(self.score(view.row(slot), &q, &mut Vec::new()))
+            let mut q = query.to_vec();
+            scale_query(&mut q, view.dtype);
+            Some(self.score(view, slot, &q, &mut Vec::new()))
         })
     }
 
@@ -654,10 +667,10 @@ impl SharedMatrix {
         vector: &[f32],
         namespace: &str,
     ) -> Result<Option<bool>> {
-        let row = self.encode_row(vector);
         let token = namespace_token(namespace);
         self.with_view(|view| {
             let slot = view.live_slot(id)?;
+            let row = self.encode_row(vector, view.dtype);
             Some(view.row(slot) == row.as_slice() && view.token_at(slot) == token)
         })
     }
@@ -688,8 +701,8 @@ impl SharedMatrix {
         *self.view.write() = None;
     }
 
-    fn encode_row(&self, v: &[f32]) -> Vec<u8> {
-        match self.dtype {
+    fn encode_row(&self, v: &[f32], dtype: VectorDtype) -> Vec<u8> {
+        match dtype {
             VectorDtype::Float32 => quant::f32_to_le_bytes(v),
             VectorDtype::Float16 => {
                 let mut h = vec![0u16; v.len()];
@@ -704,9 +717,10 @@ impl SharedMatrix {
         }
     }
 
-    /// The row's score; rows the file does not align for the dtype are copied first.
-    fn score(&self, row: &[u8], q: &[f32], scratch: &mut Vec<u8>) -> f32 {
-        let bpe = bytes_per_element(self.dtype);
+    /// Slot `slot`'s score; rows the file does not align for the dtype are copied first.
+    fn score(&self, view: &View, slot: usize, q: &[f32], scratch: &mut Vec<u8>) -> f32 {
+        let row = view.row(slot);
+        let bpe = bytes_per_element(view.dtype);
         let bytes: &[u8] = if (row.as_ptr() as usize) % bpe == 0 {
             row
         } else {
@@ -717,7 +731,7 @@ impl SharedMatrix {
         // `bytes` is aligned for the element type: checked above, or a fresh Vec<u8> whose
         // allocation is at least 8-aligned. `align_to` only reinterprets whole elements, and
         // every bit pattern is a valid f32, u16 or i8.
-        match self.dtype {
+        match view.dtype {
             VectorDtype::Float32 => {
                 // SAFETY: see above.
                 (self.kernels.dot_f32)(unsafe { bytes.align_to::<f32>().1 }, q)
@@ -731,6 +745,13 @@ impl SharedMatrix {
                 (self.kernels.dot_i8)(unsafe { bytes.align_to::<i8>().1 }, q)
             }
         }
+    }
+}
+
+/// Prepares a normalised query for the dtype's kernel (int8 rows hold 127 × the unit vector).
+fn scale_query(q: &mut [f32], dtype: VectorDtype) {
+    if dtype == VectorDtype::Int8 {
+        q.iter_mut().for_each(|x| *x /= 127.0);
     }
 }
 
@@ -755,20 +776,9 @@ impl View {
         self.map[self.layout.bitmap + slot / 8] & (1 << (slot % 8)) != 0
     }
 
-    /// Tombstoned slots among those scanned: a popcount of the bitmap.
+    /// Tombstoned slots among those scanned.
     fn tombstones(&self) -> usize {
-        let bitmap = &self.map[self.layout.bitmap..self.layout.bitmap + self.scanned.div_ceil(8)];
-        let Some((last, whole)) = bitmap.split_last() else {
-            return 0;
-        };
-        let tail_bits = self.scanned - 8 * whole.len(); // 1..=8
-        let mask = if tail_bits == 8 {
-            0xff
-        } else {
-            (1u8 << tail_bits) - 1
-        };
-        whole.iter().map(|b| b.count_ones() as usize).sum::<usize>()
-            + (last & mask).count_ones() as usize
+        format::tombstones(&self.map[self.layout.bitmap..], self.scanned)
     }
 
     fn row(&self, slot: usize) -> &[u8] {
