@@ -102,6 +102,32 @@ def test_concurrent_identical_misses_make_one_upstream_call(server, upstream):
     assert set(outcomes) <= {"hit-exact", "hit-semantic", "miss", "miss-coalesced"} and outcomes.count("miss") == 1
 
 
+def test_concurrent_near_duplicate_misses_share_one_call_and_traps_do_not(server, upstream):
+    c = client(server)
+    # Paraphrases the cache serves to each other (checked both ways with `mneme evaluate`).
+    same = ["WAIT: How tall is Mount Everest?", "WAIT: How tall is Mount Everest, please?", "WAIT: How tall is the Mount Everest?",
+            "WAIT: So, how tall is Mount Everest?"]
+    traps = ["WAIT: What is 12 times 7?", "WAIT: What is 12 times 8?"]
+
+    def ask(text):
+        raw = c.chat.completions.with_raw_response.create(model="gpt-test", messages=[{"role": "user", "content": text}])
+        return raw.headers.get("x-mneme-cache"), raw.headers.get("x-mneme-similarity"), raw.parse().choices[0].message.content
+
+    with concurrent.futures.ThreadPoolExecutor(len(same) + len(traps)) as pool:
+        got = dict(zip(same + traps, pool.map(ask, same + traps)))
+    # The paraphrases overlap in flight: one upstream call, every one of them gets its answer.
+    assert sum(upstream.calls[t] for t in same) == 1, {t: upstream.calls[t] for t in same}
+    leader = next(t for t in same if upstream.calls[t] == 1)
+    for text in same:
+        outcome, similarity, content = got[text]
+        assert content == f"answer to {leader}"
+        if text != leader:
+            assert outcome in ("miss-coalesced", "hit-semantic") and 0.8 <= float(similarity) <= 1.0, got[text]
+    # Another number is another question, even in flight at the same time.
+    assert [upstream.calls[t] for t in traps] == [1, 1]
+    assert [got[t][2] for t in traps] == [f"answer to {t}" for t in traps]
+
+
 def test_upstream_errors_and_timeouts_are_passed_back_and_never_cached(server, upstream):
     c = client(server)
     for _ in range(2):

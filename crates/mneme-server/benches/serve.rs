@@ -3,7 +3,8 @@
 //! the proxy's added latency on a miss over calling the stub directly. The embedder is the
 //! built-in lexical one, so the figures are the server's own cost (a real model adds its
 //! embedding time to semantic hits and misses: 3.4 ms p50 for MiniLM on this machine, see
-//! scripts/bench-embed.sh). Run with `cargo bench -p mneme-server --bench serve`.
+//! scripts/bench-embed.sh). Run with `cargo bench -p mneme-server --bench serve`;
+//! `MNEME_BENCH_MODEL=minilm` runs it with the built-in model instead (scripts/fetch-model.sh).
 
 use axum::routing::post;
 use mneme::{LexicalEmbedder, MemoryStore, SemanticCache};
@@ -39,7 +40,13 @@ fn question(seed: usize) -> String {
 }
 
 fn body(question: &str) -> String {
-    serde_json::json!({"model": "bench", "messages": [{"role": "user", "content": question}]})
+    body_for("bench", question)
+}
+
+/// Another model is another exact scope, so another namespace: the misses' new rows do not
+/// grow the namespace that the hit workloads scan.
+fn body_for(model: &str, question: &str) -> String {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": question}]})
         .to_string()
 }
 
@@ -140,7 +147,13 @@ async fn main() {
     let soak = std::env::var("MNEME_BENCH_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok());
-    let mut builder = SemanticCache::builder(LexicalEmbedder::new(384))
+    let minilm = std::env::var("MNEME_BENCH_MODEL").is_ok_and(|m| m == "minilm");
+    let embedder: Arc<dyn mneme::Embedder> = if minilm {
+        Arc::new(mneme_embed::LocalEmbedder::open(mneme_embed::default_model_dir()).unwrap())
+    } else {
+        Arc::new(LexicalEmbedder::new(384))
+    };
+    let mut builder = SemanticCache::builder_shared(embedder)
         .store(MemoryStore::new())
         .similarity_threshold(0.8);
     if soak.is_some() {
@@ -178,9 +191,12 @@ async fn main() {
             .await
             .unwrap();
     }
-    println!(
-        "mneme serve on loopback, {SECONDS} s per cell, lexical embedder (the server's own cost)"
-    );
+    let model = if minilm {
+        "all-MiniLM-L6-v2"
+    } else {
+        "lexical embedder (the server's own cost)"
+    };
+    println!("mneme serve on loopback, {SECONDS} s per cell, {model}");
     println!(
         "{:<16} {:>5} {:>10} {:>10} {:>10}  answered as",
         "workload", "conns", "req/s", "p50 µs", "p99 µs"
@@ -201,7 +217,7 @@ async fn main() {
             (
                 "miss (proxy)",
                 url.clone(),
-                Arc::new(move |i| body(&question(1_000_000 * connections + i))),
+                Arc::new(move |i| body_for("misses", &question(1_000_000 * connections + i))),
             ),
             (
                 "stub directly",

@@ -1,6 +1,9 @@
-//! Single-flight: concurrent identical misses (same scope and normalised query) make one
-//! upstream call; the others wait for its answer. A leader that goes away without an answer
-//! (its client hung up) releases the waiters with an error instead of leaving them hanging.
+//! Single-flight: concurrent misses for one question make one upstream call; the others wait
+//! for its answer. "One question" is the same scope and normalised query, or (near-duplicate
+//! coalescing) a query of the same scope that the cache would serve the flight's answer to as a
+//! semantic hit once stored: same threshold, verifier and confidence rule, judged with the
+//! embeddings both requests computed anyway. A leader that goes away without an answer (its
+//! client hung up) releases the waiters with an error instead of leaving them hanging.
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -17,15 +20,25 @@ pub struct Answer {
 
 type Slot = watch::Receiver<Option<Arc<Answer>>>;
 
+/// A call in flight: who may join it.
+struct Flight {
+    namespace: String,
+    query: String,
+    /// The leader's query embedding, L2-normalised; absent when it could not be embedded.
+    unit: Option<Vec<f32>>,
+    slot: Slot,
+}
+
 #[derive(Default)]
 pub struct Flights {
-    inflight: Mutex<HashMap<String, Slot>>,
+    inflight: Mutex<HashMap<String, Flight>>,
 }
 
 /// Either lead the call (and publish its answer) or follow one in flight.
 pub enum Role<'a> {
     Leader(Lead<'a>),
-    Follower(Slot),
+    /// Following an identical request (`None`) or a near-duplicate at this similarity.
+    Follower(Slot, Option<f64>),
 }
 
 pub struct Lead<'a> {
@@ -34,20 +47,60 @@ pub struct Lead<'a> {
     tx: Option<watch::Sender<Option<Arc<Answer>>>>,
 }
 
+/// A miss about to call the upstream.
+pub struct Miss<'v> {
+    /// Scope and normalised query: identical requests share it.
+    pub key: String,
+    pub namespace: String,
+    pub query: String,
+    /// The query's embedding, when the lookup computed one.
+    pub embedding: Option<&'v [f32]>,
+}
+
 impl Flights {
-    pub fn join(&self, key: String) -> Role<'_> {
+    /// Follows the flight of an identical request, else the most similar flight of the same
+    /// namespace that `serves(flight's query, similarity)` accepts, else leads a new one.
+    pub fn join(&self, miss: Miss<'_>, serves: impl Fn(&str, f64) -> bool) -> Role<'_> {
+        let unit = miss.embedding.map(|v| {
+            let mut u = v.to_vec();
+            mneme::quant::l2_normalize(&mut u);
+            u
+        });
         let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rx) = map.get(&key) {
-            return Role::Follower(rx.clone());
+        if let Some(f) = map.get(&miss.key) {
+            return Role::Follower(f.slot.clone(), None);
+        }
+        if let Some(u) = &unit {
+            let mut near: Vec<(f64, &Flight)> = map
+                .values()
+                .filter(|f| f.namespace == miss.namespace)
+                .filter_map(|f| Some((dot(u, f.unit.as_deref()?), f)))
+                .collect();
+            near.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if let Some((similarity, f)) = near.into_iter().find(|(s, f)| serves(&f.query, *s)) {
+                return Role::Follower(f.slot.clone(), Some(similarity));
+            }
         }
         let (tx, rx) = watch::channel(None);
-        map.insert(key.clone(), rx);
+        map.insert(
+            miss.key.clone(),
+            Flight {
+                namespace: miss.namespace,
+                query: miss.query,
+                unit,
+                slot: rx,
+            },
+        );
         Role::Leader(Lead {
             flights: self,
-            key,
+            key: miss.key,
             tx: Some(tx),
         })
     }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum()
 }
 
 impl Lead<'_> {

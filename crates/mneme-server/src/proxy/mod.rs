@@ -152,6 +152,7 @@ async fn handle(
         .unwrap_or(false);
     let chat = kind == Kind::Chat;
 
+    let mut embedding = None;
     if !controls.bypass {
         let (query, namespace, threshold) = (keyed.query.clone(), ns.clone(), controls.threshold);
         // On a local store the exact layer answers in microseconds: inline, without the pool.
@@ -163,18 +164,29 @@ async fn handle(
         } else {
             None
         };
+        let inline_exact = state.inline_exact;
         let hit = match exact {
             Some(hit) => Some(hit),
             None => {
-                state
+                let (hit, vector) = state
                     .cache_call(move |cache| {
-                        let mut g = Get::default().namespace(&namespace);
-                        if let Some(t) = threshold {
-                            g = g.min_similarity(t);
+                        if !inline_exact {
+                            if let Some(hit) = cache.get_exact(&query, &namespace)? {
+                                return Ok((Some(hit), None));
+                            }
                         }
-                        cache.get_with(&query, g)
+                        let g = lookup(&namespace, threshold);
+                        // Embedded once: the same vector stores the answer of a miss and
+                        // matches it against the other misses in flight. A failing embedder
+                        // is left to `get`, which counts it as such a miss.
+                        match cache.embed_query(&query) {
+                            Ok(v) => Ok((cache.get_with(&query, g.embedding(&v))?, Some(v))),
+                            Err(_) => Ok((cache.get_with(&query, g)?, None)),
+                        }
                     })
-                    .await?
+                    .await?;
+                embedding = vector;
+                hit
             }
         };
         if let Some(hit) = hit {
@@ -213,6 +225,7 @@ async fn handle(
         namespace: ns.clone(),
         controls,
         model: request.get("model").cloned(),
+        embedding,
     };
     let outcome = if put.controls.bypass {
         "bypass"
@@ -233,10 +246,22 @@ async fn handle(
         return Ok(response);
     }
     let (answer, coalesced) = if put.controls.bypass {
-        (Arc::new(call(&state, &url, &headers, bytes).await), false)
+        (Arc::new(call(&state, &url, &headers, bytes).await), None)
     } else {
-        let key = format!("{ns}\u{0}{}", mneme::normalize(&keyed.query));
-        match state.flights.join(key) {
+        let miss = flights::Miss {
+            key: format!("{ns}\u{0}{}", mneme::normalize(&keyed.query)),
+            namespace: ns.clone(),
+            query: keyed.query.clone(),
+            embedding: put.embedding.as_deref(),
+        };
+        let raised = put.controls.threshold;
+        let serves = |flight_query: &str, similarity: f64| {
+            let g = lookup(&ns, raised);
+            state
+                .cache
+                .would_serve(&keyed.query, flight_query, similarity, &g)
+        };
+        match state.flights.join(miss, serves) {
             Role::Leader(lead) => {
                 let answer = Arc::new(call(&state, &url, &headers, bytes).await);
                 if (200..300).contains(&answer.status) {
@@ -244,22 +269,28 @@ async fn handle(
                         .await;
                 }
                 lead.publish(answer.clone());
-                (answer, false)
+                (answer, None)
             }
-            Role::Follower(rx) => (flights::follow(rx).await, true),
+            Role::Follower(rx, similarity) => {
+                (flights::follow(rx).await, Some(similarity.unwrap_or(1.0)))
+            }
         }
     };
     if put.controls.bypass && (200..300).contains(&answer.status) {
         put.store(String::from_utf8_lossy(&answer.body).into_owned())
             .await;
     }
-    let outcome = if coalesced { "miss-coalesced" } else { outcome };
+    let outcome = if coalesced.is_some() {
+        "miss-coalesced"
+    } else {
+        outcome
+    };
     state.record(
         kind.route(),
         &tenant_ns,
         &keyed.query,
         outcome,
-        None,
+        coalesced,
         started,
     );
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -268,8 +299,17 @@ async fn handle(
         .header("content-type", answer.content_type.as_str())
         .body(Body::from(answer.body.clone()))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response());
-    mark(&mut response, outcome, None);
+    mark(&mut response, outcome, coalesced);
     Ok(response)
+}
+
+/// The lookup options of a request: its namespace, and the threshold it raised to, if any.
+fn lookup(namespace: &str, raised: Option<f64>) -> Get<'_> {
+    let g = Get::default().namespace(namespace);
+    match raised {
+        Some(t) => g.min_similarity(t),
+        None => g,
+    }
 }
 
 /// An answer waiting to be stored once it is complete.
@@ -279,6 +319,8 @@ struct Pending {
     namespace: String,
     controls: Controls,
     model: Option<Value>,
+    /// The query's embedding from the lookup, stored with the answer (not embedded again).
+    embedding: Option<Vec<f32>>,
 }
 
 impl Pending {
@@ -289,6 +331,7 @@ impl Pending {
             return;
         }
         let (query, namespace) = (self.query.clone(), self.namespace.clone());
+        let embedding = self.embedding.clone();
         let ttl = self.controls.ttl.or(self.state.config.ttl_secs);
         let mut meta = Metadata::new();
         if let Some(Value::String(m)) = &self.model {
@@ -298,6 +341,9 @@ impl Pending {
             .state
             .cache_call(move |cache| {
                 let mut p = Put::default().namespace(&namespace).metadata(meta);
+                if let Some(v) = &embedding {
+                    p = p.embedding(v);
+                }
                 if let Some(t) = ttl {
                     p = p.ttl(t);
                 }

@@ -17,10 +17,10 @@ pub(super) const TOP_K: usize = 3;
 /// Options of one `get`. `Get::default()` looks in `"default"`.
 #[derive(Debug, Clone, Copy)]
 pub struct Get<'a> {
-    namespace: &'a str,
+    pub(super) namespace: &'a str,
     embedding: Option<&'a [f32]>,
     bypass: bool,
-    min_similarity: Option<f64>,
+    pub(super) min_similarity: Option<f64>,
 }
 
 impl Default for Get<'_> {

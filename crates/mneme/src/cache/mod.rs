@@ -13,6 +13,7 @@ mod hot;
 mod lookup;
 mod mmap;
 mod options;
+mod reuse;
 mod thresholds;
 mod write;
 
