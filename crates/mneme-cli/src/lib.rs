@@ -18,6 +18,11 @@ mod query;
 #[cfg(feature = "serve")]
 mod serve;
 mod store_url;
+
+/// `mneme serve`'s logger (JSON lines on stderr), for a host process that installed its own
+/// `log` logger first (the Python package) to forward the server's records to.
+#[cfg(feature = "serve")]
+pub static SERVE_LOGGER: &dyn log::Log = &serve::JsonLines;
 mod verifier;
 
 use clap::{Parser, Subcommand};

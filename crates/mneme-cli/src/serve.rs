@@ -100,7 +100,7 @@ impl ServeArgs {
 
 /// Structured logs on stderr, one JSON object per line: the server's own (`mneme.serve*`,
 /// request lines included) from info up, everything else from warn up.
-struct JsonLines;
+pub struct JsonLines;
 
 impl log::Log for JsonLines {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {

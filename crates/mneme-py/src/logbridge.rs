@@ -1,16 +1,33 @@
 //! Forwards the engine's `log` records to Python `logging`, under the logger named by the
-//! record's target (`mneme.cache`, `mneme.metrics`, …), as mneme-cache 1.0 logs them.
+//! record's target (`mneme.cache`, `mneme.metrics`, …), as mneme-cache 1.0 logs them; or, in a
+//! process that runs `mneme serve`, to the server's own logger, so request lines never wait
+//! for the GIL.
 
 use pyo3::prelude::*;
+use std::sync::OnceLock;
+
+/// Where records go instead of Python, once set.
+static DIRECT: OnceLock<&'static dyn log::Log> = OnceLock::new();
+
+/// Sends every later record to `logger` instead of Python `logging` (for the process's life).
+pub fn send_to(logger: &'static dyn log::Log) {
+    let _ = DIRECT.set(logger);
+}
 
 struct PythonLogging;
 
 impl log::Log for PythonLogging {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target().starts_with("mneme")
+        match DIRECT.get() {
+            Some(direct) => direct.enabled(metadata),
+            None => metadata.target().starts_with("mneme"),
+        }
     }
 
     fn log(&self, record: &log::Record<'_>) {
+        if let Some(direct) = DIRECT.get() {
+            return direct.log(record);
+        }
         if !self.enabled(record.metadata()) {
             return;
         }

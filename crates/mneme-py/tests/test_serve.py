@@ -63,6 +63,11 @@ def test_a_miss_then_an_exact_and_a_semantic_hit(server, upstream):
     assert upstream.calls["How do I reset my password?"] == 1 and upstream.calls["How can I reset my password?"] == 0
     assert "Bearer sk-test-secret" in upstream.authorizations, "the client's key goes to the upstream"
     assert "sk-test-secret" not in server.log.read_text(), "and is never logged"
+    # One JSON object per request on stderr, as the Rust binary writes them (not through
+    # Python's logging, which would take the GIL per request).
+    access = [json.loads(line) for line in server.log.read_text().splitlines() if '"mneme.serve.access"' in line]
+    assert {"level": "INFO", "target": "mneme.serve.access"}.items() <= access[-1].items()
+    assert access[-1]["fields"]["cache"] == "hit-semantic" and access[-1]["fields"]["path"] == "/v1/chat/completions"
 
 
 def test_another_model_or_system_prompt_is_a_miss(server, upstream):

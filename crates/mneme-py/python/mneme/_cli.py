@@ -15,13 +15,6 @@ def main() -> None:
         sys.exit(f"mneme: the `mneme` package in {mneme.__path__[0]} is not mneme-rs's. {_install_check.REMEDIATION}")
     from . import _native
 
-    if sys.argv[1:2] == ["serve"]:
-        # The engine's log records reach Python's logging here: the server's own (request
-        # lines are JSON) from info up, on stderr, as the Rust binary prints them.
-        import logging
-
-        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-        logging.getLogger("mneme.serve").setLevel(logging.INFO)
     sys.exit(_native.cli_main(["mneme", *sys.argv[1:]]))
 
 
