@@ -4,7 +4,9 @@
 //! built-in lexical one, so the figures are the server's own cost (a real model adds its
 //! embedding time to semantic hits and misses: 3.4 ms p50 for MiniLM on this machine, see
 //! scripts/bench-embed.sh). Run with `cargo bench -p mneme-server --bench serve`;
-//! `MNEME_BENCH_MODEL=minilm` runs it with the built-in model instead (scripts/fetch-model.sh).
+//! `MNEME_BENCH_MODEL=minilm` runs it with the built-in model instead (scripts/fetch-model.sh);
+//! `MNEME_BENCH_SERVE=PATH` loads a `PATH serve` process instead of the in-process server (the
+//! pip-installed `mneme`, say).
 
 use axum::routing::post;
 use mneme::{LexicalEmbedder, MemoryStore, SemanticCache};
@@ -159,26 +161,31 @@ async fn main() {
     if soak.is_some() {
         builder = builder.max_entries(5_000);
     }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mneme_server::serve(
-        config,
-        builder,
-        move |addr| {
-            let _ = tx.send(addr);
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = rx.await.unwrap();
+    let upstream_url = format!("http://{upstream}/v1");
+    let (addr, target) = match std::env::var_os("MNEME_BENCH_SERVE") {
+        Some(command) => spawn_command(&command, &upstream_url, minilm),
+        None => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(mneme_server::serve(
+                config,
+                builder,
+                move |addr| {
+                    let _ = tx.send(addr);
+                },
+                async move {
+                    let _ = stop_rx.await;
+                },
+            ));
+            (rx.await.unwrap(), Target::InProcess(stop_tx, server))
+        }
+    };
     let url = format!("http://{addr}/v1/chat/completions");
     let direct = format!("http://{upstream}/v1/chat/completions");
 
     if let Some(seconds) = soak {
         run_soak(&url, seconds).await;
-        let _ = stop_tx.send(());
-        let _ = server.await;
+        target.stop().await;
         return;
     }
 
@@ -240,8 +247,66 @@ async fn main() {
             println!("added latency on a miss at {c} connection(s): {:.0} µs p50 (embedding, lookup, store)", proxy - direct);
         }
     }
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    target.stop().await;
+}
+
+/// The server under test.
+enum Target {
+    /// In this process, on a MemoryStore.
+    InProcess(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), String>>,
+    ),
+    /// A `mneme serve` command and its cache file.
+    Command(std::process::Child, std::path::PathBuf),
+}
+
+impl Target {
+    async fn stop(self) {
+        match self {
+            Target::InProcess(stop, server) => {
+                let _ = stop.send(());
+                let _ = server.await;
+            }
+            Target::Command(mut child, db) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+                }
+            }
+        }
+    }
+}
+
+/// MNEME_BENCH_SERVE=PATH: `PATH serve` (the cargo-built binary, or the pip-installed console
+/// script) on a fresh SQLite file, with the embedder, threshold and no verifier of the
+/// in-process server; its logs go to /dev/null but are still written.
+fn spawn_command(command: &std::ffi::OsStr, upstream: &str, minilm: bool) -> (SocketAddr, Target) {
+    use std::io::BufRead;
+    let db = std::env::temp_dir().join(format!("mneme-serve-bench-{}.db", std::process::id()));
+    let mut child = std::process::Command::new(command)
+        .args(["serve", "--cache"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
+        .args(["--model", if minilm { "minilm" } else { "lexical:384" }])
+        .args(["--verifier", "off", "--threshold", "0.8"])
+        .args(["--max-concurrency", "1024"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("MNEME_BENCH_SERVE names a runnable mneme command");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("mneme serve did not start: {first:?}"));
+    (addr, Target::Command(child, db))
 }
 
 /// The process's resident set size in MiB, from /proc.
