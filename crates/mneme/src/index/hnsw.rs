@@ -10,6 +10,7 @@ use super::flat::FlatIndex;
 use super::{Candidate, VectorIndex};
 use crate::error::{Error, Result};
 use crate::types::VectorDtype;
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
@@ -57,6 +58,41 @@ impl Ord for Scored {
     fn cmp(&self, other: &Self) -> Ordering {
         self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
     }
+}
+
+/// The nodes one search has visited, reused by every search of this thread: a node is visited
+/// when its mark equals the current epoch, so a search starts with an increment instead of
+/// allocating and clearing a bit per node of the graph.
+#[derive(Default)]
+struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    /// Forgets every visit, for a graph of `nodes` nodes.
+    fn start(&mut self, nodes: usize) {
+        if self.marks.len() < nodes {
+            self.marks.resize(nodes, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Whether `node` is visited for the first time (and marks it).
+    fn first(&mut self, node: u32) -> bool {
+        let mark = &mut self.marks[node as usize];
+        let first = *mark != self.epoch;
+        *mark = self.epoch;
+        first
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = RefCell::default();
 }
 
 /// One namespace's graph: its entry point and height (links live in [`HnswIndex::links`]).
@@ -144,13 +180,21 @@ impl HnswIndex {
 
     /// Best-first search of one layer from `entries`; returns up to `ef` nodes, best first.
     fn search_layer(&self, q: &[f32], entries: &[u32], ef: usize, level: usize) -> Vec<Scored> {
-        let mut visited = vec![0u64; self.nodes.len().div_ceil(64)];
-        let mut first_visit = |n: u32| {
-            let (word, bit) = (n as usize / 64, 1u64 << (n % 64));
-            let first = visited[word] & bit == 0;
-            visited[word] |= bit;
-            first
-        };
+        VISITED.with_borrow_mut(|visited| {
+            visited.start(self.nodes.len());
+            self.search_layer_with(visited, q, entries, ef, level)
+        })
+    }
+
+    fn search_layer_with(
+        &self,
+        visited: &mut Visited,
+        q: &[f32],
+        entries: &[u32],
+        ef: usize,
+        level: usize,
+    ) -> Vec<Scored> {
+        let mut first_visit = |n: u32| visited.first(n);
         let mut frontier: BinaryHeap<Scored> = BinaryHeap::new();
         let mut best: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::new();
         for &e in entries {
@@ -213,7 +257,9 @@ impl HnswIndex {
         let mut entries = vec![self.descend(graph, q, level).unwrap_or(entry)];
         for l in (0..=level.min(graph.top_level)).rev() {
             let found = self.search_layer(q, &entries, self.params.ef_construction, l);
-            let chosen = self.select_neighbours(&found, self.max_links(l));
+            // M links for the new node at every layer (hnswlib's rule); its neighbours' lists
+            // may grow to 2M at layer 0 as later nodes link to them.
+            let chosen = self.select_neighbours(&found, self.params.m);
             for &n in &chosen {
                 self.links[n as usize][l].push(node);
                 if self.links[n as usize][l].len() > self.max_links(l) {
@@ -243,10 +289,11 @@ impl HnswIndex {
 
     /// Up to `cap` neighbours from `candidates` (best first) by the HNSW heuristic: a candidate
     /// is kept when it is closer to the base than to every neighbour kept so far, which spreads
-    /// links across directions; leftover slots then go to the closest of the rest.
+    /// links across directions. Pruned candidates do not fill the leftover slots (hnswlib's
+    /// default): they would add links in directions already covered, and scoring them costs
+    /// every later search and insert.
     fn select_neighbours(&self, candidates: &[Scored], cap: usize) -> Vec<u32> {
         let mut kept: Vec<(u32, Vec<f32>)> = Vec::with_capacity(cap.min(candidates.len()));
-        let mut pruned = Vec::new();
         for c in candidates {
             if kept.len() == cap {
                 break;
@@ -255,14 +302,9 @@ impl HnswIndex {
             // form: only kept rows (≤ cap) are ever prepared.
             if kept.iter().all(|(_, kq)| self.node_score(c.1, kq) < c.0) {
                 kept.push((c.1, self.prepared_row(c.1)));
-            } else {
-                pruned.push(c.1);
             }
         }
-        let room = cap - kept.len();
-        let mut out: Vec<u32> = kept.into_iter().map(|(n, _)| n).collect();
-        out.extend(pruned.into_iter().take(room));
-        out
+        kept.into_iter().map(|(n, _)| n).collect()
     }
 
     /// A stored row as a query.
