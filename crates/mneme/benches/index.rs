@@ -1,15 +1,19 @@
 //! Index benchmark: the flat (exact) scan against HNSW on the same rows, in one run.
 //!
 //! `cargo bench --bench index` (also run by `scripts/bench.sh`). Prints build time, search
-//! p50/p99 (k = 1 and 5), self-match recall@1 and recall@10 against the exact scan. mneme-cache
-//! 1.0's HNSW needs hnswlib (not installed by our scripts), so there is no peer column here.
+//! p50/p99 (k = 1 and 5), self-match recall@1 and recall@10 against the exact scan; then, on the
+//! same vectors and queries, mneme-cache 1.0's HNSW index (hnswlib under its wrapper, driven
+//! through the same API, one row at a time) and hnswlib's own one-thread `add_items`
+//! (`benches/peer_hnsw.py`, in the peer's venv: `scripts/setup-peer.sh` installs hnswlib).
 //!
 //! Environment: `MNEME_BENCH_INDEX_ROWS` (50000), `MNEME_BENCH_DIM` (384), `MNEME_BENCH_CALLS`
-//! (1000), `MNEME_BENCH_EF` (50).
+//! (1000), `MNEME_BENCH_EF` (50), `MNEME_PEER_PYTHON` (`.venv-peer/bin/python`),
+//! `MNEME_BENCH_NO_PEER` (skip the peer).
 
 use mneme::index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
 use mneme::VectorDtype;
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn env(name: &str, default: usize) -> usize {
@@ -145,5 +149,106 @@ fn main() {
         "hnsw self-match recall@1: {:.4}   recall@10 vs exact: {:.4}",
         self_hits as f64 / calls as f64,
         agree as f64 / total as f64
+    );
+    if std::env::var_os("MNEME_BENCH_NO_PEER").is_none() {
+        peer(&vectors, &queries, params, secs(hnsw_build), &hnsw);
+    }
+}
+
+/// mneme-cache 1.0's HNSW and hnswlib on the same data (benches/peer_hnsw.py), beside ours.
+fn peer(
+    vectors: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    params: HnswParams,
+    ours: f64,
+    hnsw: &HnswIndex,
+) {
+    let python = std::env::var_os("MNEME_PEER_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-peer/bin/python"),
+        PathBuf::from,
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let write = |name: &str, rows: &[Vec<f32>]| {
+        let path = dir.path().join(name);
+        let bytes: Vec<u8> = rows
+            .iter()
+            .flatten()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        std::fs::write(&path, bytes).expect("write the vectors");
+        path
+    };
+    let (v, q) = (write("vectors.f32", vectors), write("queries.f32", queries));
+    eprintln!("running mneme-cache 1.0's HNSW and hnswlib on the same vectors...");
+    let out = std::process::Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peer_hnsw.py"))
+        .args([&v, &q])
+        .args(
+            [
+                vectors.len(),
+                queries.len(),
+                vectors[0].len(),
+                params.m,
+                params.ef_construction,
+                params.ef,
+            ]
+            .map(|n| n.to_string()),
+        )
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => o.stdout,
+        Ok(o) => return eprintln!("peer failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            return eprintln!(
+                "peer python {} did not run ({e}): run scripts/setup-peer.sh",
+                python.display()
+            )
+        }
+    };
+    let peer: serde_json::Value = serde_json::from_slice(&out).expect("the peer prints JSON");
+    let num = |k: &str| peer[k].as_f64().unwrap_or(f64::NAN);
+    let (p50, p99) = time_searches(hnsw, queries, 1);
+    println!();
+    println!(
+        "{:<28} {:>12} {:>14} {:>14}",
+        "", "mneme hnsw", "1.0 (hnswlib)", "hnswlib alone"
+    );
+    println!(
+        "{:<28} {ours:>11.2}s {:>13.2}s {:>13.2}s",
+        "build, one thread",
+        num("wrapper_build_s"),
+        num("hnswlib_build_s")
+    );
+    println!(
+        "{:<28} {p50:>10.1}µs {:>12.1}µs",
+        "search k=1 p50",
+        num("wrapper_k1_p50")
+    );
+    println!(
+        "{:<28} {p99:>10.1}µs {:>12.1}µs",
+        "search k=1 p99",
+        num("wrapper_k1_p99")
+    );
+    let mut agree = 0;
+    for q in queries {
+        let mut exact: Vec<(f32, usize)> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let top: HashSet<i64> = exact[..10].iter().map(|e| e.1 as i64).collect();
+        agree += hnsw
+            .search(q, "default", 10)
+            .iter()
+            .filter(|c| top.contains(&c.id))
+            .count();
+    }
+    println!(
+        "{:<28} {:>12.4} {:>14.4} {:>14.4}",
+        "recall@10 vs exact",
+        agree as f64 / (10 * queries.len()) as f64,
+        num("wrapper_recall10"),
+        num("hnswlib_recall10")
     );
 }

@@ -208,7 +208,15 @@ impl HnswIndex {
             if best.len() >= ef && current.0 < worst {
                 break;
             }
-            for &n in &self.links[current.1 as usize][level] {
+            let links = &self.links[current.1 as usize][level];
+            if let Some(&n) = links.first() {
+                self.rows.prefetch_offset(n as usize);
+            }
+            for (j, &n) in links.iter().enumerate() {
+                // The next row loads while this one is scored.
+                if let Some(&next) = links.get(j + 1) {
+                    self.rows.prefetch_offset(next as usize);
+                }
                 if !first_visit(n) {
                     continue;
                 }
