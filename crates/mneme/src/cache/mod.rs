@@ -563,6 +563,9 @@ fn warn_bad_row(id: i64, bytes: usize, dim: usize) {
 /// Builds an index from every store row in ascending id order. `requested` is the configured
 /// backend at open (so `auto` resolves on the row count counted here), then the existing
 /// index's [`backend_of`] on rebuilds.
+/// Rows read from the store per [`VectorIndex::append_batch`] while building an HNSW graph.
+const HNSW_LOAD_CHUNK: usize = 4096;
+
 fn build_index(
     store: &dyn Store,
     config: &Config,
@@ -576,18 +579,33 @@ fn build_index(
     let mut skipped = 0u64;
     let index: Box<dyn VectorIndex> = if backend == IndexBackend::Hnsw {
         if rows > 0 {
-            // Building is single-threaded, about a millisecond or two per row at 384 dims.
-            log::info!(target: "mneme.cache", "building the HNSW graph over {rows} rows");
+            log::info!(target: "mneme.cache", "building the HNSW graph over {rows} rows on {} threads", rayon::current_num_threads());
         }
         let mut index = new_index(config, backend, dim, dtype)?;
+        // Rows go to the index in chunks, whose neighbour searches run in parallel; a chunk,
+        // not the whole store, is held in memory besides the index.
+        let mut chunk: Vec<(i64, Vec<f32>, String)> = Vec::with_capacity(HNSW_LOAD_CHUNK);
+        let flush = |index: &mut Box<dyn VectorIndex>, chunk: &mut Vec<_>| {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(id, v, ns): &(i64, Vec<f32>, String)| (*id, v.as_slice(), ns.as_str()))
+                .collect();
+            let done = index.append_batch(&rows);
+            chunk.clear();
+            done
+        };
         store.scan_index_rows(&mut |id, bytes, ns| {
             if decode_row(id, bytes, &mut buf) {
-                index.append(id, &buf, ns)?;
+                chunk.push((id, buf.clone(), ns.to_owned()));
+                if chunk.len() == HNSW_LOAD_CHUNK {
+                    flush(&mut index, &mut chunk)?;
+                }
             } else {
                 skipped += 1;
             }
             Ok(())
         })?;
+        flush(&mut index, &mut chunk)?;
         index
     } else {
         let mut index = empty_flat(config, dim, dtype)?;

@@ -7,9 +7,10 @@
 //! and inserts a new one.
 
 use super::flat::FlatIndex;
-use super::{Candidate, VectorIndex};
+use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::types::VectorDtype;
+use rayon::prelude::*;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -17,6 +18,12 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 /// The largest `M` accepted: layer 0 keeps `2 × M` links a node, so past this a graph costs
 /// more memory than the vectors for no gain in recall.
 pub const MAX_M: usize = 4096;
+
+/// Rows [`HnswIndex::extend`] inserts one by one before it starts batching.
+pub const SEQUENTIAL_FIRST: usize = 1024;
+
+/// The largest batch [`HnswIndex::extend`] searches in parallel.
+pub const MAX_BATCH: usize = 1024;
 
 /// HNSW tuning; defaults are 1.0's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,29 +252,46 @@ impl HnswIndex {
         Some(entry)
     }
 
+    /// Inserts a registered node (its row stored, its id mapped): draws its level, searches
+    /// the graph for its neighbours and links it.
     fn insert_node(&mut self, node: u32, ns_slot: u32, q: &[f32]) {
         let level = self.random_level();
         debug_assert_eq!(self.links.len(), node as usize);
         self.links.push(vec![Vec::new(); level + 1]);
+        let graph = self.graph_of(ns_slot);
+        let candidates = self.candidates(graph, q, level);
+        self.link(node, ns_slot, level, &candidates);
+    }
+
+    fn graph_of(&self, ns_slot: u32) -> Graph {
         let ns = &self.namespaces[ns_slot as usize];
-        let graph = self.graphs.get(ns).copied().unwrap_or_default();
+        self.graphs.get(ns).copied().unwrap_or_default()
+    }
+
+    /// A new node's neighbour candidates at each layer it shares with `graph` (index = layer),
+    /// best first. Reads the graph only, so a batch's nodes search in parallel.
+    fn candidates(&self, graph: Graph, q: &[f32], level: usize) -> Vec<Vec<Scored>> {
         let Some(entry) = graph.entry else {
-            let ns = ns.clone();
-            self.graphs.insert(
-                ns,
-                Graph {
-                    entry: Some(node),
-                    top_level: level,
-                },
-            );
-            return;
+            return Vec::new();
         };
+        let top = level.min(graph.top_level);
+        let mut out = vec![Vec::new(); top + 1];
         let mut entries = vec![self.descend(graph, q, level).unwrap_or(entry)];
-        for l in (0..=level.min(graph.top_level)).rev() {
+        for l in (0..=top).rev() {
             let found = self.search_layer(q, &entries, self.params.ef_construction, l);
+            entries = found.iter().map(|s| s.1).collect();
+            out[l] = found;
+        }
+        out
+    }
+
+    /// Links `node` to neighbours chosen from `candidates` (per layer, best first), prunes the
+    /// lists that overflow, and makes it its graph's entry when it is the first or the tallest.
+    fn link(&mut self, node: u32, ns_slot: u32, level: usize, candidates: &[Vec<Scored>]) {
+        for (l, found) in candidates.iter().enumerate().rev() {
             // M links for the new node at every layer (hnswlib's rule); its neighbours' lists
             // may grow to 2M at layer 0 as later nodes link to them.
-            let chosen = self.select_neighbours(&found, self.params.m);
+            let chosen = self.select_neighbours(found, self.params.m);
             for &n in &chosen {
                 self.links[n as usize][l].push(node);
                 if self.links[n as usize][l].len() > self.max_links(l) {
@@ -281,9 +305,9 @@ impl HnswIndex {
                 }
             }
             self.links[node as usize][l] = chosen;
-            entries = found.iter().map(|s| s.1).collect();
         }
-        if level > graph.top_level {
+        let graph = self.graph_of(ns_slot);
+        if graph.entry.is_none() || level > graph.top_level {
             let ns = self.namespaces[ns_slot as usize].clone();
             self.graphs.insert(
                 ns,
@@ -293,6 +317,114 @@ impl HnswIndex {
                 },
             );
         }
+    }
+
+    /// Stores a row and maps its id (a previous node of the id becomes a tombstone); returns
+    /// its node and namespace slot. The caller inserts it into the graph.
+    fn register(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<(u32, u32)> {
+        if vector.len() != self.dim() {
+            return Err(Error::invalid_argument(
+                format!(
+                    "vector has {} elements, the index has dim {}",
+                    vector.len(),
+                    self.dim()
+                ),
+                "pass vectors of the index's dimension",
+            ));
+        }
+        let node = self.nodes.len() as u32;
+        // A fresh internal key per node keeps the flat storage append-only.
+        self.rows.append(-(node as i64) - 1, vector, "")?;
+        if let Some(old) = self.node_of.insert(id, node) {
+            self.dead.insert(old);
+        }
+        let slot = self.ns_slot(namespace);
+        self.nodes.push((id, slot));
+        Ok((node, slot))
+    }
+
+    /// Appends `rows` as [`VectorIndex::append`] would one by one, with the neighbour searches
+    /// (most of the work) on every core of the shared pool. Past the first
+    /// [`SEQUENTIAL_FIRST`] rows, rows go in batches of about 1/16 of the graph (at most
+    /// [`MAX_BATCH`]): each node of a batch searches the graph as it stood before the batch,
+    /// in parallel; then, in order, it is linked, its batch's earlier nodes of its namespace
+    /// counted among its candidates. The graph depends on the rows and the seed only, never on
+    /// the number of threads. A wrong-length vector is refused before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a vector that is not `dim` long;
+    /// [`Error::OutOfMemory`] when the rows cannot be stored.
+    pub fn extend(&mut self, rows: &[IndexRow<'_>]) -> Result<()> {
+        if let Some((_, v, _)) = rows.iter().find(|(_, v, _)| v.len() != self.dim()) {
+            return Err(Error::invalid_argument(
+                format!(
+                    "vector has {} elements, the index has dim {}",
+                    v.len(),
+                    self.dim()
+                ),
+                "pass vectors of the index's dimension",
+            ));
+        }
+        let mut rest = rows;
+        while let Some(&(id, v, ns)) = rest.first() {
+            if self.nodes.len() < SEQUENTIAL_FIRST {
+                self.append(id, v, ns)?;
+                rest = &rest[1..];
+                continue;
+            }
+            let size = (self.nodes.len() / 16).clamp(1, MAX_BATCH).min(rest.len());
+            let (batch, later) = rest.split_at(size);
+            self.insert_batch(batch)?;
+            rest = later;
+        }
+        Ok(())
+    }
+
+    fn insert_batch(&mut self, rows: &[IndexRow<'_>]) -> Result<()> {
+        struct Fresh {
+            node: u32,
+            slot: u32,
+            level: usize,
+            query: Vec<f32>,
+            graph: Graph,
+        }
+        let mut fresh = Vec::with_capacity(rows.len());
+        for &(id, v, ns) in rows {
+            let (node, slot) = self.register(id, v, ns)?;
+            let level = self.random_level();
+            self.links.push(vec![Vec::new(); level + 1]);
+            fresh.push(Fresh {
+                node,
+                slot,
+                level,
+                query: self.rows.prepare_query(v),
+                graph: self.graph_of(slot),
+            });
+        }
+        let this = &*self;
+        let found: Vec<Vec<Vec<Scored>>> = fresh
+            .par_iter()
+            .map(|f| this.candidates(f.graph, &f.query, f.level))
+            .collect();
+        for (j, (f, mut candidates)) in fresh.iter().zip(found).enumerate() {
+            // The batch's earlier nodes were not in the graph its searches saw.
+            let top = f.level.min(self.graph_of(f.slot).top_level);
+            if self.graph_of(f.slot).entry.is_some() {
+                candidates.resize(candidates.len().max(top + 1), Vec::new());
+            }
+            for peer in fresh[..j].iter().filter(|p| p.slot == f.slot) {
+                let score = Scored(self.node_score(peer.node, &f.query), peer.node);
+                for layer in candidates.iter_mut().take(peer.level.min(top) + 1) {
+                    layer.push(score);
+                }
+            }
+            for layer in &mut candidates {
+                layer.sort_by(|a, b| b.cmp(a));
+                layer.truncate(self.params.ef_construction);
+            }
+            self.link(f.node, f.slot, f.level, &candidates);
+        }
+        Ok(())
     }
 
     /// Up to `cap` neighbours from `candidates` (best first) by the HNSW heuristic: a candidate
@@ -350,9 +482,11 @@ impl HnswIndex {
     /// Replaces the contents with `rows` (ids, vectors of length `dim`, namespaces) at `dtype`.
     fn rebuild(&mut self, dtype: VectorDtype, rows: &[(i64, Vec<f32>, String)]) -> Result<()> {
         let mut fresh = HnswIndex::new(self.dim(), dtype, self.params)?;
-        for (id, v, ns) in rows {
-            fresh.append(*id, v, ns)?;
-        }
+        let refs: Vec<IndexRow<'_>> = rows
+            .iter()
+            .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str()))
+            .collect();
+        fresh.extend(&refs)?;
         *self = fresh;
         Ok(())
     }
@@ -388,28 +522,14 @@ impl VectorIndex for HnswIndex {
     }
 
     fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<()> {
-        if vector.len() != self.dim() {
-            return Err(Error::invalid_argument(
-                format!(
-                    "vector has {} elements, the index has dim {}",
-                    vector.len(),
-                    self.dim()
-                ),
-                "pass vectors of the index's dimension",
-            ));
-        }
-        if let Some(old) = self.node_of.remove(&id) {
-            self.dead.insert(old);
-        }
-        let node = self.nodes.len() as u32;
-        // A fresh internal key per node keeps the flat storage append-only.
-        self.rows.append(-(node as i64) - 1, vector, "")?;
-        let slot = self.ns_slot(namespace);
-        self.nodes.push((id, slot));
-        self.node_of.insert(id, node);
+        let (node, slot) = self.register(id, vector, namespace)?;
         let q = self.rows.prepare_query(vector);
         self.insert_node(node, slot, &q);
         Ok(())
+    }
+
+    fn append_batch(&mut self, rows: &[IndexRow<'_>]) -> Result<()> {
+        self.extend(rows)
     }
 
     fn remove(&mut self, id: i64) -> bool {
@@ -644,5 +764,104 @@ mod tests {
         let bad = vec![(1, vec![0.0; 3], "default".to_owned())];
         assert!(idx.rebuild_from(&bad).is_err());
         assert_eq!(idx.len(), 50, "a failed rebuild changes nothing");
+    }
+
+    /// `n` rows in two namespaces, as `extend` takes them.
+    fn rows(n: u64) -> Vec<(i64, Vec<f32>, &'static str)> {
+        (1..=n)
+            .map(|id| {
+                (
+                    id as i64,
+                    unit(DIM, id),
+                    if id % 3 == 0 { "b" } else { "a" },
+                )
+            })
+            .collect()
+    }
+
+    fn extended(rows: &[(i64, Vec<f32>, &str)]) -> HnswIndex {
+        let mut idx = HnswIndex::new(DIM, VectorDtype::Float32, HnswParams::default()).unwrap();
+        let refs: Vec<IndexRow<'_>> = rows
+            .iter()
+            .map(|(id, v, ns)| (*id, v.as_slice(), *ns))
+            .collect();
+        idx.extend(&refs).unwrap();
+        idx
+    }
+
+    #[test]
+    fn parallel_batches_reach_the_recall_of_one_by_one_inserts() {
+        let rows = rows(4000); // past SEQUENTIAL_FIRST: batches of 64 to 250 rows
+        let batched = extended(&rows);
+        let mut single = HnswIndex::new(DIM, VectorDtype::Float32, HnswParams::default()).unwrap();
+        let mut flat = FlatIndex::new(DIM, VectorDtype::Float32).unwrap();
+        for (id, v, ns) in &rows {
+            single.append(*id, v, ns).unwrap();
+            flat.append(*id, v, ns).unwrap();
+        }
+        assert_eq!(batched.len(), 4000);
+        let recall = |idx: &HnswIndex| {
+            let mut hits = 0;
+            for seed in 50_000..50_200 {
+                let q = unit(DIM, seed);
+                let ns = if seed % 2 == 0 { "a" } else { "b" };
+                let exact: HashSet<i64> = flat.search(&q, ns, 10).iter().map(|c| c.id).collect();
+                let got = idx.search(&q, ns, 10);
+                assert!(
+                    got.iter().all(|c| (c.id % 3 == 0) == (ns == "b")),
+                    "namespaces stay apart"
+                );
+                hits += got.iter().filter(|c| exact.contains(&c.id)).count();
+            }
+            hits as f64 / 2000.0
+        };
+        let (b, s) = (recall(&batched), recall(&single));
+        assert!(
+            b >= 0.9 && b >= s - 0.02,
+            "recall@10 batched {b}, one by one {s}"
+        );
+        let self_hits = rows
+            .iter()
+            .step_by(7)
+            .filter(|(id, v, ns)| batched.search(v, ns, 1).first().map(|c| c.id) == Some(*id))
+            .count();
+        assert!(
+            self_hits * 100 >= rows.len().div_ceil(7) * 99,
+            "self recall {self_hits}"
+        );
+    }
+
+    #[test]
+    fn the_graph_does_not_depend_on_the_thread_count() {
+        let rows = rows(2500);
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| extended(&rows))
+        };
+        let (one, two) = (on(1), on(2));
+        assert_eq!(one.links, two.links);
+        for seed in 0..50 {
+            let q = unit(DIM, 90_000 + seed);
+            assert_eq!(one.search(&q, "a", 5), two.search(&q, "a", 5));
+        }
+    }
+
+    #[test]
+    fn extend_refuses_a_wrong_length_before_changing_anything_and_upserts_repeated_ids() {
+        let mut idx = extended(&rows(1500));
+        let (good, short) = (unit(DIM, 9001), vec![0.5f32; DIM - 1]);
+        let bad: Vec<IndexRow<'_>> = vec![(9001, &good[..], "a"), (9002, &short[..], "a")];
+        assert!(matches!(idx.extend(&bad), Err(Error::InvalidArgument(_))));
+        assert_eq!(idx.len(), 1500);
+        // The same id twice in one batch: the later row is the live one.
+        let (v1, v2) = (unit(DIM, 777_001), unit(DIM, 777_002));
+        let again: Vec<IndexRow<'_>> = vec![(5, &v1[..], "a"), (5, &v2[..], "a")];
+        idx.extend(&again).unwrap();
+        assert_eq!(idx.len(), 1500);
+        assert_eq!(idx.search(&v2, "a", 1)[0].id, 5);
+        assert!((idx.score(5, &v2).unwrap() - 1.0).abs() < 1e-5);
     }
 }

@@ -122,6 +122,15 @@ pub trait VectorIndex: Send + Sync {
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when `vector` is not `dim` long.
     fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> crate::Result<()>;
+    /// Appends `rows` in order, as `append` one by one does (the default); an index may spread
+    /// the work over cores (HNSW searches a batch's neighbours in parallel).
+    ///
+    /// # Errors
+    /// As `append`; rows before the failing one may be in.
+    fn append_batch(&mut self, rows: &[IndexRow<'_>]) -> crate::Result<()> {
+        rows.iter()
+            .try_for_each(|&(id, vector, namespace)| self.append(id, vector, namespace))
+    }
     /// Soft-deletes `id`; returns whether it was present.
     fn remove(&mut self, id: i64) -> bool;
     /// Removes every row of `namespace`; returns how many.
