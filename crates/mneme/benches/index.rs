@@ -47,6 +47,21 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     )
 }
 
+/// Share of the exact top 10 (the flat scan's) that `index` returns.
+fn recall10(index: &dyn VectorIndex, flat: &FlatIndex, queries: &[Vec<f32>]) -> f64 {
+    let (mut agree, mut total) = (0, 0);
+    for q in queries {
+        let exact: HashSet<i64> = flat.search(q, "default", 10).iter().map(|c| c.id).collect();
+        agree += index
+            .search(q, "default", 10)
+            .iter()
+            .filter(|c| exact.contains(&c.id))
+            .count();
+        total += exact.len();
+    }
+    agree as f64 / total as f64
+}
+
 fn time_searches(index: &dyn VectorIndex, queries: &[Vec<f32>], k: usize) -> (f64, f64) {
     let samples = queries
         .iter()
@@ -111,16 +126,7 @@ fn main() {
         .map(|i| i * rows / calls)
         .filter(|&i| hnsw.search(&vectors[i], "default", 1).first().map(|c| c.id) == Some(i as i64))
         .count();
-    let (mut agree, mut total) = (0, 0);
-    for q in &queries {
-        let exact: HashSet<i64> = flat.search(q, "default", 10).iter().map(|c| c.id).collect();
-        agree += hnsw
-            .search(q, "default", 10)
-            .iter()
-            .filter(|c| exact.contains(&c.id))
-            .count();
-        total += exact.len();
-    }
+    let recall = recall10(&hnsw, &flat, &queries);
 
     println!("{:<28} {:>12} {:>12} {:>8}", "", "flat", "hnsw", "ratio");
     let secs = |d: Duration| d.as_secs_f64();
@@ -148,7 +154,7 @@ fn main() {
     println!(
         "hnsw self-match recall@1: {:.4}   recall@10 vs exact: {:.4}",
         self_hits as f64 / calls as f64,
-        agree as f64 / total as f64
+        recall
     );
     // The bulk path (cache open, rebuild, compact): neighbour searches in parallel batches.
     let t = Instant::now();
@@ -160,35 +166,32 @@ fn main() {
         .collect();
     bulk.extend(&rows_in).expect("right dim");
     let bulk_build = t.elapsed();
-    let (mut bulk_agree, mut bulk_total) = (0, 0);
-    for q in &queries {
-        let exact: HashSet<i64> = flat.search(q, "default", 10).iter().map(|c| c.id).collect();
-        bulk_agree += bulk
-            .search(q, "default", 10)
-            .iter()
-            .filter(|c| exact.contains(&c.id))
-            .count();
-        bulk_total += exact.len();
-    }
     let (bp50, bp99) = time_searches(&bulk, &queries, 1);
     println!(
         "hnsw bulk build (extend, {} threads): {:.2}s ({:.2}x one by one), recall@10 vs exact {:.4}, search k=1 p50 {bp50:.1}µs p99 {bp99:.1}µs",
         rayon::current_num_threads(),
         secs(bulk_build),
         secs(hnsw_build) / secs(bulk_build),
-        bulk_agree as f64 / bulk_total as f64
+        recall10(&bulk, &flat, &queries)
     );
     if std::env::var_os("MNEME_BENCH_NO_PEER").is_none() {
-        peer(&vectors, &queries, params, secs(hnsw_build), &hnsw);
+        peer(
+            &vectors,
+            &queries,
+            params,
+            (secs(hnsw_build), recall),
+            &hnsw,
+        );
     }
 }
 
-/// mneme-cache 1.0's HNSW and hnswlib on the same data (benches/peer_hnsw.py), beside ours.
+/// mneme-cache 1.0's HNSW and hnswlib on the same data (benches/peer_hnsw.py), beside ours
+/// (`(build seconds, recall@10)`).
 fn peer(
     vectors: &[Vec<f32>],
     queries: &[Vec<f32>],
     params: HnswParams,
-    ours: f64,
+    (ours, recall): (f64, f64),
     hnsw: &HnswIndex,
 ) {
     let python = std::env::var_os("MNEME_PEER_PYTHON").map_or_else(
@@ -257,25 +260,10 @@ fn peer(
         "search k=1 p99",
         num("wrapper_k1_p99")
     );
-    let mut agree = 0;
-    for q in queries {
-        let mut exact: Vec<(f32, usize)> = vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i))
-            .collect();
-        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let top: HashSet<i64> = exact[..10].iter().map(|e| e.1 as i64).collect();
-        agree += hnsw
-            .search(q, "default", 10)
-            .iter()
-            .filter(|c| top.contains(&c.id))
-            .count();
-    }
     println!(
         "{:<28} {:>12.4} {:>14.4} {:>14.4}",
         "recall@10 vs exact",
-        agree as f64 / (10 * queries.len()) as f64,
+        recall,
         num("wrapper_recall10"),
         num("hnswlib_recall10")
     );
