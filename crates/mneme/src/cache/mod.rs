@@ -556,16 +556,53 @@ fn row_sink<'h, 'b>(
     }
 }
 
+/// Logs how an HNSW build goes, since a large graph takes minutes: after its first chunk, then
+/// every 10 s, with the time left at the rate so far. Early rows are the cheapest (the graph is
+/// small), so the estimate is a lower bound that grows as the build goes, and says so.
+struct BuildProgress {
+    total: u64,
+    started: std::time::Instant,
+    last: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl BuildProgress {
+    fn new(total: u64) -> Self {
+        BuildProgress {
+            total,
+            started: std::time::Instant::now(),
+            last: std::cell::Cell::new(None),
+        }
+    }
+
+    fn report(&self, done: u64) {
+        let now = std::time::Instant::now();
+        if done == 0 || done >= self.total {
+            return;
+        }
+        if self
+            .last
+            .get()
+            .is_some_and(|t| now - t < std::time::Duration::from_secs(10))
+        {
+            return;
+        }
+        self.last.set(Some(now));
+        let spent = (now - self.started).as_secs_f64();
+        let left = spent * (self.total - done) as f64 / done as f64;
+        log::info!(target: "mneme.cache", "HNSW build: {done} of {} rows in {spent:.1} s; about {left:.0} s to go at this rate (at least: later rows cost more)", self.total);
+    }
+}
+
 fn warn_bad_row(id: i64, bytes: usize, dim: usize) {
     log::warn!(target: "mneme.cache", "entry {id} has a {bytes}-byte embedding, expected {}; Layer 1 still serves it", dim * 4);
 }
 
-/// Builds an index from every store row in ascending id order. `requested` is the configured
-/// backend at open (so `auto` resolves on the row count counted here), then the existing
-/// index's [`backend_of`] on rebuilds.
 /// Rows read from the store per [`VectorIndex::append_batch`] while building an HNSW graph.
 const HNSW_LOAD_CHUNK: usize = 4096;
 
+/// Builds an index from every store row in ascending id order. `requested` is the configured
+/// backend at open (so `auto` resolves on the row count counted here), then the existing
+/// index's [`backend_of`] on rebuilds.
 fn build_index(
     store: &dyn Store,
     config: &Config,
@@ -585,6 +622,7 @@ fn build_index(
         // Rows go to the index in chunks, whose neighbour searches run in parallel; a chunk,
         // not the whole store, is held in memory besides the index.
         let mut chunk: Vec<(i64, Vec<f32>, String)> = Vec::with_capacity(HNSW_LOAD_CHUNK);
+        let progress = BuildProgress::new(rows);
         let flush = |index: &mut Box<dyn VectorIndex>, chunk: &mut Vec<_>| {
             let rows: Vec<_> = chunk
                 .iter()
@@ -592,6 +630,7 @@ fn build_index(
                 .collect();
             let done = index.append_batch(&rows);
             chunk.clear();
+            progress.report(index.len() as u64);
             done
         };
         store.scan_index_rows(&mut |id, bytes, ns| {
