@@ -361,14 +361,22 @@ fn open_with(path: &Path, read_only: bool) -> Result<SemanticCache, Box<dyn Erro
 
 /// The mmap-shared sidecar beside `cache`, if any: what it holds, and whether it reflects the
 /// store (`stale`: the next get of an mmap-shared cache reconciles it).
-fn sidecar_fields(
-    r: &mut output::Report,
-    cache: &Path,
-    version: u64,
-) -> Result<(), Box<dyn Error>> {
-    let Some(side) = mneme::index::shared::peek(cache)? else {
-        r.field("mmap_sidecar", serde_json::Value::Null);
-        return Ok(());
+fn sidecar_fields(r: &mut output::Report, cache: &Path, version: u64) {
+    let side = match mneme::index::shared::peek(cache) {
+        Ok(Some(side)) => side,
+        Ok(None) => {
+            r.field("mmap_sidecar", serde_json::Value::Null);
+            return;
+        }
+        // The cache's own figures are still right: say what is wrong with the sidecar alone.
+        Err(e) => {
+            r.text_only("mmap_sidecar", format!("unreadable: {e}"))
+                .json_only(
+                    "mmap_sidecar",
+                    serde_json::json!({ "error": e.to_string() }),
+                );
+            return;
+        }
     };
     let state = if side.is_current(version) {
         "current"
@@ -402,7 +410,6 @@ fn sidecar_fields(
             "generation": side.record.map(|r| r.generation),
         }),
     );
-    Ok(())
 }
 
 /// The index backend as this tool names it: `flat`, not 1.0's `numpy` (kept in files).
@@ -495,7 +502,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 .field("vector_dtype", s.vector_dtype.as_str())
                 .field("memory_estimate_bytes", s.memory_bytes_estimate);
             if !store_url::is_dynamodb(&cache.to_string_lossy()) {
-                sidecar_fields(&mut r, &cache, c.store().read_version_counter()?)?;
+                sidecar_fields(&mut r, &cache, c.store().read_version_counter()?);
             }
             r.print(cli.json);
             c.close()?;

@@ -652,4 +652,15 @@ fn stats_reports_the_mmap_shared_sidecar_and_whether_it_is_current() {
     assert_eq!(stats()["mmap_sidecar"]["current"], true);
     assert_eq!(stats()["mmap_sidecar"]["rows"], 4);
     shared.close().unwrap();
+    // A damaged sidecar (a header claiming 2^32 slots of 2^32 dimensions) is reported as such;
+    // the cache's own figures are still printed.
+    let side = dir.path().join("app.db.vectors");
+    let mut bytes = std::fs::read(&side).unwrap();
+    bytes[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&side, &bytes).unwrap();
+    let v = stats();
+    assert_eq!(v["entries"], 4);
+    let error = v["mmap_sidecar"]["error"].as_str().unwrap();
+    assert!(error.contains("shorter than its header says"), "{error}");
 }

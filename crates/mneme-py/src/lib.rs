@@ -8,7 +8,12 @@ mod cache;
 /// calls this with `sys.argv`; the GIL is released while the command runs.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    if argv.get(1).is_some_and(|c| c == "serve") {
+    if argv
+        .iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|c| c == "serve")
+    {
         // The server logs as the Rust binary does, without taking the GIL per request.
         logbridge::send_to(mneme_cli::SERVE_LOGGER);
     }

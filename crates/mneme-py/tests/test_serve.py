@@ -133,6 +133,16 @@ def test_concurrent_near_duplicate_misses_share_one_call_and_traps_do_not(server
     assert [got[t][2] for t in traps] == [f"answer to {t}" for t in traps]
 
 
+def test_an_answer_asked_with_no_store_is_not_shared_with_near_duplicates(server, upstream):
+    first, para = "WAIT: How deep is the Mariana Trench?", "WAIT: How deep is the Mariana Trench, please?"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        leader = pool.submit(chat, client(server, **{"x-mneme-no-store": "true"}), first)
+        time.sleep(0.1)  # the no-store request is in flight first
+        follower = pool.submit(chat, client(server), para)
+        assert leader.result()[0] == "miss" and follower.result()[0] == "miss"
+    assert (upstream.calls[first], upstream.calls[para]) == (1, 1)
+
+
 def test_upstream_errors_and_timeouts_are_passed_back_and_never_cached(server, upstream):
     c = client(server)
     for _ in range(2):

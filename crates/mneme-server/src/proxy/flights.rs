@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 /// An upstream answer as the proxy passes it on.
@@ -55,32 +55,57 @@ pub struct Miss<'v> {
     pub query: String,
     /// The query's embedding, when the lookup computed one.
     pub embedding: Option<&'v [f32]>,
+    /// Whether the answer will be stored (not `no-store`): only then may near-duplicates join.
+    pub shared: bool,
 }
 
 impl Flights {
     /// Follows the flight of an identical request, else the most similar flight of the same
     /// namespace that `serves(flight's query, similarity)` accepts, else leads a new one.
+    /// `serves` runs outside the flights' lock: a verifier may take its time.
     pub fn join(&self, miss: Miss<'_>, serves: impl Fn(&str, f64) -> bool) -> Role<'_> {
         let unit = miss.embedding.map(|v| {
             let mut u = v.to_vec();
             mneme::quant::l2_normalize(&mut u);
             u
         });
-        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut near: Vec<(f64, String, Slot)> = {
+            let map = self.lock();
+            if let Some(f) = map.get(&miss.key) {
+                return Role::Follower(f.slot.clone(), None);
+            }
+            let Some(u) = &unit else {
+                return self.lead(map, miss, None);
+            };
+            map.values()
+                .filter(|f| f.namespace == miss.namespace)
+                .filter_map(|f| Some((dot(u, f.unit.as_deref()?), f.query.clone(), f.slot.clone())))
+                .collect()
+        };
+        near.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if let Some((similarity, _, slot)) = near.into_iter().find(|(s, q, _)| serves(q, *s)) {
+            return Role::Follower(slot, Some(similarity));
+        }
+        let map = self.lock();
+        // An identical request may have started leading while `serves` ran.
         if let Some(f) = map.get(&miss.key) {
             return Role::Follower(f.slot.clone(), None);
         }
-        if let Some(u) = &unit {
-            let mut near: Vec<(f64, &Flight)> = map
-                .values()
-                .filter(|f| f.namespace == miss.namespace)
-                .filter_map(|f| Some((dot(u, f.unit.as_deref()?), f)))
-                .collect();
-            near.sort_by(|a, b| b.0.total_cmp(&a.0));
-            if let Some((similarity, f)) = near.into_iter().find(|(s, f)| serves(&f.query, *s)) {
-                return Role::Follower(f.slot.clone(), Some(similarity));
-            }
-        }
+        // An answer that will not be stored is not offered to near-duplicates either.
+        let unit = unit.filter(|_| miss.shared);
+        self.lead(map, miss, unit)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Flight>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lead(
+        &self,
+        mut map: MutexGuard<'_, HashMap<String, Flight>>,
+        miss: Miss<'_>,
+        unit: Option<Vec<f32>>,
+    ) -> Role<'_> {
         let (tx, rx) = watch::channel(None);
         map.insert(
             miss.key.clone(),
@@ -129,7 +154,7 @@ impl Drop for Lead<'_> {
                 status: 502,
                 content_type: "application/json".into(),
                 body: Bytes::from_static(
-                    br#"{"error":{"message":"the identical request this one waited for was abandoned. Remediation: retry","type":"upstream_error","param":null,"code":null}}"#,
+                    br#"{"error":{"message":"the request this one joined was abandoned (its client went away). Remediation: retry","type":"upstream_error","param":null,"code":null}}"#,
                 ),
             })));
         }
@@ -143,7 +168,7 @@ pub async fn follow(mut rx: Slot) -> Arc<Answer> {
         Err(_) => Arc::new(Answer {
             status: 502,
             content_type: "application/json".into(),
-            body: Bytes::from_static(br#"{"error":{"message":"the identical request this one waited for failed","type":"upstream_error","param":null,"code":null}}"#),
+            body: Bytes::from_static(br#"{"error":{"message":"the request this one joined failed. Remediation: retry","type":"upstream_error","param":null,"code":null}}"#),
         }),
     }
 }

@@ -253,6 +253,7 @@ async fn handle(
             namespace: ns.clone(),
             query: keyed.query.clone(),
             embedding: put.embedding.as_deref(),
+            shared: !put.controls.no_store,
         };
         let raised = put.controls.threshold;
         let serves = |flight_query: &str, similarity: f64| {

@@ -28,9 +28,11 @@ impl SemanticCache {
     }
 
     /// Whether an entry just stored for `stored_query`, at `similarity` to `query`, would be
-    /// served to `query` as a semantic hit under `options` (its namespace's threshold or the
-    /// raised one, the verifier, the confidence floor at age 0). The store is not read: this is
-    /// the rule for an answer still on its way, such as another request's upstream call.
+    /// served to `query` as a semantic hit under `options`: its namespace's threshold or the
+    /// raised one, the verifier, and the confidence floor at age 0 (with empty metadata: a
+    /// confidence function that reads the entry's metadata sees none). The store is not read
+    /// and the validator, which judges the response, is not run: this is the rule for an answer
+    /// still on its way, such as another request's upstream call.
     pub fn would_serve(
         &self,
         query: &str,

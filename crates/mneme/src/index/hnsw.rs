@@ -355,6 +355,14 @@ impl HnswIndex {
     /// [`Error::InvalidArgument`] for a vector that is not `dim` long;
     /// [`Error::OutOfMemory`] when the rows cannot be stored.
     pub fn extend(&mut self, rows: &[IndexRow<'_>]) -> Result<()> {
+        self.extend_on(rows, true)
+    }
+
+    /// [`HnswIndex::extend`], with the searches on the calling thread only when `!parallel`
+    /// (the same graph): a compaction runs under the cache's index lock, where waiting for pool
+    /// threads that may themselves wait for that lock (a caller's `par_iter` of gets) could
+    /// deadlock.
+    fn extend_on(&mut self, rows: &[IndexRow<'_>], parallel: bool) -> Result<()> {
         if let Some((_, v, _)) = rows.iter().find(|(_, v, _)| v.len() != self.dim()) {
             return Err(Error::invalid_argument(
                 format!(
@@ -374,13 +382,13 @@ impl HnswIndex {
             }
             let size = (self.nodes.len() / 16).clamp(1, MAX_BATCH).min(rest.len());
             let (batch, later) = rest.split_at(size);
-            self.insert_batch(batch)?;
+            self.insert_batch(batch, parallel)?;
             rest = later;
         }
         Ok(())
     }
 
-    fn insert_batch(&mut self, rows: &[IndexRow<'_>]) -> Result<()> {
+    fn insert_batch(&mut self, rows: &[IndexRow<'_>], parallel: bool) -> Result<()> {
         struct Fresh {
             node: u32,
             slot: u32,
@@ -402,10 +410,12 @@ impl HnswIndex {
             });
         }
         let this = &*self;
-        let found: Vec<Vec<Vec<Scored>>> = fresh
-            .par_iter()
-            .map(|f| this.candidates(f.graph, &f.query, f.level))
-            .collect();
+        let search = |f: &Fresh| this.candidates(f.graph, &f.query, f.level);
+        let found: Vec<Vec<Vec<Scored>>> = if parallel {
+            fresh.par_iter().map(search).collect()
+        } else {
+            fresh.iter().map(search).collect()
+        };
         for (j, (f, mut candidates)) in fresh.iter().zip(found).enumerate() {
             // The batch's earlier nodes were not in the graph its searches saw.
             let top = f.level.min(self.graph_of(f.slot).top_level);
@@ -480,13 +490,18 @@ impl HnswIndex {
     }
 
     /// Replaces the contents with `rows` (ids, vectors of length `dim`, namespaces) at `dtype`.
-    fn rebuild(&mut self, dtype: VectorDtype, rows: &[(i64, Vec<f32>, String)]) -> Result<()> {
+    fn rebuild(
+        &mut self,
+        dtype: VectorDtype,
+        rows: &[(i64, Vec<f32>, String)],
+        parallel: bool,
+    ) -> Result<()> {
         let mut fresh = HnswIndex::new(self.dim(), dtype, self.params)?;
         let refs: Vec<IndexRow<'_>> = rows
             .iter()
             .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str()))
             .collect();
-        fresh.extend(&refs)?;
+        fresh.extend_on(&refs, parallel)?;
         *self = fresh;
         Ok(())
     }
@@ -496,7 +511,7 @@ impl HnswIndex {
     /// # Errors
     /// [`Error::InvalidArgument`] when a vector is not `dim` long.
     pub fn rebuild_from(&mut self, rows: &[(i64, Vec<f32>, String)]) -> Result<()> {
-        self.rebuild(self.dtype(), rows)
+        self.rebuild(self.dtype(), rows, true)
     }
 
     /// Rebuilds the graph over the stored copies converted to `dtype` (lossy when narrowing).
@@ -508,7 +523,7 @@ impl HnswIndex {
             return Ok(());
         }
         let live = self.live_rows();
-        self.rebuild(dtype, &live)
+        self.rebuild(dtype, &live, true)
     }
 }
 
@@ -609,7 +624,7 @@ impl VectorIndex for HnswIndex {
             return 0;
         }
         let live = self.live_rows();
-        self.rebuild(self.dtype(), &live)
+        self.rebuild(self.dtype(), &live, false)
             .expect("stored rows have the index's dim");
         before
     }

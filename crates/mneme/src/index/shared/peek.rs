@@ -3,7 +3,7 @@
 //! using and on one this user may only read. The figures are a snapshot: a writer may move
 //! them a moment later.
 
-use super::format::{self, Header, HEADER};
+use super::format::{self, Header, HEADER, TOKEN};
 use super::lock::{SyncRecord, RECORD};
 use crate::error::{Error, Result};
 use std::fs::File;
@@ -54,24 +54,34 @@ pub fn peek(base: &Path) -> Result<Option<SidecarStatus>> {
     let mut head = [0u8; HEADER];
     let got = read(&mut head, 0)?;
     let header = Header::parse(&head[..got], &data_path.display().to_string())?;
-    let layout = header.layout();
-    let used = (header.count as usize).min(layout.capacity);
-    let mut bitmap = vec![0u8; used.div_ceil(8)];
-    let got = read(&mut bitmap, layout.bitmap)?;
-    if got < bitmap.len() {
-        return Err(Error::multi_process_lock(
-            format!(
-                "the mmap-shared sidecar {} is shorter than its header says",
-                data_path.display()
-            ),
-            "delete it (derived data: the next cache to open it rebuilds it from the store)",
-        ));
-    }
-    let tombstones = format::tombstones(&bitmap, used);
     let file_bytes = file
         .metadata()
         .map_err(|e| super::io_error(&data_path, "read", e))?
         .len();
+    // A damaged header must not size an allocation or overflow the layout's arithmetic: the
+    // file has to hold what the header describes first.
+    let (capacity, dim) = (u64::from(header.capacity), u64::from(header.dim));
+    let described = capacity
+        .checked_mul(dim)
+        .and_then(|n| n.checked_mul(format::bytes_per_element(header.dtype) as u64))
+        .and_then(|n| n.checked_add(HEADER as u64 + capacity * (8 + TOKEN as u64)))
+        .and_then(|n| n.checked_add(capacity.div_ceil(8)));
+    if described.is_none_or(|n| n > file_bytes) {
+        return Err(Error::multi_process_lock(
+            format!(
+                "the mmap-shared sidecar {} is shorter than its header says ({} slots of {} dimensions)",
+                data_path.display(),
+                header.capacity,
+                header.dim
+            ),
+            "delete it (derived data: the next cache to open it rebuilds it from the store)",
+        ));
+    }
+    let layout = header.layout();
+    let used = (header.count as usize).min(layout.capacity);
+    let mut bitmap = vec![0u8; used.div_ceil(8)];
+    read(&mut bitmap, layout.bitmap)?;
+    let tombstones = format::tombstones(&bitmap, used);
     let record = std::fs::read(format!("{}.lock", data_path.display()))
         .ok()
         .and_then(|b| SyncRecord::parse(&b[..b.len().min(RECORD)]));
