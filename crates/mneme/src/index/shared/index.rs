@@ -87,9 +87,7 @@ impl VectorIndex for SharedIndex {
     }
 
     fn memory_bytes(&self) -> u64 {
-        let capacity = logged("sizes", self.matrix.sizes(), (0, 0, 0)).2;
-        (capacity * self.matrix.dim() * super::format::bytes_per_element(self.matrix.dtype()))
-            as u64
+        logged("sizes", self.matrix.sizes(), (0, 0, 0)).2 as u64
     }
 
     fn tombstone_count(&self) -> usize {

@@ -100,17 +100,25 @@ fn turnstile(file: &File, lock: bool, path: &Path) -> Result<()> {
     } else {
         libc::F_OFD_SETLK
     };
+    let hint = "check that the file system supports record locks (a local disk, not NFS)";
+    // SAFETY: fcntl on a descriptor this File owns, with a valid, initialised struct.
+    retrying(path, hint, || unsafe {
+        libc::fcntl(file.as_raw_fd(), cmd, &region)
+    })
+}
+
+/// Repeats a locking call that a signal interrupted; any other failure names the file and
+/// ends with `hint`.
+fn retrying(path: &Path, hint: &str, mut call: impl FnMut() -> libc::c_int) -> Result<()> {
     loop {
-        // SAFETY: fcntl on a descriptor this File owns, with a valid, initialised struct.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &region) };
-        if rc == 0 {
+        if call() == 0 {
             return Ok(());
         }
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(Error::multi_process_lock(
                 format!("cannot lock {}: {e}", path.display()),
-                "check that the file system supports record locks (a local disk, not NFS)",
+                hint,
             ));
         }
     }
@@ -125,21 +133,10 @@ fn flock_fairly(file: &File, op: libc::c_int, path: &Path) -> Result<()> {
 }
 
 fn flock(file: &File, op: libc::c_int, path: &Path) -> Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor this File owns; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::multi_process_lock(
-                format!("cannot lock {}: {e}", path.display()),
-                "check that the file system supports flock (a local disk, not NFS) and the \
-                 process may open the file",
-            ));
-        }
-    }
+    let hint = "check that the file system supports flock (a local disk, not NFS) and the \
+                process may open the file";
+    // SAFETY: flock on a descriptor this File owns; no memory is passed.
+    retrying(path, hint, || unsafe { libc::flock(file.as_raw_fd(), op) })
 }
 
 impl LockFile {

@@ -675,13 +675,14 @@ impl SharedMatrix {
         })
     }
 
-    /// `(live rows, tombstones, capacity)`.
+    /// `(live rows, tombstones, bytes of the vectors' region)`: capacity × dim × the file's
+    /// bytes per element, read from one view.
     pub(crate) fn sizes(&self) -> Result<(usize, usize, usize)> {
         self.with_view(|v| {
             (
                 v.scanned - v.tombstones(),
                 v.tombstones(),
-                v.layout.capacity,
+                v.layout.capacity * v.layout.row_bytes,
             )
         })
     }
