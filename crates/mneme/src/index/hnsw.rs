@@ -255,12 +255,18 @@ impl HnswIndex {
     /// Inserts a registered node (its row stored, its id mapped): draws its level, searches
     /// the graph for its neighbours and links it.
     fn insert_node(&mut self, node: u32, ns_slot: u32, q: &[f32]) {
-        let level = self.random_level();
         debug_assert_eq!(self.links.len(), node as usize);
-        self.links.push(vec![Vec::new(); level + 1]);
+        let level = self.new_links();
         let graph = self.graph_of(ns_slot);
         let candidates = self.candidates(graph, q, level);
         self.link(node, ns_slot, level, &candidates);
+    }
+
+    /// Draws the next node's level and gives it empty link lists up to it.
+    fn new_links(&mut self) -> usize {
+        let level = self.random_level();
+        self.links.push(vec![Vec::new(); level + 1]);
+        level
     }
 
     fn graph_of(&self, ns_slot: u32) -> Graph {
@@ -319,19 +325,24 @@ impl HnswIndex {
         }
     }
 
+    fn check_len(&self, vector: &[f32]) -> Result<()> {
+        if vector.len() == self.dim() {
+            return Ok(());
+        }
+        Err(Error::invalid_argument(
+            format!(
+                "vector has {} elements, the index has dim {}",
+                vector.len(),
+                self.dim()
+            ),
+            "pass vectors of the index's dimension",
+        ))
+    }
+
     /// Stores a row and maps its id (a previous node of the id becomes a tombstone); returns
     /// its node and namespace slot. The caller inserts it into the graph.
     fn register(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<(u32, u32)> {
-        if vector.len() != self.dim() {
-            return Err(Error::invalid_argument(
-                format!(
-                    "vector has {} elements, the index has dim {}",
-                    vector.len(),
-                    self.dim()
-                ),
-                "pass vectors of the index's dimension",
-            ));
-        }
+        self.check_len(vector)?;
         let node = self.nodes.len() as u32;
         // A fresh internal key per node keeps the flat storage append-only.
         self.rows.append(-(node as i64) - 1, vector, "")?;
@@ -363,16 +374,7 @@ impl HnswIndex {
     /// threads that may themselves wait for that lock (a caller's `par_iter` of gets) could
     /// deadlock.
     fn extend_on(&mut self, rows: &[IndexRow<'_>], parallel: bool) -> Result<()> {
-        if let Some((_, v, _)) = rows.iter().find(|(_, v, _)| v.len() != self.dim()) {
-            return Err(Error::invalid_argument(
-                format!(
-                    "vector has {} elements, the index has dim {}",
-                    v.len(),
-                    self.dim()
-                ),
-                "pass vectors of the index's dimension",
-            ));
-        }
+        rows.iter().try_for_each(|(_, v, _)| self.check_len(v))?;
         let mut rest = rows;
         while let Some(&(id, v, ns)) = rest.first() {
             if self.nodes.len() < SEQUENTIAL_FIRST {
@@ -399,8 +401,7 @@ impl HnswIndex {
         let mut fresh = Vec::with_capacity(rows.len());
         for &(id, v, ns) in rows {
             let (node, slot) = self.register(id, v, ns)?;
-            let level = self.random_level();
-            self.links.push(vec![Vec::new(); level + 1]);
+            let level = self.new_links();
             fresh.push(Fresh {
                 node,
                 slot,
@@ -418,8 +419,9 @@ impl HnswIndex {
         };
         for (j, (f, mut candidates)) in fresh.iter().zip(found).enumerate() {
             // The batch's earlier nodes were not in the graph its searches saw.
-            let top = f.level.min(self.graph_of(f.slot).top_level);
-            if self.graph_of(f.slot).entry.is_some() {
+            let graph = self.graph_of(f.slot);
+            let top = f.level.min(graph.top_level);
+            if graph.entry.is_some() {
                 candidates.resize(candidates.len().max(top + 1), Vec::new());
             }
             for peer in fresh[..j].iter().filter(|p| p.slot == f.slot) {
