@@ -27,11 +27,20 @@ struct Flight {
     /// The leader's query embedding, L2-normalised; absent when it could not be embedded.
     unit: Option<Vec<f32>>,
     slot: Slot,
+    /// Order of registration: a request that judged the flights up to `seq` outside the lock
+    /// judges only the later ones when it comes back.
+    seq: u64,
+}
+
+#[derive(Default)]
+struct InFlight {
+    by_key: HashMap<String, Flight>,
+    next_seq: u64,
 }
 
 #[derive(Default)]
 pub struct Flights {
-    inflight: Mutex<HashMap<String, Flight>>,
+    inflight: Mutex<InFlight>,
 }
 
 /// Either lead the call (and publish its answer) or follow one in flight.
@@ -69,51 +78,63 @@ impl Flights {
             mneme::quant::l2_normalize(&mut u);
             u
         });
-        let mut near: Vec<(f64, String, Slot)> = {
-            let map = self.lock();
-            if let Some(f) = map.get(&miss.key) {
-                return Role::Follower(f.slot.clone(), None);
-            }
-            let Some(u) = &unit else {
-                return self.lead(map, miss, None);
+        // Flights registered while `serves` ran are judged in turn, so two near-duplicates
+        // arriving together cannot both miss each other and both lead.
+        let mut judged = 0;
+        loop {
+            let mut near: Vec<(f64, String, Slot)> = {
+                let state = self.lock();
+                if let Some(f) = state.by_key.get(&miss.key) {
+                    return Role::Follower(f.slot.clone(), None);
+                }
+                let fresh = |f: &&Flight| f.seq >= judged && f.namespace == miss.namespace;
+                let candidates: Vec<_> = match &unit {
+                    Some(u) => state
+                        .by_key
+                        .values()
+                        .filter(fresh)
+                        .filter_map(|f| {
+                            Some((dot(u, f.unit.as_deref()?), f.query.clone(), f.slot.clone()))
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                };
+                if candidates.is_empty() {
+                    // An answer that will not be stored is not offered to near-duplicates.
+                    let unit = unit.filter(|_| miss.shared);
+                    return self.lead(state, miss, unit);
+                }
+                judged = state.next_seq;
+                candidates
             };
-            map.values()
-                .filter(|f| f.namespace == miss.namespace)
-                .filter_map(|f| Some((dot(u, f.unit.as_deref()?), f.query.clone(), f.slot.clone())))
-                .collect()
-        };
-        near.sort_by(|a, b| b.0.total_cmp(&a.0));
-        if let Some((similarity, _, slot)) = near.into_iter().find(|(s, q, _)| serves(q, *s)) {
-            return Role::Follower(slot, Some(similarity));
+            near.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if let Some((similarity, _, slot)) = near.into_iter().find(|(s, q, _)| serves(q, *s)) {
+                return Role::Follower(slot, Some(similarity));
+            }
         }
-        let map = self.lock();
-        // An identical request may have started leading while `serves` ran.
-        if let Some(f) = map.get(&miss.key) {
-            return Role::Follower(f.slot.clone(), None);
-        }
-        // An answer that will not be stored is not offered to near-duplicates either.
-        let unit = unit.filter(|_| miss.shared);
-        self.lead(map, miss, unit)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Flight>> {
+    fn lock(&self) -> MutexGuard<'_, InFlight> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lead(
         &self,
-        mut map: MutexGuard<'_, HashMap<String, Flight>>,
+        mut state: MutexGuard<'_, InFlight>,
         miss: Miss<'_>,
         unit: Option<Vec<f32>>,
     ) -> Role<'_> {
         let (tx, rx) = watch::channel(None);
-        map.insert(
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.by_key.insert(
             miss.key.clone(),
             Flight {
                 namespace: miss.namespace,
                 query: miss.query,
                 unit,
                 slot: rx,
+                seq,
             },
         );
         Role::Leader(Lead {
@@ -142,6 +163,7 @@ impl Lead<'_> {
             .inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .by_key
             .remove(&self.key);
     }
 }
@@ -170,5 +192,54 @@ pub async fn follow(mut rx: Slot) -> Arc<Answer> {
             content_type: "application/json".into(),
             body: Bytes::from_static(br#"{"error":{"message":"the request this one joined failed. Remediation: retry","type":"upstream_error","param":null,"code":null}}"#),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn miss<'v>(query: &str, embedding: &'v [f32]) -> Miss<'v> {
+        Miss {
+            key: query.into(),
+            namespace: "ns".into(),
+            query: query.into(),
+            embedding: Some(embedding),
+            shared: true,
+        }
+    }
+
+    #[test]
+    fn a_near_duplicate_that_starts_leading_while_another_is_judged_is_joined() {
+        let flights = Flights::default();
+        let (x, a, b) = ([0.0, 1.0], [1.0, 0.0], [1.0, 0.1]);
+        let _unrelated = flights.join(miss("x", &x), |_, _| false);
+        // While A judges the unrelated flight, B (A's paraphrase) registers and leads.
+        let b_lead = RefCell::new(None);
+        let role = flights.join(miss("a", &a), |query, _| {
+            if b_lead.borrow().is_none() {
+                *b_lead.borrow_mut() = Some(flights.join(miss("b", &b), |_, _| false));
+            }
+            query == "b"
+        });
+        assert!(matches!(b_lead.borrow().as_ref(), Some(Role::Leader(_))));
+        match role {
+            Role::Follower(_, Some(similarity)) => assert!(similarity > 0.99, "{similarity}"),
+            _ => panic!("A led a second call instead of joining B's"),
+        }
+    }
+
+    #[test]
+    fn a_rejected_flight_is_not_judged_twice_and_the_request_leads() {
+        let flights = Flights::default();
+        let _x = flights.join(miss("x", &[1.0, 0.0]), |_, _| false);
+        let judged = RefCell::new(Vec::new());
+        let role = flights.join(miss("y", &[1.0, 0.0]), |query, _| {
+            judged.borrow_mut().push(query.to_string());
+            false
+        });
+        assert!(matches!(role, Role::Leader(_)));
+        assert_eq!(*judged.borrow(), ["x"]);
     }
 }
