@@ -10,6 +10,7 @@ mod calibrate;
 mod calibrate_bound;
 mod diagnose;
 mod evaluate;
+mod graph;
 mod import;
 mod migrate;
 mod model;
@@ -210,6 +211,11 @@ enum Command {
     /// (/v1/chat/completions, /v1/completions), /metrics, /healthz, /readyz and /dashboard.
     #[cfg(feature = "serve")]
     Serve(Box<serve::ServeArgs>),
+    /// Work with a cache file's HNSW graph.
+    Index {
+        #[command(subcommand)]
+        action: IndexAction,
+    },
     /// Remove expired entries, reclaim index memory and give free disk space back.
     Vacuum {
         /// The cache file.
@@ -217,6 +223,26 @@ enum Command {
         /// Only this namespace.
         #[arg(long)]
         namespace: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexAction {
+    /// Build the HNSW graph of a cache file and save it beside the file (CACHE.hnsw), so
+    /// every later HNSW open loads it in seconds instead of building it; a saved graph that is
+    /// current or a few writes behind is loaded and brought up to date instead.
+    Build {
+        /// The cache file.
+        cache: PathBuf,
+        /// Links per node (layer 0 keeps twice as many); opens must use the same M.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=4096))]
+        m: u64,
+        /// Beam width while building; opens must use the same value.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        ef_construction: u64,
+        /// Element type of the graph's vectors; opens must use the same dtype.
+        #[arg(long, default_value = "float32", value_parser = DTYPES)]
+        dtype: String,
     },
 }
 
@@ -231,7 +257,10 @@ impl Command {
             },
             Command::Load { cache, .. }
             | Command::Import { cache, .. }
-            | Command::Vacuum { cache, .. } => Touched {
+            | Command::Vacuum { cache, .. }
+            | Command::Index {
+                action: IndexAction::Build { cache, .. },
+            } => Touched {
                 path: cache,
                 writes: true,
             },
@@ -354,8 +383,10 @@ fn open_with(path: &Path, read_only: bool) -> Result<SemanticCache, Box<dyn Erro
         read_only,
         ..mneme::SqliteOptions::default()
     };
+    // The flat index, whatever the size: a look never builds (or writes) an HNSW graph.
     Ok(SemanticCache::builder(Stamp { fingerprint, dim })
         .sqlite(path, options)
+        .index_backend(mneme::IndexBackend::Flat)
         .open()?)
 }
 
@@ -472,8 +503,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 .field("entries", h.entries)
                 .field("namespaces", cache.list_namespaces()?)
                 .field("index_backend", shown_backend(&h.index_backend))
-                .field("oldest_entry_age_seconds", h.oldest_entry_age_seconds)
-                .field("version_counter", cache.store().read_version_counter()?);
+                .field("oldest_entry_age_seconds", h.oldest_entry_age_seconds);
+            let version = cache.store().read_version_counter()?;
+            r.field("version_counter", version);
+            if !store_url::is_dynamodb(&path.to_string_lossy()) {
+                graph::fields(&mut r, &path, version);
+            }
             r.print(cli.json);
             cache.close()?;
         }
@@ -502,7 +537,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 .field("vector_dtype", s.vector_dtype.as_str())
                 .field("memory_estimate_bytes", s.memory_bytes_estimate);
             if !store_url::is_dynamodb(&cache.to_string_lossy()) {
-                sidecar_fields(&mut r, &cache, c.store().read_version_counter()?);
+                let version = c.store().read_version_counter()?;
+                sidecar_fields(&mut r, &cache, version);
+                graph::fields(&mut r, &cache, version);
             }
             r.print(cli.json);
             c.close()?;
@@ -663,6 +700,21 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         } => migrate::run(&source, &dest, namespace, batch_size, &model)?,
         #[cfg(feature = "serve")]
         Command::Serve(a) => serve::run(&a)?,
+        Command::Index {
+            action:
+                IndexAction::Build {
+                    cache,
+                    m,
+                    ef_construction,
+                    dtype,
+                },
+        } => graph::build(
+            &cache,
+            m as usize,
+            ef_construction as usize,
+            dtype.parse()?,
+            cli.json,
+        )?,
         Command::Vacuum { cache, namespace } => {
             let c = open_cache(&cache)?;
             let removed = c.vacuum(namespace.as_deref(), true)?;

@@ -664,3 +664,88 @@ fn stats_reports_the_mmap_shared_sidecar_and_whether_it_is_current() {
     let error = v["mmap_sidecar"]["error"].as_str().unwrap();
     assert!(error.contains("shorter than its header says"), "{error}");
 }
+
+#[test]
+fn index_build_saves_the_graph_and_inspect_reports_whether_it_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.db");
+    let cache = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
+    for i in 0..300 {
+        cache
+            .put(
+                &format!("question {i} about topic {}", i % 17),
+                &format!("answer {i}"),
+            )
+            .unwrap();
+    }
+    cache.close().unwrap();
+    let json = |args: &[&dyn AsRef<std::ffi::OsStr>]| -> serde_json::Value {
+        let (ok, out, err) = mneme(args);
+        assert!(ok, "{err}");
+        serde_json::from_str(out.trim()).expect(&out)
+    };
+    assert_eq!(
+        json(&[&"inspect", &db, &"--json"])["hnsw_graph"],
+        serde_json::Value::Null
+    );
+    let built = json(&[
+        &"index", &"build", &db, &"--dtype", &"int8", &"--m", &"8", &"--json",
+    ]);
+    assert_eq!(
+        (
+            built["nodes"].as_u64(),
+            built["vector_dtype"].as_str(),
+            built["m"].as_u64(),
+            built["written"].as_str()
+        ),
+        (Some(300), Some("int8"), Some(8), Some("now")),
+        "{built}"
+    );
+    let again = json(&[
+        &"index", &"build", &db, &"--dtype", &"int8", &"--m", &"8", &"--json",
+    ]);
+    assert_eq!(again["written"], "no: the file was current", "{again}");
+    let graph = json(&[&"inspect", &db, &"--json"])["hnsw_graph"].clone();
+    assert_eq!(
+        (graph["nodes"].as_u64(), graph["current"].as_bool()),
+        (Some(300), Some(true)),
+        "{graph}"
+    );
+    assert!(graph["path"].as_str().unwrap().ends_with("big.db.hnsw"));
+
+    // A write elsewhere: the graph is behind until an HNSW open applies it and a save runs.
+    let cache = SemanticCache::open(&db, LexicalEmbedder::new(64)).unwrap();
+    cache.put("one more question", "one more answer").unwrap();
+    cache.close().unwrap();
+    let graph = json(&[&"stats", &db, &"--json"])["hnsw_graph"].clone();
+    assert_eq!(
+        (graph["current"].as_bool(), graph["writes_behind"].as_u64()),
+        (Some(false), Some(1)),
+        "{graph}"
+    );
+    let (ok, out, _) = mneme(&[&"inspect", &db]);
+    assert!(ok && out.contains("1 writes behind"), "{out}");
+    let rebuilt = json(&[
+        &"index", &"build", &db, &"--dtype", &"int8", &"--m", &"8", &"--json",
+    ]);
+    assert_eq!(
+        (rebuilt["nodes"].as_u64(), rebuilt["written"].as_str()),
+        (Some(301), Some("now"))
+    );
+
+    // Another M than the saved graph's: rebuilt with the new one. A damaged file is reported.
+    let other = json(&[&"index", &"build", &db, &"--json"]);
+    assert_eq!(
+        (other["m"].as_u64(), other["vector_dtype"].as_str()),
+        (Some(16), Some("float32"))
+    );
+    std::fs::write(dir.path().join("big.db.hnsw"), b"garbage").unwrap();
+    let graph = json(&[&"inspect", &db, &"--json"])["hnsw_graph"].clone();
+    assert!(
+        graph["error"].as_str().unwrap().contains("bad magic")
+            || graph["error"].as_str().unwrap().contains("short"),
+        "{graph}"
+    );
+    let (ok, _, err) = mneme(&[&"index", &"build", &dir.path().join("absent.db")]);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}

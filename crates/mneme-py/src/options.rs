@@ -96,7 +96,9 @@ fn index_options(options: Option<&Bound<'_, PyAny>>) -> PyResult<IndexOptions> {
     for (k, v) in options.cast::<PyDict>()?.iter() {
         let key: String = k.extract()?;
         let text;
-        let value = if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        let value = if v.is_instance_of::<PyBool>() {
+            IndexOptionValue::Bool(v.extract()?)
+        } else if v.is_instance_of::<PyInt>() {
             // Beyond i64 is "not a positive integer we can use", as is 0.
             IndexOptionValue::Integer(v.extract().unwrap_or(-1))
         } else {

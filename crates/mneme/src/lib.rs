@@ -59,8 +59,8 @@ pub mod verify;
 
 pub use cache::{
     CacheBuilder, Decision, Explanation, Get, IndexOptionValue, IndexOptions, Neighbor, Put,
-    SemanticCache, DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_QUERY_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_SIMILARITY_THRESHOLD,
+    SavedGraph, SemanticCache, DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_QUERY_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_SIMILARITY_THRESHOLD,
 };
 pub use checkpoint::{DumpOptions, LoadLimits, Manifest};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -178,6 +178,9 @@ pub struct Stats {
     pub index_memory_bytes: Option<u64>,
     /// Soft-deleted index rows still holding memory (index-wide).
     pub index_tombstone_count: Option<u64>,
+    /// Bytes of an HNSW graph's links and node tables, beside `index_memory_bytes`' vectors
+    /// (index-wide); `None` for the flat index.
+    pub index_graph_bytes: Option<u64>,
 }
 
 /// A health report; `health()` never fails on integrity problems, it reports them.

@@ -58,6 +58,7 @@ fn events_and_gauges_reach_1_0s_instruments() {
         vector_dtype: VectorDtype::Float32,
         memory_bytes_estimate: 160,
         index_memory_bytes: None,
+        index_graph_bytes: None,
         index_tombstone_count: None,
     });
     provider.force_flush().unwrap();

@@ -56,6 +56,7 @@ fn events_and_gauges_export_1_0s_names_labels_and_buckets() {
         vector_dtype: VectorDtype::Float32,
         memory_bytes_estimate: entries * 32,
         index_memory_bytes: None,
+        index_graph_bytes: None,
         index_tombstone_count: None,
     };
     hook.update_gauges(&stats(None, 5));

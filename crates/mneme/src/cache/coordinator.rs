@@ -93,8 +93,14 @@ impl SemanticCache {
                 let index = self.index.read();
                 (super::backend_of(&**index), index.dtype())
             };
-            let rebuilt =
-                super::build_index(self.store.as_ref(), &self.config, backend, self.dim, dtype)?;
+            let rebuilt = super::build_index(
+                self.store.as_ref(),
+                &self.config,
+                backend,
+                self.dim,
+                dtype,
+                self.saved_graph(),
+            )?;
             let rows = rebuilt.len() as u64;
             *self.index.write() = rebuilt;
             self.attach_coordinator()?;

@@ -32,6 +32,11 @@ pub struct IndexOptions {
     pub mmap_path: Option<PathBuf>,
     /// mmap-shared: starting capacity (default 1 024).
     pub mmap_initial_capacity: Option<usize>,
+    /// HNSW: where the graph is saved (default: beside the SQLite file, `<file>.hnsw`; other
+    /// stores keep no graph file unless given one).
+    pub graph_path: Option<PathBuf>,
+    /// HNSW: whether the graph is saved and loaded at all (default true).
+    pub persist_graph: Option<bool>,
 }
 
 /// A value for [`IndexOptions::set`]: an integer for sizes and beam widths, text for paths.
@@ -40,13 +45,15 @@ pub enum IndexOptionValue<'a> {
     /// `initial_capacity`, `M`, `ef_construction`, `ef`, `initial_max_elements`,
     /// `mmap_initial_capacity`: must be > 0.
     Integer(i64),
-    /// `mmap_path`: must not be empty.
+    /// `mmap_path`, `graph_path`: must not be empty.
     Text(&'a str),
+    /// `persist_graph`.
+    Bool(bool),
 }
 
 impl IndexOptions {
     /// Every key [`IndexOptions::set`] accepts, as mneme-cache 1.0 spells them.
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 9] = [
         "initial_capacity",
         "M",
         "ef_construction",
@@ -54,6 +61,8 @@ impl IndexOptions {
         "initial_max_elements",
         "mmap_path",
         "mmap_initial_capacity",
+        "graph_path",
+        "persist_graph",
     ];
 
     fn size_slot(&mut self, key: &str) -> Option<&mut Option<usize>> {
@@ -74,23 +83,39 @@ impl IndexOptions {
     /// [`Error::InvalidArgument`] for an unknown key (Python maps this to `TypeError`), a size
     /// that is not a positive integer, or an empty path.
     pub fn set(&mut self, key: &str, value: IndexOptionValue<'_>) -> Result<()> {
-        if key == "mmap_path" {
+        if let Some((slot, what)) = match key {
+            "mmap_path" => Some((&mut self.mmap_path, "the shared vector sidecar")),
+            "graph_path" => Some((&mut self.graph_path, "the saved HNSW graph")),
+            _ => None,
+        } {
             return match value {
                 IndexOptionValue::Text(p) if !p.is_empty() => {
-                    self.mmap_path = Some(PathBuf::from(p));
+                    *slot = Some(PathBuf::from(p));
                     Ok(())
                 }
                 _ => Err(Error::invalid_argument(
-                    format!("index_options mmap_path must be a non-empty path, got {value:?}"),
-                    "pass a file path for the shared vector sidecar",
+                    format!("index_options {key} must be a non-empty path, got {value:?}"),
+                    format!("pass a file path for {what}"),
+                )),
+            };
+        }
+        if key == "persist_graph" {
+            return match value {
+                IndexOptionValue::Bool(b) => {
+                    self.persist_graph = Some(b);
+                    Ok(())
+                }
+                _ => Err(Error::invalid_argument(
+                    format!("index_options persist_graph must be true or false, got {value:?}"),
+                    "pass persist_graph as a boolean",
                 )),
             };
         }
         let Some(slot) = self.size_slot(key) else {
             return Err(Error::invalid_argument(
                 format!("unknown index_options key {key:?}"),
-                "use initial_capacity (flat); M, ef_construction, ef, initial_max_elements (hnsw); \
-                 mmap_path, mmap_initial_capacity (mmap-shared)",
+                "use initial_capacity (flat); M, ef_construction, ef, initial_max_elements, \
+                 graph_path, persist_graph (hnsw); mmap_path, mmap_initial_capacity (mmap-shared)",
             ));
         };
         match value {
@@ -133,6 +158,9 @@ pub(crate) enum StoreChoice {
 }
 
 /// Everything fixed at construction.
+/// See [`CacheBuilder::on_build_progress`].
+pub(crate) type BuildProgressHook = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 pub(crate) struct Config {
     pub default_ttl: Option<i64>,
     pub max_entries: Option<u64>,
@@ -141,6 +169,7 @@ pub(crate) struct Config {
     pub validator: Option<Validator>,
     pub verifier: Option<Arc<dyn Verifier>>,
     pub metrics_hook: Option<MetricsHook>,
+    pub build_progress: Option<BuildProgressHook>,
     pub normalize: bool,
     pub index_backend: IndexBackend,
     pub index_options: IndexOptions,
@@ -200,6 +229,7 @@ impl CacheBuilder {
                 validator: None,
                 verifier: None,
                 metrics_hook: None,
+                build_progress: None,
                 normalize: true,
                 index_backend: IndexBackend::default(),
                 index_options: IndexOptions::default(),
@@ -294,6 +324,14 @@ impl CacheBuilder {
     /// Receives `hit`, `miss`, `eviction` and `expired` events.
     pub fn metrics_hook(mut self, f: impl Fn(&crate::MetricEvent) + Send + Sync + 'static) -> Self {
         self.config.metrics_hook = Some(Arc::new(f));
+        self
+    }
+
+    /// Receives `(rows done, rows in all)` while an HNSW graph is built from the store (at
+    /// open, on rebuilds), after each chunk of rows: for a progress bar. The build also logs
+    /// its progress every 10 s.
+    pub fn on_build_progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+        self.config.build_progress = Some(Arc::new(f));
         self
     }
 

@@ -478,6 +478,64 @@ impl FlatIndex {
         slot
     }
 
+    /// For indexes layered on this storage: the stored values of the first `rows` rows, as
+    /// native-endian bytes (what [`Self::read_rows`] takes back).
+    pub(crate) fn row_bytes(&self, rows: usize) -> &[u8] {
+        fn bytes<T>(v: &[T]) -> &[u8] {
+            // SAFETY: f32, u16 and i8 have no padding, so their memory is plain bytes.
+            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+        }
+        let n = rows * self.dim;
+        match &self.arena {
+            Arena::F32(v) => bytes(&v[..n]),
+            Arena::F16(v) => bytes(&v[..n]),
+            Arena::I8(v) => bytes(&v[..n]),
+        }
+    }
+
+    /// For indexes layered on this storage: `rows` rows read from `read` as
+    /// [`Self::row_bytes`] gave them, keyed as an index over it keys them (row `i` has id
+    /// `-i - 1`, namespace `""`), with room for at least `capacity` rows.
+    ///
+    /// # Errors
+    /// The reader's error, or [`std::io::ErrorKind::OutOfMemory`] when the rows do not fit.
+    pub(crate) fn read_rows(
+        dim: usize,
+        dtype: VectorDtype,
+        rows: usize,
+        capacity: usize,
+        read: &mut dyn std::io::Read,
+    ) -> std::io::Result<Self> {
+        fn fill<T: Default + Clone>(
+            v: &mut Vec<T>,
+            n: usize,
+            read: &mut dyn std::io::Read,
+        ) -> std::io::Result<()> {
+            v.resize(n, T::default());
+            // SAFETY: as in `row_bytes`; every byte pattern is a valid f32, u16 or i8.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(
+                    v.as_mut_ptr().cast::<u8>(),
+                    std::mem::size_of_val(&v[..]),
+                )
+            };
+            read.read_exact(bytes)
+        }
+        let mut index = FlatIndex::with_capacity(dim, dtype, capacity.max(rows))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::OutOfMemory, e.to_string()))?;
+        let n = rows * dim;
+        match &mut index.arena {
+            Arena::F32(v) => fill(v, n, read),
+            Arena::F16(v) => fill(v, n, read),
+            Arena::I8(v) => fill(v, n, read),
+        }?;
+        let slot = index.ns_slot("");
+        for i in 0..rows {
+            index.adopt_row(-(i as i64) - 1, slot);
+        }
+        Ok(index)
+    }
+
     /// For indexes layered on this storage (HNSW): `query` in the form [`Self::score_at`]
     /// takes.
     pub(crate) fn prepare_query(&self, query: &[f32]) -> Vec<f32> {

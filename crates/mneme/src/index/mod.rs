@@ -150,12 +150,23 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Bytes of vector storage, spare capacity and tombstones included.
     fn memory_bytes(&self) -> u64;
+    /// Bytes of a graph beside the vectors (HNSW's links and node tables); `None` (the
+    /// default) for an index without one.
+    fn graph_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Soft-deleted rows still holding memory.
     fn tombstone_count(&self) -> usize;
     /// Reclaims tombstones; returns how many were reclaimed.
     fn compact(&mut self) -> usize;
     /// The backend name reported by `health()` (`"numpy"` for flat, compat).
     fn backend_name(&self) -> &'static str;
+    /// This index as [`Any`](std::any::Any), for a caller that knows a backend's own
+    /// features (the cache saves an [`HnswIndex`]'s graph). The default is `()`, which no
+    /// caller mistakes for an index.
+    fn as_any(&self) -> &dyn std::any::Any {
+        &()
+    }
 }
 
 /// A deterministic pseudo-random unit vector for index tests.

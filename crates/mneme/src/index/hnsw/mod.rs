@@ -6,10 +6,14 @@
 //! from results; `compact` rebuilds from the live rows. Overwriting an id tombstones its old node
 //! and inserts a new one.
 
+pub mod file;
+mod links;
+
 use super::flat::FlatIndex;
 use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::types::VectorDtype;
+use links::Links;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -102,7 +106,7 @@ thread_local! {
     static VISITED: RefCell<Visited> = RefCell::default();
 }
 
-/// One namespace's graph: its entry point and height (links live in [`HnswIndex::links`]).
+/// One namespace's graph: its entry point and height (links live in [`HnswIndex`]'s `links`).
 #[derive(Default, Clone, Copy)]
 struct Graph {
     entry: Option<u32>,
@@ -118,11 +122,13 @@ pub struct HnswIndex {
     nodes: Vec<(i64, u32)>,
     node_of: HashMap<i64, u32>,
     dead: HashSet<u32>,
-    /// `links[node][level]`: a node only ever links within its own namespace's graph.
-    links: Vec<Vec<Vec<u32>>>,
+    /// A node only ever links within its own namespace's graph.
+    links: Links,
     graphs: HashMap<String, Graph>,
     namespaces: Vec<String>,
     rng: u64,
+    /// Rises with every change, so a saved copy can tell whether it is still this graph.
+    changes: u64,
 }
 
 impl HnswIndex {
@@ -156,10 +162,11 @@ impl HnswIndex {
             nodes: Vec::new(),
             node_of: HashMap::new(),
             dead: HashSet::new(),
-            links: Vec::new(),
+            links: Links::new(2 * params.m),
             graphs: HashMap::new(),
             namespaces: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            changes: 0,
         })
     }
 
@@ -215,7 +222,7 @@ impl HnswIndex {
             if best.len() >= ef && current.0 < worst {
                 break;
             }
-            let links = &self.links[current.1 as usize][level];
+            let links = self.links.get(current.1, level);
             if let Some(&n) = links.first() {
                 self.rows.prefetch_offset(n as usize);
             }
@@ -265,7 +272,7 @@ impl HnswIndex {
     /// Draws the next node's level and gives it empty link lists up to it.
     fn new_links(&mut self) -> usize {
         let level = self.random_level();
-        self.links.push(vec![Vec::new(); level + 1]);
+        self.links.push_node(level);
         level
     }
 
@@ -298,19 +305,24 @@ impl HnswIndex {
             // M links for the new node at every layer (hnswlib's rule); its neighbours' lists
             // may grow to 2M at layer 0 as later nodes link to them.
             let chosen = self.select_neighbours(found, self.params.m);
+            let cap = self.max_links(l);
             for &n in &chosen {
-                self.links[n as usize][l].push(node);
-                if self.links[n as usize][l].len() > self.max_links(l) {
+                if !self.links.try_push(n, l, node, cap) {
+                    // A full list: keep the best spread of its links and the new one.
                     let base = self.prepared_row(n);
-                    let mut scored: Vec<Scored> = self.links[n as usize][l]
+                    let mut scored: Vec<Scored> = self
+                        .links
+                        .get(n, l)
                         .iter()
+                        .chain([&node])
                         .map(|&x| Scored(self.node_score(x, &base), x))
                         .collect();
                     scored.sort_by(|a, b| b.cmp(a));
-                    self.links[n as usize][l] = self.select_neighbours(&scored, self.max_links(l));
+                    let kept = self.select_neighbours(&scored, cap);
+                    self.links.set(n, l, &kept);
                 }
             }
-            self.links[node as usize][l] = chosen;
+            self.links.set(node, l, &chosen);
         }
         let graph = self.graph_of(ns_slot);
         if graph.entry.is_none() || level > graph.top_level {
@@ -343,6 +355,7 @@ impl HnswIndex {
     /// its node and namespace slot. The caller inserts it into the graph.
     fn register(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<(u32, u32)> {
         self.check_len(vector)?;
+        self.changes += 1;
         let node = self.nodes.len() as u32;
         // A fresh internal key per node keeps the flat storage append-only.
         self.rows.append(-(node as i64) - 1, vector, "")?;
@@ -504,8 +517,26 @@ impl HnswIndex {
             .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str()))
             .collect();
         fresh.extend_on(&refs, parallel)?;
+        fresh.changes = self.changes + 1;
         *self = fresh;
         Ok(())
+    }
+
+    /// A count that rises with every change to the graph (rows in or out, rebuilds).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The ids of the live rows.
+    pub fn live_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.node_of.keys().copied()
+    }
+
+    /// Bytes held by the graph's links and node tables, apart from the vectors.
+    pub fn graph_memory_bytes(&self) -> u64 {
+        let nodes =
+            self.nodes.capacity() * 16 + self.node_of.capacity() * 16 + self.dead.capacity() * 8;
+        self.links.memory_bytes() + nodes as u64
     }
 
     /// Replaces the contents with `rows`; on a wrong-length vector nothing changes.
@@ -552,6 +583,7 @@ impl VectorIndex for HnswIndex {
     fn remove(&mut self, id: i64) -> bool {
         match self.node_of.remove(&id) {
             Some(node) => {
+                self.changes += 1;
                 self.dead.insert(node);
                 true
             }
@@ -610,10 +642,13 @@ impl VectorIndex for HnswIndex {
         self.node_of.len()
     }
 
-    /// Vector storage (as the flat index counts it) plus the graph's links.
+    /// Vector storage, as the flat index counts it; the graph is [`Self::graph_bytes`].
     fn memory_bytes(&self) -> u64 {
-        let links: usize = self.links.iter().flatten().map(|l| l.capacity() * 4).sum();
-        self.rows.memory_bytes() + links as u64
+        self.rows.memory_bytes()
+    }
+
+    fn graph_bytes(&self) -> Option<u64> {
+        Some(self.graph_memory_bytes())
     }
 
     fn tombstone_count(&self) -> usize {
@@ -633,6 +668,10 @@ impl VectorIndex for HnswIndex {
 
     fn backend_name(&self) -> &'static str {
         "hnsw"
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -763,7 +802,12 @@ mod tests {
         assert!(idx.search(&unit(DIM, 1), "default", 0).is_empty());
         assert_eq!(idx.backend_name(), "hnsw");
         let vectors = (DIM * 4 * HnswParams::default().initial_max_elements) as u64;
-        assert!(idx.memory_bytes() > vectors, "links are counted");
+        assert_eq!(idx.memory_bytes(), vectors, "vectors alone");
+        let links = 10 * (1 + 2 * HnswParams::default().m as u64) * 4;
+        assert!(
+            idx.graph_bytes().unwrap() >= links,
+            "the graph is counted apart"
+        );
     }
 
     #[test]
