@@ -22,7 +22,7 @@ use crate::index::{HnswIndex, HnswParams, IndexRow, VectorIndex};
 use crate::quant;
 use crate::store::Store;
 use crate::types::VectorDtype;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -134,7 +134,9 @@ impl GraphFile {
 
     /// Brings `index` (an HNSW one) to the store's rows and writes the file, unless the file
     /// already holds it. Returns what was written; `None` for an index without a graph or one
-    /// the file already holds.
+    /// the file already holds. The caller holds the cache's writer lock, so nothing else
+    /// changes the index meanwhile: the store is compared and the file written under the
+    /// index's read lock (searches go on), and only the repairs take the write lock.
     ///
     /// # Errors
     /// A store read error; [`Error::StoreBackend`] when the file cannot be written (the old
@@ -143,14 +145,18 @@ impl GraphFile {
     pub(super) fn save(
         &self,
         store: &dyn Store,
-        index: &mut Box<dyn VectorIndex>,
+        index: &RwLock<Box<dyn VectorIndex>>,
         fingerprint: &str,
     ) -> Result<Option<SavedGraph>> {
-        if hnsw_of(&**index).is_none() || self.is_current(&**index) {
-            return Ok(None);
+        {
+            let index = index.read();
+            if hnsw_of(&**index).is_none() || self.is_current(&**index) {
+                return Ok(None);
+            }
         }
-        let dim = index.dim();
+        let dim = index.read().dim();
         for _ in 0..SAVE_ATTEMPTS {
+            let read = index.read();
             let version = store.read_version_counter()?;
             let mut seen = HashSet::new();
             let mut differ: Vec<(i64, Vec<f32>, String)> = Vec::new();
@@ -159,7 +165,7 @@ impl GraphFile {
                 if bytes.len() == dim * 4 {
                     quant::f32_from_le_bytes_into(bytes, &mut buf);
                     seen.insert(id);
-                    if index.row_matches(id, &buf, ns) != Some(true) {
+                    if read.row_matches(id, &buf, ns) != Some(true) {
                         differ.push((id, buf.clone(), ns.to_owned()));
                     }
                 }
@@ -169,17 +175,22 @@ impl GraphFile {
             if store.read_version_counter()? != version {
                 continue;
             }
-            let gone: Vec<i64> = hnsw_of(&**index)
+            let gone: Vec<i64> = hnsw_of(&**read)
                 .map(|h| h.live_ids().filter(|id| !seen.contains(id)).collect())
                 .unwrap_or_default();
-            for id in gone {
-                index.remove(id);
+            drop(read);
+            if !gone.is_empty() || !differ.is_empty() {
+                let mut index = index.write();
+                for id in gone {
+                    index.remove(id);
+                }
+                let rows: Vec<IndexRow<'_>> = differ
+                    .iter()
+                    .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str()))
+                    .collect();
+                index.append_batch(&rows)?;
             }
-            let rows: Vec<IndexRow<'_>> = differ
-                .iter()
-                .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str()))
-                .collect();
-            index.append_batch(&rows)?;
+            let index = index.read();
             let stamp = GraphStamp {
                 store_version: version,
                 fingerprint: fingerprint.to_owned(),
@@ -289,8 +300,7 @@ impl SemanticCache {
         let Some(graph) = &self.graph else {
             return Ok(None);
         };
-        let mut index = self.index.write();
-        graph.save(self.store.as_ref(), &mut index, &self.fingerprint)
+        graph.save(self.store.as_ref(), &self.index, &self.fingerprint)
     }
 
     /// The graph file's path and header, and whether it holds the graph this cache searches;

@@ -672,17 +672,22 @@ fn build_index(
     if let Some(index) = file.load(store, params, dim, dtype, fingerprint)? {
         return Ok(index);
     }
-    let mut index = scan_into_index(store, config, backend, rows, dim, dtype)?;
-    if !index.is_empty() {
-        match file.save(store, &mut index, fingerprint) {
-            Ok(Some(s)) => {
-                log::info!(target: "mneme.cache", "saved the HNSW graph to {} ({} bytes): the next open loads it", s.path.display(), s.header.bytes)
-            }
-            Ok(None) => {}
-            Err(e) => log::warn!(target: "mneme.cache", "{e}"),
-        }
+    let started = std::time::Instant::now();
+    let index = scan_into_index(store, config, backend, rows, dim, dtype)?;
+    if index.is_empty() {
+        return Ok(index);
     }
-    Ok(index)
+    log::info!(target: "mneme.cache", "built the HNSW graph of {} rows in {:.1} s", index.len(), started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
+    let index = RwLock::new(index);
+    match file.save(store, &index, fingerprint) {
+        Ok(Some(s)) => {
+            log::info!(target: "mneme.cache", "saved the HNSW graph to {} ({} bytes) in {:.1} s: the next open loads it", s.path.display(), s.header.bytes, started.elapsed().as_secs_f64())
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!(target: "mneme.cache", "{e}"),
+    }
+    Ok(index.into_inner())
 }
 
 /// [`build_index`]'s scan of the store into a new index of `backend`.

@@ -340,13 +340,13 @@ pub fn load(
     }
     let links = Links::from_parts(2 * params.m, level0, levels, upper)
         .ok_or("its links do not fit its nodes")?;
-    let rows =
-        FlatIndex::read_rows(dim, dtype, n, params.initial_max_elements, &mut r).map_err(|e| {
-            match e.kind() {
-                io::ErrorKind::OutOfMemory => format!("its vectors do not fit in memory ({e})"),
-                _ => short(e),
-            }
-        })?;
+    // Room for an eighth more rows: the first put after an open must not copy the whole
+    // arena to double it (1.5 GB at a million float32 rows of 384).
+    let room = params.initial_max_elements.max(n + n / 8);
+    let rows = FlatIndex::read_rows(dim, dtype, n, room, &mut r).map_err(|e| match e.kind() {
+        io::ErrorKind::OutOfMemory => format!("its vectors do not fit in memory ({e})"),
+        _ => short(e),
+    })?;
     let crc = r.crc.clone().finalize();
     let mut trailer = [0u8; 12];
     r.inner.read_exact(&mut trailer).map_err(short)?;
