@@ -6,6 +6,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod scalar;
 
 /// A chosen set of kernels.
@@ -57,6 +59,26 @@ mod safe_avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod safe_avx512 {
+    //! Safe wrappers: only reachable through `Kernels::available`, which checks AVX-512F.
+    pub fn dot_f32(r: &[f32], q: &[f32]) -> f32 {
+        // SAFETY: see the module comment above.
+        unsafe { super::avx512::dot_f32(r, q) }
+    }
+    pub fn dot_f16(r: &[u16], q: &[f32]) -> f32 {
+        // SAFETY: see the module comment above.
+        unsafe { super::avx512::dot_f16(r, q) }
+    }
+    pub fn dot_i8(r: &[i8], q: &[f32]) -> f32 {
+        // SAFETY: see the module comment above.
+        unsafe { super::avx512::dot_i8(r, q) }
+    }
+}
+
+/// The environment variable that forces a kernel level: `scalar`, `avx2` or `avx512`.
+pub const FORCE_ENV: &str = "MNEME_KERNELS";
+
 impl Kernels {
     /// The portable kernels.
     pub fn scalar() -> Self {
@@ -70,28 +92,61 @@ impl Kernels {
         }
     }
 
-    /// The fastest kernels this CPU supports (set `MNEME_FORCE_SCALAR=1` to compare).
+    /// Every level this CPU can run, slowest first: scalar, then AVX2+FMA+F16C, then AVX-512F
+    /// (whose conversions stay AVX2's: they must be bit-exact, and are not on a hot path).
+    pub fn available() -> Vec<Kernels> {
+        #[allow(unused_mut)]
+        let mut levels = vec![Kernels::scalar()];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
+            let avx2 = Kernels {
+                dot_f32: safe_avx2::dot_f32,
+                dot_f16: safe_avx2::dot_f16,
+                dot_i8: safe_avx2::dot_i8,
+                quantize_i8: safe_avx2::quantize_i8,
+                to_f16: safe_avx2::to_f16,
+                name: "avx2+fma+f16c",
+            };
+            levels.push(avx2);
+            if is_x86_feature_detected!("avx512f") {
+                levels.push(Kernels {
+                    dot_f32: safe_avx512::dot_f32,
+                    dot_f16: safe_avx512::dot_f16,
+                    dot_i8: safe_avx512::dot_i8,
+                    name: "avx512f",
+                    ..avx2
+                });
+            }
+        }
+        levels
+    }
+
+    /// The level `wanted` names (`scalar`, `avx2`, `avx512`) among `levels`, else the best one.
+    fn choose(levels: Vec<Kernels>, wanted: Option<&str>) -> Kernels {
+        let best = *levels.last().expect("scalar is always available");
+        let Some(wanted) = wanted else { return best };
+        match levels.iter().find(|k| k.name.starts_with(wanted)) {
+            Some(k) => *k,
+            None => {
+                log::warn!(target: "mneme.index", "{FORCE_ENV}={wanted:?} is not a level this CPU runs ({}); using {}", levels.iter().map(|k| k.name).collect::<Vec<_>>().join(", "), best.name);
+                best
+            }
+        }
+    }
+
+    /// The fastest kernels this CPU supports, or the level `MNEME_KERNELS` names (`scalar`,
+    /// `avx2`, `avx512`) to compare or debug; `MNEME_FORCE_SCALAR=1` is `MNEME_KERNELS=scalar`.
+    /// Chosen once per process.
     pub fn detect() -> Self {
         static CHOSEN: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
         *CHOSEN.get_or_init(|| {
-            if std::env::var_os("MNEME_FORCE_SCALAR").is_some() {
-                return Kernels::scalar();
-            }
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-            {
-                return Kernels {
-                    dot_f32: safe_avx2::dot_f32,
-                    dot_f16: safe_avx2::dot_f16,
-                    dot_i8: safe_avx2::dot_i8,
-                    quantize_i8: safe_avx2::quantize_i8,
-                    to_f16: safe_avx2::to_f16,
-                    name: "avx2+fma+f16c",
-                };
-            }
-            Kernels::scalar()
+            let forced = std::env::var(FORCE_ENV)
+                .ok()
+                .or_else(|| std::env::var_os("MNEME_FORCE_SCALAR").map(|_| "scalar".to_owned()));
+            Kernels::choose(Kernels::available(), forced.as_deref())
         })
     }
 }
@@ -111,16 +166,17 @@ mod tests {
             pairs in proptest::collection::vec((-1.0f32..1.0, -1.0f32..1.0), 0..300),
         ) {
             let (row, q): (Vec<f32>, Vec<f32>) = pairs.into_iter().unzip();
-            let k = Kernels::detect();
-            let scale: f32 = row.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum();
-            prop_assert!(close((k.dot_f32)(&row, &q), scalar::dot_f32(&row, &q), scale));
+            for k in Kernels::available() {
+                let scale: f32 = row.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum();
+                prop_assert!(close((k.dot_f32)(&row, &q), scalar::dot_f32(&row, &q), scale), "{}", k.name);
 
-            let h = crate::quant::quantize_float16(&row);
-            prop_assert!(close((k.dot_f16)(&h, &q), scalar::dot_f16(&h, &q), scale));
+                let h = crate::quant::quantize_float16(&row);
+                prop_assert!(close((k.dot_f16)(&h, &q), scalar::dot_f16(&h, &q), scale), "{}", k.name);
 
-            let i = crate::quant::quantize_int8(&row);
-            let scale_i: f32 = i.iter().zip(&q).map(|(a, b)| (*a as f32 * b).abs()).sum();
-            prop_assert!(close((k.dot_i8)(&i, &q), scalar::dot_i8(&i, &q), scale_i));
+                let i = crate::quant::quantize_int8(&row);
+                let scale_i: f32 = i.iter().zip(&q).map(|(a, b)| (*a as f32 * b).abs()).sum();
+                prop_assert!(close((k.dot_i8)(&i, &q), scalar::dot_i8(&i, &q), scale_i), "{}", k.name);
+            }
         }
 
         #[test]
@@ -150,19 +206,73 @@ mod tests {
     }
 
     #[test]
+    fn a_forced_level_is_the_one_chosen_and_an_unknown_one_falls_back_to_the_best() {
+        let levels = Kernels::available();
+        let best = levels.last().unwrap().name;
+        assert_eq!(Kernels::choose(levels.clone(), None).name, best);
+        assert_eq!(
+            Kernels::choose(levels.clone(), Some("scalar")).name,
+            "scalar"
+        );
+        assert_eq!(
+            Kernels::choose(levels.clone(), Some("neon-on-x86")).name,
+            best
+        );
+        #[cfg(target_arch = "x86_64")]
+        {
+            let expect = |feature: bool, name: &str| {
+                assert_eq!(levels.iter().any(|k| k.name == name), feature, "{name}");
+            };
+            expect(
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c"),
+                "avx2+fma+f16c",
+            );
+            expect(
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c"),
+                "avx512f",
+            );
+            for wanted in ["avx2", "avx512"] {
+                if let Some(k) = levels.iter().find(|k| k.name.starts_with(wanted)) {
+                    assert_eq!(Kernels::choose(levels.clone(), Some(wanted)).name, k.name);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_tail_length_is_covered() {
-        let k = Kernels::detect();
-        for n in 0..80 {
-            let row: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin()).collect();
-            let q: Vec<f32> = (0..n).map(|i| (i as f32 * 1.3).cos()).collect();
-            let want = scalar::dot_f32(&row, &q);
-            assert!(close((k.dot_f32)(&row, &q), want, n as f32), "n={n}");
-            let i8s = crate::quant::quantize_int8(&row);
-            assert!(close(
-                (k.dot_i8)(&i8s, &q),
-                scalar::dot_i8(&i8s, &q),
-                127.0 * n as f32
-            ));
+        for k in Kernels::available() {
+            for n in 0..80 {
+                let row: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin()).collect();
+                let q: Vec<f32> = (0..n).map(|i| (i as f32 * 1.3).cos()).collect();
+                let want = scalar::dot_f32(&row, &q);
+                assert!(
+                    close((k.dot_f32)(&row, &q), want, n as f32),
+                    "{} n={n}",
+                    k.name
+                );
+                let i8s = crate::quant::quantize_int8(&row);
+                assert!(
+                    close(
+                        (k.dot_i8)(&i8s, &q),
+                        scalar::dot_i8(&i8s, &q),
+                        127.0 * n as f32
+                    ),
+                    "{} n={n}",
+                    k.name
+                );
+                let h = crate::quant::quantize_float16(&row);
+                assert!(
+                    close((k.dot_f16)(&h, &q), scalar::dot_f16(&h, &q), n as f32),
+                    "{} n={n}",
+                    k.name
+                );
+            }
         }
     }
 }
