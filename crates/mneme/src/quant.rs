@@ -94,7 +94,7 @@ pub fn round_trip(v: &[f32], dtype: VectorDtype) -> Vec<f32> {
 ///
 /// Returns `None` when the length is not a multiple of 4.
 pub fn f32_from_le_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     let mut out = vec![0.0; bytes.len() / 4];

@@ -511,7 +511,7 @@ fn a_large_file_reopens_with_every_row_in_its_namespace_in_every_dtype() {
     // Large enough that the open reads it on two threads (see store/sqlite_scan.rs).
     let f = Fixture::new();
     let cache = f.open();
-    let ns_of = |i: usize| if i % 3 == 0 { "a" } else { "b" };
+    let ns_of = |i: usize| if i.is_multiple_of(3) { "a" } else { "b" };
     let vectors: Vec<Vec<f32>> = (0..6000)
         .map(|i| common::embedders::hashed_vector(&format!("v{i}"), DIM))
         .collect();

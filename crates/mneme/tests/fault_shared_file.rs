@@ -86,7 +86,7 @@ fn cache_role(path: &Path, mode: MultiProcessMode) {
         for _ in 0..10 {
             assert!(cache.get("repeated").unwrap().is_some());
         }
-        if i % 50 == 0 && !holds_lock_on(&shm_of(path)) {
+        if i.is_multiple_of(50) && !holds_lock_on(&shm_of(path)) {
             eprintln!(
                 "process {me} holds no lock on the -shm file while its cache is open:\n{}",
                 proc_locks()

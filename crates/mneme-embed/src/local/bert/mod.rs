@@ -143,7 +143,10 @@ impl Bert {
         let act = Activation::from_name(&config.hidden_act)
             .ok_or_else(|| format!("hidden_act {:?} is not supported", config.hidden_act))?;
         let h = config.hidden_size;
-        if h == 0 || config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
+        if h == 0
+            || config.num_attention_heads == 0
+            || !h.is_multiple_of(config.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {h} is not a multiple of num_attention_heads {}",
                 config.num_attention_heads

@@ -722,7 +722,7 @@ impl SharedMatrix {
     fn score(&self, view: &View, slot: usize, q: &[f32], scratch: &mut Vec<u8>) -> f32 {
         let row = view.row(slot);
         let bpe = bytes_per_element(view.dtype);
-        let bytes: &[u8] = if (row.as_ptr() as usize) % bpe == 0 {
+        let bytes: &[u8] = if (row.as_ptr() as usize).is_multiple_of(bpe) {
             row
         } else {
             scratch.clear();

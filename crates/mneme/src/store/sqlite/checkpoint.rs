@@ -84,7 +84,7 @@ impl Checkpointer {
     /// (coalesced if one is pending); past [`MAX_WAL_FRAMES`], catches up on `conn` itself.
     pub(super) fn committed(&self, conn: &Connection) {
         let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % CHECKPOINT_EVERY == 0 {
+        if n.is_multiple_of(CHECKPOINT_EVERY) {
             if let Some(s) = &self.signal {
                 let _ = s.try_send(());
             }
