@@ -10,42 +10,15 @@
 //! (1000), `MNEME_BENCH_EF` (50), `MNEME_PEER_PYTHON` (`.venv-peer/bin/python`),
 //! `MNEME_BENCH_NO_PEER` (skip the peer).
 
+#[path = "support/vectors.rs"]
+mod vectors;
+
 use mneme::index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
 use mneme::VectorDtype;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Seeded unit vectors (xorshift, uniform in a cube, normalised).
-fn unit(seed: u64, dim: usize) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v: Vec<f32> = (0..dim)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    mneme::quant::l2_normalize(&mut v);
-    v
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    (
-        us(samples[samples.len() / 2]),
-        us(samples[(samples.len() * 99 / 100).min(samples.len() - 1)]),
-    )
-}
+use vectors::{env, near, percentiles, unit};
 
 /// Share of the exact top 10 (the flat scan's) that `index` returns.
 fn recall10(index: &dyn VectorIndex, flat: &FlatIndex, queries: &[Vec<f32>]) -> f64 {
@@ -92,16 +65,6 @@ fn main() {
     let topics: Vec<Vec<f32>> = (0..(rows / 50).max(1) as u64)
         .map(|t| unit(t + 1, dim))
         .collect();
-    let near = |base: &[f32], seed: u64, spread: f32| {
-        let noise = unit(seed, dim);
-        let mut v: Vec<f32> = base
-            .iter()
-            .zip(&noise)
-            .map(|(b, n)| b + spread * n)
-            .collect();
-        mneme::quant::l2_normalize(&mut v);
-        v
-    };
     let vectors: Vec<Vec<f32>> = (0..rows)
         .map(|i| near(&topics[i % topics.len()], (i as u64 + 1) << 20, 0.6))
         .collect();

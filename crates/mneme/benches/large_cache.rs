@@ -16,6 +16,9 @@
 //! (1000), `MNEME_BENCH_DIR` (a temporary directory), `MNEME_BENCH_NO_PEER`,
 //! `MNEME_PEER_PYTHON`.
 
+#[path = "support/vectors.rs"]
+mod vectors;
+
 use mneme::index::hnsw::file;
 use mneme::index::{FlatIndex, HnswParams, VectorIndex};
 use mneme::{
@@ -26,18 +29,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use vectors::{env, near, percentiles, unit};
 
 const ROLE: &str = "MNEME_BENCH_LARGE_ROLE";
 const FINGERPRINT: &str = "bench:large";
 /// Queries whose exact top 10 is computed for recall.
 const RECALL_QUERIES: usize = 200;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The cache is given every vector; it never embeds.
 struct NoModel(usize);
@@ -52,32 +49,6 @@ impl Embedder for NoModel {
     fn embed(&self, _: &str) -> Result<Vec<f32>, mneme::BoxError> {
         Err("this benchmark passes every embedding".into())
     }
-}
-
-/// Seeded vector uniform in a cube, normalised.
-fn unit(seed: u64, dim: usize) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v: Vec<f32> = (0..dim)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    mneme::quant::l2_normalize(&mut v);
-    v
-}
-
-fn near(base: &[f32], seed: u64, spread: f32) -> Vec<f32> {
-    let noise = unit(seed, base.len());
-    let mut v: Vec<f32> = base
-        .iter()
-        .zip(&noise)
-        .map(|(b, n)| b + spread * n)
-        .collect();
-    mneme::quant::l2_normalize(&mut v);
-    v
 }
 
 struct Data {
@@ -116,15 +87,6 @@ impl Data {
     fn fresh(&self, i: usize) -> Vec<f32> {
         near(&self.topic(i * 7919), (i as u64 + 1) << 50, 0.6)
     }
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    (
-        us(samples[samples.len() / 2]),
-        us(samples[(samples.len() * 99 / 100).min(samples.len() - 1)]),
-    )
 }
 
 fn peak_memory_mib() -> f64 {

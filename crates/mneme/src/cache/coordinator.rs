@@ -93,16 +93,7 @@ impl SemanticCache {
                 let index = self.index.read();
                 (super::backend_of(&**index), index.dtype())
             };
-            let rebuilt = super::build_index(
-                self.store.as_ref(),
-                &self.config,
-                backend,
-                self.dim,
-                dtype,
-                self.saved_graph(),
-            )?;
-            let rows = rebuilt.len() as u64;
-            *self.index.write() = rebuilt;
+            let rows = self.rebuild_index(backend, dtype)?;
             self.attach_coordinator()?;
             state.lock().local_version = version;
             log::info!(target: "mneme.multiproc", "stale-tolerant refresh: {gap} writes behind, rebuilt {rows} rows");

@@ -196,7 +196,9 @@ impl GraphFile {
                 fingerprint: fingerprint.to_owned(),
                 keys: keys.iter().map(|k| (k.id, k.created_at)).collect(),
             };
-            let graph = hnsw_of(&**index).expect("checked above");
+            let Some(graph) = hnsw_of(&**index) else {
+                return Ok(None);
+            };
             file::save(graph, &stamp, &self.path).map_err(|e| {
                 Error::store_backend(
                     format!("could not save the HNSW graph to {}: {e}", self.path.display()),

@@ -225,11 +225,6 @@ impl SemanticCache {
         Ok(cache)
     }
 
-    /// The graph file and fingerprint, as [`build_index`] takes them.
-    fn saved_graph(&self) -> Option<(&graph::GraphFile, &str)> {
-        self.graph.as_ref().map(|g| (g, self.fingerprint.as_str()))
-    }
-
     /// The cache's time source (the builder's clock).
     pub(crate) fn clock(&self) -> &dyn crate::clock::Clock {
         self.config.clock.as_ref()
@@ -416,16 +411,26 @@ impl SemanticCache {
             }
             backend_of(&**index)
         };
+        self.rebuild_index(backend, dtype)?;
+        Ok(())
+    }
+
+    /// Replaces the index with one of `backend` and `dtype` built from the store (an HNSW
+    /// graph from its saved file where it can be); returns its row count. The caller holds the
+    /// writer lock.
+    fn rebuild_index(&self, backend: IndexBackend, dtype: VectorDtype) -> Result<u64> {
+        let saved = self.graph.as_ref().map(|g| (g, self.fingerprint.as_str()));
         let rebuilt = build_index(
             self.store.as_ref(),
             &self.config,
             backend,
             self.dim,
             dtype,
-            self.saved_graph(),
+            saved,
         )?;
+        let rows = rebuilt.len() as u64;
         *self.index.write() = rebuilt;
-        Ok(())
+        Ok(rows)
     }
 
     /// Reclaims index memory held by tombstones; returns how many were reclaimed.
