@@ -52,7 +52,8 @@ pub enum IndexOptionValue<'a> {
 }
 
 impl IndexOptions {
-    /// Every key [`IndexOptions::set`] accepts, as mneme-cache 1.0 spells them.
+    /// Every key [`IndexOptions::set`] accepts: mneme-cache 1.0's, as it spells them, then ours
+    /// (`graph_path`, `persist_graph`).
     pub const KEYS: [&'static str; 9] = [
         "initial_capacity",
         "M",
@@ -157,10 +158,10 @@ pub(crate) enum StoreChoice {
     Store(Arc<dyn Store>),
 }
 
-/// Everything fixed at construction.
 /// See [`CacheBuilder::on_build_progress`].
 pub(crate) type BuildProgressHook = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
+/// Everything fixed at construction.
 pub(crate) struct Config {
     pub default_ttl: Option<i64>,
     pub max_entries: Option<u64>,
