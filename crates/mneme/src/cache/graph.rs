@@ -137,6 +137,9 @@ impl GraphFile {
     /// the file already holds. The caller holds the cache's writer lock, so nothing else
     /// changes the index meanwhile: the store is compared and the file written under the
     /// index's read lock (searches go on), and only the repairs take the write lock.
+    /// `built_at` is the store's version counter read before `index` was built from it: while
+    /// the store still has it, the index holds exactly its rows and the comparison is skipped
+    /// (it would read every row a second time, right after the build did).
     ///
     /// # Errors
     /// A store read error; [`Error::StoreBackend`] when the file cannot be written (the old
@@ -147,6 +150,7 @@ impl GraphFile {
         store: &dyn Store,
         index: &RwLock<Box<dyn VectorIndex>>,
         fingerprint: &str,
+        built_at: Option<u64>,
     ) -> Result<Option<SavedGraph>> {
         {
             let index = index.read();
@@ -161,21 +165,25 @@ impl GraphFile {
             let mut seen = HashSet::new();
             let mut differ: Vec<(i64, Vec<f32>, String)> = Vec::new();
             let mut buf = vec![0f32; dim];
-            store.scan_index_rows(&mut |id, bytes, ns| {
-                if bytes.len() == dim * 4 {
-                    quant::f32_from_le_bytes_into(bytes, &mut buf);
-                    seen.insert(id);
-                    if read.row_matches(id, &buf, ns) != Some(true) {
-                        differ.push((id, buf.clone(), ns.to_owned()));
+            let fresh = built_at == Some(version);
+            if !fresh {
+                store.scan_index_rows(&mut |id, bytes, ns| {
+                    if bytes.len() == dim * 4 {
+                        quant::f32_from_le_bytes_into(bytes, &mut buf);
+                        seen.insert(id);
+                        if read.row_matches(id, &buf, ns) != Some(true) {
+                            differ.push((id, buf.clone(), ns.to_owned()));
+                        }
                     }
-                }
-                Ok(())
-            })?;
+                    Ok(())
+                })?;
+            }
             let keys = store.iter_index_keys()?;
             if store.read_version_counter()? != version {
                 continue;
             }
             let gone: Vec<i64> = hnsw_of(&**read)
+                .filter(|_| !fresh)
                 .map(|h| h.live_ids().filter(|id| !seen.contains(id)).collect())
                 .unwrap_or_default();
             drop(read);
@@ -302,7 +310,7 @@ impl SemanticCache {
         let Some(graph) = &self.graph else {
             return Ok(None);
         };
-        graph.save(self.store.as_ref(), &self.index, &self.fingerprint)
+        graph.save(self.store.as_ref(), &self.index, &self.fingerprint, None)
     }
 
     /// The graph file's path and header, and whether it holds the graph this cache searches;

@@ -678,6 +678,7 @@ fn build_index(
         return Ok(index);
     }
     let started = std::time::Instant::now();
+    let built_at = store.read_version_counter()?;
     let index = scan_into_index(store, config, backend, rows, dim, dtype)?;
     if index.is_empty() {
         return Ok(index);
@@ -685,7 +686,7 @@ fn build_index(
     log::info!(target: "mneme.cache", "built the HNSW graph of {} rows in {:.1} s", index.len(), started.elapsed().as_secs_f64());
     let started = std::time::Instant::now();
     let index = RwLock::new(index);
-    match file.save(store, &index, fingerprint) {
+    match file.save(store, &index, fingerprint, Some(built_at)) {
         Ok(Some(s)) => {
             log::info!(target: "mneme.cache", "saved the HNSW graph to {} ({} bytes) in {:.1} s: the next open loads it", s.path.display(), s.header.bytes, started.elapsed().as_secs_f64())
         }
