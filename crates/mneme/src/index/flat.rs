@@ -7,12 +7,14 @@
 
 use super::bulk_load::{LoadHalf, Slots};
 use super::kernels::Kernels;
+use super::pages;
 use super::top_k::TopK;
 use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::quant;
 use crate::types::VectorDtype;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, TryReserveError};
 use std::sync::atomic::AtomicUsize;
 
@@ -52,7 +54,7 @@ impl Arena {
         fn raw<T>(v: &mut Vec<T>) -> *mut std::mem::MaybeUninit<T> {
             debug_assert!(v.is_empty());
             let spare = v.spare_capacity_mut();
-            super::pages::advise_huge_pages(spare.as_ptr() as usize, std::mem::size_of_val(spare));
+            pages::advise_huge_pages(spare.as_ptr() as usize, std::mem::size_of_val(spare));
             spare.as_mut_ptr()
         }
         match self {
@@ -190,7 +192,8 @@ pub struct FlatIndex {
     dead: Vec<bool>,
     tombstones: usize,
     /// Live id → offset.
-    by_id: HashMap<i64, u32>,
+    /// Ids are the store's sequential integers, not attacker-chosen: a fast hash suffices.
+    by_id: FxHashMap<i64, u32>,
     ns_slots: HashMap<String, u32>,
     ns_names: Vec<String>,
     /// Offsets of each namespace slot, in insertion order (tombstoned ones included).
@@ -236,7 +239,7 @@ impl FlatIndex {
             row_ns: Vec::new(),
             dead: Vec::new(),
             tombstones: 0,
-            by_id: HashMap::new(),
+            by_id: FxHashMap::default(),
             ns_slots: HashMap::new(),
             ns_names: Vec::new(),
             ns_rows: Vec::new(),
@@ -350,7 +353,7 @@ impl FlatIndex {
         };
         let elements = capacity.checked_mul(self.dim).ok_or_else(too_large)?;
         let reserve = || -> Result<_, TryReserveError> {
-            let mut by_id = HashMap::new();
+            let mut by_id = FxHashMap::default();
             by_id.try_reserve(capacity)?;
             let arena = Arena::try_new(self.dtype, elements)?;
             Ok((
@@ -481,10 +484,7 @@ impl FlatIndex {
     /// For indexes layered on this storage: the stored values of the first `rows` rows, as
     /// native-endian bytes (what [`Self::read_rows`] takes back).
     pub(crate) fn row_bytes(&self, rows: usize) -> &[u8] {
-        fn bytes<T>(v: &[T]) -> &[u8] {
-            // SAFETY: f32, u16 and i8 have no padding, so their memory is plain bytes.
-            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
-        }
+        use super::pages::bytes;
         let n = rows * self.dim;
         match &self.arena {
             Arena::F32(v) => bytes(&v[..n]),
@@ -493,41 +493,44 @@ impl FlatIndex {
         }
     }
 
-    /// For indexes layered on this storage: `rows` rows read from `read` as
-    /// [`Self::row_bytes`] gave them, keyed as an index over it keys them (row `i` has id
-    /// `-i - 1`, namespace `""`), with room for at least `capacity` rows.
+    /// For indexes layered on this storage: `rows` rows that `fill` writes in place, as
+    /// [`Self::row_bytes`] gave them (one call with all their bytes), keyed as an index over it
+    /// keys them (row `i` has id `-i - 1`, namespace `""`), with room for at least `capacity`
+    /// rows.
     ///
     /// # Errors
-    /// The reader's error, or [`std::io::ErrorKind::OutOfMemory`] when the rows do not fit.
+    /// `fill`'s error, or [`std::io::ErrorKind::OutOfMemory`] when the rows do not fit.
     pub(crate) fn read_rows(
         dim: usize,
         dtype: VectorDtype,
         rows: usize,
         capacity: usize,
-        read: &mut dyn std::io::Read,
+        fill: impl FnOnce(&mut [u8]) -> std::io::Result<()>,
     ) -> std::io::Result<Self> {
-        fn fill<T: Default + Clone>(
-            v: &mut Vec<T>,
-            n: usize,
-            read: &mut dyn std::io::Read,
-        ) -> std::io::Result<()> {
-            v.resize(n, T::default());
-            // SAFETY: as in `row_bytes`; every byte pattern is a valid f32, u16 or i8.
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(
-                    v.as_mut_ptr().cast::<u8>(),
-                    std::mem::size_of_val(&v[..]),
-                )
-            };
-            read.read_exact(bytes)
-        }
-        let mut index = FlatIndex::with_capacity(dim, dtype, capacity.max(rows))
+        let mut index = FlatIndex::with_capacity(dim, dtype, 1)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::OutOfMemory, e.to_string()))?;
-        let n = rows * dim;
+        let (n, room) = (rows * dim, capacity.max(rows).max(1) * dim);
+        let too_large = || {
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("{rows} rows of {dim} {} values", dtype.as_str()),
+            )
+        };
+        // Zeroed by the kernel as the file's bytes land, not by a pass of our own first.
+        index.arena = match dtype {
+            VectorDtype::Float32 => Arena::F32(pages::zeroed(n, room).ok_or_else(too_large)?),
+            VectorDtype::Float16 => Arena::F16(pages::zeroed(n, room).ok_or_else(too_large)?),
+            VectorDtype::Int8 => Arena::I8(pages::zeroed(n, room).ok_or_else(too_large)?),
+        };
+        index.capacity = room / dim;
+        index.ids.reserve_exact(index.capacity);
+        index.row_ns.reserve_exact(index.capacity);
+        index.dead.reserve_exact(index.capacity);
+        index.by_id.reserve(index.capacity);
         match &mut index.arena {
-            Arena::F32(v) => fill(v, n, read),
-            Arena::F16(v) => fill(v, n, read),
-            Arena::I8(v) => fill(v, n, read),
+            Arena::F32(v) => fill(pages::bytes_mut(v)),
+            Arena::F16(v) => fill(pages::bytes_mut(v)),
+            Arena::I8(v) => fill(pages::bytes_mut(v)),
         }?;
         let slot = index.ns_slot("");
         for i in 0..rows {

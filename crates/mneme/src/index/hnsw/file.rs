@@ -13,9 +13,11 @@
 use super::links::Links;
 use super::{Graph, HnswIndex, HnswParams};
 use crate::index::flat::FlatIndex;
+use crate::index::pages::{bytes, bytes_mut, zeroed, Pod};
 use crate::index::VectorIndex;
 use crate::types::VectorDtype;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -160,8 +162,8 @@ fn write_file(index: &HnswIndex, stamp: &GraphStamp, tmp: &Path) -> io::Result<u
         .iter()
         .map(|&(id, c)| (id, c.unwrap_or(NONE)))
         .unzip();
-    w.write_all(pod(&ids))?;
-    w.write_all(pod(&created))?;
+    w.write_all(bytes(&ids))?;
+    w.write_all(bytes(&created))?;
     put_u32(&mut w, index.namespaces.len() as u32)?;
     for ns in &index.namespaces {
         put_str(&mut w, ns)?;
@@ -179,21 +181,21 @@ fn write_file(index: &HnswIndex, stamp: &GraphStamp, tmp: &Path) -> io::Result<u
         put_u32(&mut w, g.top_level as u32)?;
     }
     let (node_ids, node_ns): (Vec<i64>, Vec<u32>) = index.nodes.iter().copied().unzip();
-    w.write_all(pod(&node_ids))?;
-    w.write_all(pod(&node_ns))?;
+    w.write_all(bytes(&node_ids))?;
+    w.write_all(bytes(&node_ns))?;
     let dead: Vec<u8> = (0..n as u32)
         .map(|i| u8::from(index.dead.contains(&i)))
         .collect();
     w.write_all(&dead)?;
     let (level0, levels, upper) = index.links.parts();
     w.write_all(levels)?;
-    w.write_all(pod(level0))?;
+    w.write_all(bytes(level0))?;
     put_u32(&mut w, upper.len() as u32)?;
     for (node, lists) in upper {
         put_u32(&mut w, node)?;
         for list in lists {
             put_u32(&mut w, list.len() as u32)?;
-            w.write_all(pod(list))?;
+            w.write_all(bytes(list))?;
         }
     }
     w.write_all(index.rows.row_bytes(n))?;
@@ -343,18 +345,27 @@ pub fn load(
     // Room for an eighth more rows: the first put after an open must not copy the whole
     // arena to double it (1.5 GB at a million float32 rows of 384).
     let room = params.initial_max_elements.max(n + n / 8);
-    let rows = FlatIndex::read_rows(dim, dtype, n, room, &mut r).map_err(|e| match e.kind() {
+    // The vectors (most of the file) are read in place, past what the buffered reader took.
+    let (at, file) = (r.passed, r.inner.into_inner());
+    let mut crc = r.crc;
+    let mut vectors_end = at;
+    let rows = FlatIndex::read_rows(dim, dtype, n, room, |buf| {
+        crc.combine(&read_at_parallel(&file, at, buf)?);
+        vectors_end += buf.len() as u64;
+        Ok(())
+    })
+    .map_err(|e| match e.kind() {
         io::ErrorKind::OutOfMemory => format!("its vectors do not fit in memory ({e})"),
         _ => short(e),
     })?;
-    let crc = r.crc.clone().finalize();
+    let crc = crc.finalize();
     let mut trailer = [0u8; 12];
-    r.inner.read_exact(&mut trailer).map_err(short)?;
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut trailer, vectors_end).map_err(short)?;
     if trailer[..4] != crc.to_le_bytes() || &trailer[4..] != END {
         return Err("its checksum does not match (the file is damaged)".into());
     }
-    let mut dead = HashSet::new();
-    let mut node_of = HashMap::with_capacity(n);
+    let mut dead = FxHashSet::default();
+    let mut node_of = FxHashMap::with_capacity_and_hasher(n, Default::default());
     for (node, (&id, &flag)) in node_ids.iter().zip(&dead_flags).enumerate() {
         if flag != 0 {
             dead.insert(node as u32);
@@ -445,25 +456,41 @@ fn dtype_code(dtype: VectorDtype) -> u32 {
     }
 }
 
-/// Plain numbers whose memory is their little-endian bytes on the machines that save.
-trait Pod: Copy + Default {}
-impl Pod for u8 {}
-impl Pod for u32 {}
-impl Pod for i64 {}
-
-fn pod<T: Pod>(v: &[T]) -> &[u8] {
-    // SAFETY: `Pod` types have no padding and no invalid bit patterns.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+/// `n` plain numbers, as their little-endian bytes (the machines that save are little-endian).
+fn get_pod<T: Pod>(r: &mut impl Read, n: usize) -> io::Result<Vec<T>> {
+    let mut v = zeroed(n, n).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("{n} values do not fit in memory"),
+        )
+    })?;
+    r.read_exact(bytes_mut(&mut v))?;
+    Ok(v)
 }
 
-fn get_pod<T: Pod>(r: &mut impl Read, n: usize) -> io::Result<Vec<T>> {
-    let mut v = vec![T::default(); n];
-    // SAFETY: as in `pod`; every byte pattern is a valid `T`.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(&v[..]))
-    };
-    r.read_exact(bytes)?;
-    Ok(v)
+/// Reads `buf.len()` bytes at `offset` of `file` on the shared pool, in chunks, and returns their
+/// CRC-32: a million rows of 768 floats are 3 GB, and one core copying them (and the kernel
+/// zeroing the pages they land in) made the open take seconds.
+fn read_at_parallel(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<crc32fast::Hasher> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 16 << 20;
+    let parts = buf
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| {
+            file.read_exact_at(chunk, offset + (i * CHUNK) as u64)?;
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(chunk);
+            Ok(crc)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok(parts
+        .into_iter()
+        .fold(crc32fast::Hasher::new(), |mut all, part| {
+            all.combine(&part);
+            all
+        }))
 }
 
 fn put_u32(w: &mut impl Write, x: u32) -> io::Result<()> {
@@ -501,10 +528,11 @@ fn get_str(r: &mut impl Read, max: u64) -> Result<String, Refusal> {
     String::from_utf8(bytes).map_err(|_| "a string is not UTF-8".into())
 }
 
-/// A reader or writer that keeps a CRC-32 of the bytes passing through.
+/// A reader or writer that keeps a CRC-32 and a count of the bytes passing through.
 struct Crc<T> {
     inner: T,
     crc: crc32fast::Hasher,
+    passed: u64,
 }
 
 impl<T> Crc<T> {
@@ -512,6 +540,7 @@ impl<T> Crc<T> {
         Crc {
             inner,
             crc: crc32fast::Hasher::new(),
+            passed: 0,
         }
     }
 }
@@ -520,6 +549,7 @@ impl<W: Write> Write for Crc<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.crc.update(&buf[..n]);
+        self.passed += n as u64;
         Ok(n)
     }
 
@@ -532,6 +562,7 @@ impl<R: Read> Read for Crc<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.crc.update(&buf[..n]);
+        self.passed += n as u64;
         Ok(n)
     }
 }

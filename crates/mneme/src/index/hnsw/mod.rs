@@ -15,9 +15,10 @@ use crate::error::{Error, Result};
 use crate::types::VectorDtype;
 use links::Links;
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 
 /// The largest `M` accepted: layer 0 keeps `2 × M` links a node, so past this a graph costs
 /// more memory than the vectors for no gain in recall.
@@ -120,8 +121,9 @@ pub struct HnswIndex {
     /// its insertion order there.
     rows: FlatIndex,
     nodes: Vec<(i64, u32)>,
-    node_of: HashMap<i64, u32>,
-    dead: HashSet<u32>,
+    /// Fast hashes: keys are the store's sequential ids and our node numbers.
+    node_of: FxHashMap<i64, u32>,
+    dead: FxHashSet<u32>,
     /// A node only ever links within its own namespace's graph.
     links: Links,
     graphs: HashMap<String, Graph>,
@@ -160,8 +162,8 @@ impl HnswIndex {
             params,
             rows: FlatIndex::with_capacity(dim, dtype, params.initial_max_elements)?,
             nodes: Vec::new(),
-            node_of: HashMap::new(),
-            dead: HashSet::new(),
+            node_of: FxHashMap::default(),
+            dead: FxHashSet::default(),
             links: Links::new(2 * params.m),
             graphs: HashMap::new(),
             namespaces: Vec::new(),
@@ -724,7 +726,7 @@ mod tests {
         let (mut hits, mut total) = (0, 0);
         for seed in 10_000..10_100 {
             let q = unit(DIM, seed);
-            let exact: HashSet<i64> = flat
+            let exact: std::collections::HashSet<i64> = flat
                 .search(&q, "default", 10)
                 .iter()
                 .map(|c| c.id)
@@ -866,7 +868,8 @@ mod tests {
             for seed in 50_000..50_200 {
                 let q = unit(DIM, seed);
                 let ns = if seed % 2 == 0 { "a" } else { "b" };
-                let exact: HashSet<i64> = flat.search(&q, ns, 10).iter().map(|c| c.id).collect();
+                let exact: std::collections::HashSet<i64> =
+                    flat.search(&q, ns, 10).iter().map(|c| c.id).collect();
                 let got = idx.search(&q, ns, 10);
                 assert!(
                     got.iter().all(|c| (c.id % 3 == 0) == (ns == "b")),
