@@ -52,15 +52,29 @@ fn body_for(model: &str, question: &str) -> String {
         .to_string()
 }
 
-async fn stub() -> SocketAddr {
+/// Model name whose calls the stub answers after `SLOW_UPSTREAM`, as a real model would.
+const SLOW_MODEL: &str = "slow";
+const SLOW_UPSTREAM: Duration = Duration::from_millis(200);
+
+/// The stub upstream: answers every chat completion, after `SLOW_UPSTREAM` for `SLOW_MODEL`,
+/// counting the slow calls in `slow_calls`.
+async fn stub(slow_calls: Arc<std::sync::atomic::AtomicUsize>) -> SocketAddr {
     let answer = serde_json::json!({"id": "c", "object": "chat.completion", "created": 1, "model": "bench",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "a cached answer"}, "finish_reason": "stop"}]})
     .to_string();
+    let slow_marker = format!("\"model\":\"{SLOW_MODEL}\"");
     let app = axum::Router::new().route(
         "/v1/chat/completions",
-        post(move || {
-            let answer = answer.clone();
-            async move { ([("content-type", "application/json")], answer) }
+        post(move |request: String| {
+            let (answer, slow_calls) = (answer.clone(), slow_calls.clone());
+            let slow = request.contains(&slow_marker);
+            async move {
+                if slow {
+                    slow_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(SLOW_UPSTREAM).await;
+                }
+                ([("content-type", "application/json")], answer)
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -136,7 +150,8 @@ async fn load(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let upstream = stub().await;
+    let slow_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let upstream = stub(slow_calls.clone()).await;
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         upstream: Some(format!("http://{upstream}/v1")),
@@ -209,6 +224,8 @@ async fn main() {
         "workload", "conns", "req/s", "p50 µs", "p99 µs"
     );
     let mut miss_p50 = Vec::new();
+    // MNEME_BENCH_ONLY=semantic (a substring) runs only matching workloads, for profiling.
+    let only = std::env::var("MNEME_BENCH_ONLY").unwrap_or_default();
     for connections in [1, 16, 256] {
         let cells: [(&str, String, Bodies); 4] = [
             (
@@ -232,8 +249,6 @@ async fn main() {
                 Arc::new(|i| body(&format!("direct {i}"))),
             ),
         ];
-        // MNEME_BENCH_ONLY=semantic (a substring) runs only matching workloads, for profiling.
-        let only = std::env::var("MNEME_BENCH_ONLY").unwrap_or_default();
         for (name, target, next) in cells.into_iter().filter(|c| c.0.contains(only.as_str())) {
             let (rps, p50, p99, outcome) = load(target, connections, next).await;
             println!("{name:<16} {connections:>5} {rps:>10.0} {p50:>10.0} {p99:>10.0}  {outcome}");
@@ -246,6 +261,9 @@ async fn main() {
         if let [(c, _, proxy), (_, _, direct)] = pair {
             println!("added latency on a miss at {c} connection(s): {:.0} µs p50 (embedding, lookup, store)", proxy - direct);
         }
+    }
+    if only.is_empty() || "coalesce".contains(only.as_str()) {
+        bursts(&url, &slow_calls).await;
     }
     target.stop().await;
 }
@@ -356,5 +374,79 @@ async fn run_soak(url: &str, seconds: u64) {
     }
     for w in workers {
         let _ = w.await;
+    }
+}
+
+/// Coalescing: bursts of 16 concurrent misses against an upstream that takes `SLOW_UPSTREAM`
+/// to answer, each burst a new question: 16 identical requests, 16 wordings of one question
+/// (near-duplicates the cache would serve each other), and 16 different questions (nothing
+/// to share: the cost without coalescing). Upstream calls per burst and the burst's time.
+async fn bursts(url: &str, slow_calls: &std::sync::atomic::AtomicUsize) {
+    const BURSTS: usize = 10;
+    const WIDTH: usize = 16;
+    let kinds: [(&str, fn(usize, usize) -> String); 3] = [
+        ("identical", |burst, _| question(2_000_000 + burst)),
+        ("near-duplicates", |burst, j| {
+            let (opening, ending) = (
+                ["", "so ", "hey ", "ok "][j / 4],
+                ["", " please", " thanks", " now"][j % 4],
+            );
+            format!("{opening}{}{ending}", question(3_000_000 + burst))
+        }),
+        ("different", |burst, j| {
+            question(4_000_000 + burst * WIDTH + j)
+        }),
+    ];
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(WIDTH)
+        .build()
+        .unwrap();
+    println!(
+        "\nbursts of {WIDTH} concurrent misses, upstream answering in {} ms, {BURSTS} bursts each",
+        SLOW_UPSTREAM.as_millis()
+    );
+    println!(
+        "{:<16} {:>16} {:>14} {:>14}  answered as",
+        "requests", "upstream calls", "burst p50 ms", "burst max ms"
+    );
+    for (name, text) in kinds {
+        let before = slow_calls.load(std::sync::atomic::Ordering::Relaxed);
+        let mut times = Vec::new();
+        let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+        for burst in 0..BURSTS {
+            let started = Instant::now();
+            let requests: Vec<_> = (0..WIDTH)
+                .map(|j| {
+                    let (client, url) = (client.clone(), url.to_owned());
+                    let body = body_for(SLOW_MODEL, &text(burst, j));
+                    tokio::spawn(async move {
+                        let r = client.post(&url).body(body).send().await.unwrap();
+                        assert!(r.status().is_success(), "{}", r.status());
+                        let outcome = r
+                            .headers()
+                            .get("x-mneme-cache")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-")
+                            .to_owned();
+                        r.bytes().await.unwrap();
+                        outcome
+                    })
+                })
+                .collect();
+            for r in requests {
+                *outcomes.entry(r.await.unwrap()).or_default() += 1;
+            }
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        let calls = slow_calls.load(std::sync::atomic::Ordering::Relaxed) - before;
+        times.sort_by(f64::total_cmp);
+        let answered: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "{name:<16} {:>16.1} {:>14.0} {:>14.0}  {}",
+            calls as f64 / BURSTS as f64,
+            times[BURSTS / 2],
+            times[BURSTS - 1],
+            answered.join(", ")
+        );
     }
 }
