@@ -41,21 +41,33 @@ enum Arena {
 impl Arena {
     /// An empty arena with room for `elements` values, or the error saying it cannot be had.
     fn try_new(dtype: VectorDtype, elements: usize) -> Result<Self, TryReserveError> {
-        Ok(match dtype {
+        let arena = match dtype {
             VectorDtype::Float32 => Arena::F32(try_vec(elements)?),
             VectorDtype::Float16 => Arena::F16(try_vec(elements)?),
             VectorDtype::Int8 => Arena::I8(try_vec(elements)?),
-        })
+        };
+        arena.advise_huge_pages();
+        Ok(arena)
     }
 
-    /// The whole reservation of an empty arena, for a bulk load, backed by huge pages where the
-    /// kernel allows it.
+    /// Asks for huge pages under the whole reservation (see `pages`): fewer faults as rows
+    /// arrive, and fewer TLB misses for the random row reads of a graph walk.
+    fn advise_huge_pages(&self) {
+        fn whole<T>(v: &[T], capacity: usize) {
+            pages::advise_huge_pages(v.as_ptr() as usize, capacity * std::mem::size_of::<T>());
+        }
+        match self {
+            Arena::F32(v) => whole(v, v.capacity()),
+            Arena::F16(v) => whole(v, v.capacity()),
+            Arena::I8(v) => whole(v, v.capacity()),
+        }
+    }
+
+    /// The whole reservation of an empty arena, for a bulk load.
     fn bulk_slots(&mut self) -> Slots {
         fn raw<T>(v: &mut Vec<T>) -> *mut std::mem::MaybeUninit<T> {
             debug_assert!(v.is_empty());
-            let spare = v.spare_capacity_mut();
-            pages::advise_huge_pages(spare.as_ptr() as usize, std::mem::size_of_val(spare));
-            spare.as_mut_ptr()
+            v.spare_capacity_mut().as_mut_ptr()
         }
         match self {
             Arena::F32(v) => Slots::F32(raw(v)),
@@ -98,6 +110,7 @@ impl Arena {
             Arena::F16(v) => v.reserve_exact(elements.saturating_sub(v.len())),
             Arena::I8(v) => v.reserve_exact(elements.saturating_sub(v.len())),
         }
+        self.advise_huge_pages();
     }
 
     /// Writes `vector` (quantised) at row `offset`; `offset` is either an existing row or the
