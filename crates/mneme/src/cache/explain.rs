@@ -114,7 +114,7 @@ impl SemanticCache {
             return Ok(out);
         }
         quant::l2_normalize(&mut q);
-        let found = self.index.read().search(&q, namespace, k.max(TOP_K));
+        let found = crate::index::ranked(&**self.index.read(), &q, namespace, k.max(TOP_K));
         for c in found {
             if let Some(entry) = self.store.get_by_id(c.id)? {
                 out.candidates.push(neighbor(entry, f64::from(c.score)));

@@ -127,7 +127,7 @@ impl SemanticCache {
         let threshold = o
             .min_similarity
             .map_or(self.threshold_for(ns), |m| m.max(self.threshold_for(ns)));
-        let candidates = self.index.read().search(&q, ns, TOP_K);
+        let candidates = crate::index::ranked(&**self.index.read(), &q, ns, TOP_K);
         let mut refused = false;
         for candidate in candidates {
             match self.check_candidate(candidate, query, &q, ns, threshold, now, events)? {

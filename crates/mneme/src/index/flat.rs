@@ -573,11 +573,21 @@ impl FlatIndex {
     /// The score of the row at `offset` against a prepared query (see [`Self::prepare_query`]).
     #[inline]
     pub(crate) fn score_offset(&self, offset: usize, q: &[f32]) -> f32 {
+        self.score_offset_with(&self.kernels, offset, q)
+    }
+
+    /// As [`Self::score_offset`], by the deciding rule ([`Kernels::exact`]).
+    pub(crate) fn exact_score_offset(&self, offset: usize, q: &[f32]) -> f32 {
+        self.score_offset_with(&Kernels::exact(), offset, q)
+    }
+
+    #[inline]
+    fn score_offset_with(&self, kernels: &Kernels, offset: usize, q: &[f32]) -> f32 {
         let r = offset * self.dim..(offset + 1) * self.dim;
         match &self.arena {
-            Arena::F32(v) => (self.kernels.dot_f32)(&v[r], q),
-            Arena::F16(v) => (self.kernels.dot_f16)(&v[r], q),
-            Arena::I8(v) => (self.kernels.dot_i8)(&v[r], q),
+            Arena::F32(v) => (kernels.dot_f32)(&v[r], q),
+            Arena::F16(v) => (kernels.dot_f16)(&v[r], q),
+            Arena::I8(v) => (kernels.dot_i8)(&v[r], q),
         }
     }
 
@@ -703,7 +713,7 @@ impl VectorIndex for FlatIndex {
 
     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
         let off = *self.by_id.get(&id)? as usize;
-        Some(self.score_offset(off, &self.prepare(query).0))
+        Some(self.exact_score_offset(off, &self.prepare(query).0))
     }
 
     fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {

@@ -169,6 +169,27 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
+/// Candidates the index returns beyond the `k` asked for, so that the re-ranking of
+/// [`ranked`] can move a row whose kernel score fell just short into the first `k`.
+const RANK_SLACK: usize = 5;
+
+/// The best `k` rows of `namespace` for `query` in the order the cache decides on: the index's
+/// best `k + 5` by its kernels, re-scored with [`VectorIndex::score`] (the built-in indexes
+/// score by the deciding rule, [`kernels::exact`]) and sorted best first, ties by id. The
+/// hit or miss, the row served and its similarity then do not depend on the CPU's instruction
+/// set.
+pub fn ranked(index: &dyn VectorIndex, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
+    let mut found = index.search(query, namespace, k + RANK_SLACK);
+    for c in &mut found {
+        if let Some(score) = index.score(c.id, query) {
+            c.score = score;
+        }
+    }
+    found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    found.truncate(k);
+    found
+}
+
 /// A deterministic pseudo-random unit vector for index tests.
 #[cfg(test)]
 pub(crate) fn random_unit(dim: usize, seed: u64) -> Vec<f32> {

@@ -631,7 +631,8 @@ impl VectorIndex for HnswIndex {
 
     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
         let node = *self.node_of.get(&id)?;
-        Some(self.node_score(node, &self.rows.prepare_query(query)))
+        let q = self.rows.prepare_query(query);
+        Some(self.rows.exact_score_offset(node as usize, &q))
     }
 
     fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {

@@ -8,6 +8,7 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod exact;
 pub mod scalar;
 
 /// A chosen set of kernels.
@@ -89,6 +90,18 @@ impl Kernels {
             quantize_i8: scalar::quantize_i8,
             to_f16: scalar::to_f16,
             name: "scalar",
+        }
+    }
+
+    /// The deciding rule ([`exact`]): not a level to scan with, the one to rank candidates and
+    /// test the threshold with, identical on every machine.
+    pub fn exact() -> Self {
+        Kernels {
+            dot_f32: exact::dot_f32,
+            dot_f16: exact::dot_f16,
+            dot_i8: exact::dot_i8,
+            name: "exact",
+            ..Kernels::scalar()
         }
     }
 

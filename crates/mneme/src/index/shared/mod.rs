@@ -500,7 +500,10 @@ impl SharedMatrix {
             let mut scratch = Vec::new();
             for s in from..to {
                 if !view.is_dead(s) && view.token_at(s) == token {
-                    top.offer(self.score(view, s, &q, &mut scratch), s as u32);
+                    top.offer(
+                        self.score(&self.kernels, view, s, &q, &mut scratch),
+                        s as u32,
+                    );
                 }
             }
             top
@@ -650,13 +653,14 @@ impl SharedMatrix {
         Ok(slots.len())
     }
 
-    /// The score of row `id` against a query prepared as `search` prepares it.
+    /// The score of row `id` against a query prepared as `search` prepares it, by the deciding
+    /// rule ([`Kernels::exact`]).
     pub(crate) fn score_id(&self, id: i64, query: &[f32]) -> Result<Option<f32>> {
         self.with_view(|view| {
             let slot = view.live_slot(id)?;
             let mut q = query.to_vec();
             scale_query(&mut q, view.dtype);
-            Some(self.score(view, slot, &q, &mut Vec::new()))
+            Some(self.score(&Kernels::exact(), view, slot, &q, &mut Vec::new()))
         })
     }
 
@@ -719,7 +723,14 @@ impl SharedMatrix {
     }
 
     /// Slot `slot`'s score; rows the file does not align for the dtype are copied first.
-    fn score(&self, view: &View, slot: usize, q: &[f32], scratch: &mut Vec<u8>) -> f32 {
+    fn score(
+        &self,
+        kernels: &Kernels,
+        view: &View,
+        slot: usize,
+        q: &[f32],
+        scratch: &mut Vec<u8>,
+    ) -> f32 {
         let row = view.row(slot);
         let bpe = bytes_per_element(view.dtype);
         let bytes: &[u8] = if (row.as_ptr() as usize).is_multiple_of(bpe) {
@@ -735,15 +746,15 @@ impl SharedMatrix {
         match view.dtype {
             VectorDtype::Float32 => {
                 // SAFETY: see above.
-                (self.kernels.dot_f32)(unsafe { bytes.align_to::<f32>().1 }, q)
+                (kernels.dot_f32)(unsafe { bytes.align_to::<f32>().1 }, q)
             }
             VectorDtype::Float16 => {
                 // SAFETY: see above.
-                (self.kernels.dot_f16)(unsafe { bytes.align_to::<u16>().1 }, q)
+                (kernels.dot_f16)(unsafe { bytes.align_to::<u16>().1 }, q)
             }
             VectorDtype::Int8 => {
                 // SAFETY: see above.
-                (self.kernels.dot_i8)(unsafe { bytes.align_to::<i8>().1 }, q)
+                (kernels.dot_i8)(unsafe { bytes.align_to::<i8>().1 }, q)
             }
         }
     }
