@@ -346,8 +346,9 @@ fn a_failed_load_leaves_the_destination_byte_identical() {
         .open()
         .unwrap();
     keep.put("precious", "data").unwrap();
+    std::fs::write(f.dir.path().join("dest.db.hnsw"), b"its saved graph").unwrap();
     let snapshot = |p: &std::path::Path| {
-        ["", "-wal", "-shm"].map(|s| std::fs::read(format!("{}{s}", p.display())).ok())
+        ["", "-wal", "-shm", ".hnsw"].map(|s| std::fs::read(format!("{}{s}", p.display())).ok())
     };
     let before = snapshot(&dest);
     assert!(
@@ -388,7 +389,11 @@ fn restore_commits_without_opening() {
     let archive = f.dir.path().join("a.tar.gz");
     cache.dumps(&archive).unwrap();
     let dest = f.dir.path().join("plain.db");
+    // A graph saved beside an earlier cache at the destination describes rows being replaced.
+    let graph = f.dir.path().join("plain.db.hnsw");
+    std::fs::write(&graph, b"an earlier cache's graph").unwrap();
     let manifest = restore(&archive, &dest, &f.embedder, LoadLimits::default()).unwrap();
+    assert!(!graph.exists(), "the replaced cache's graph left with it");
     assert_eq!(
         manifest.embedder_fingerprint.as_deref(),
         Some(f.embedder.fingerprint.as_str())

@@ -1,17 +1,18 @@
 //! Replacing the destination atomically: a failed `loads` leaves any
-//! existing file at the destination, and its `-wal`/`-shm`, byte-identical.
+//! existing file at the destination, and its `-wal`/`-shm` and saved graph, byte-identical.
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// The three files SQLite keeps for one database.
-fn family(db: &Path) -> [PathBuf; 3] {
+/// The files of one database: SQLite's three, and the HNSW graph saved beside it (derived from
+/// the rows being replaced, so it leaves with them).
+fn family(db: &Path) -> [PathBuf; 4] {
     let with = |suffix: &str| {
         let mut s = db.as_os_str().to_owned();
         s.push(suffix);
         PathBuf::from(s)
     };
-    [db.to_path_buf(), with("-wal"), with("-shm")]
+    [db.to_path_buf(), with("-wal"), with("-shm"), with(".hnsw")]
 }
 
 /// A validated store moved into place; the previous files wait aside until `finish` or
@@ -30,7 +31,8 @@ fn commit_failed(dest: &Path, e: std::io::Error) -> Error {
     )
 }
 
-/// Moves `dest`, `dest-wal` and `dest-shm` aside, then renames `restored` to `dest`.
+/// Moves `dest`, `dest-wal`, `dest-shm` and `dest.hnsw` aside, then renames `restored` to
+/// `dest`.
 pub(super) fn commit(restored: tempfile::NamedTempFile, dest: &Path) -> Result<Committed> {
     let mut committed = Committed {
         dest: dest.to_path_buf(),
