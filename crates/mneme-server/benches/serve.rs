@@ -83,6 +83,26 @@ async fn stub(slow_calls: Arc<std::sync::atomic::AtomicUsize>) -> SocketAddr {
     addr
 }
 
+/// Posts a JSON `body` and reads the whole answer; its `x-mneme-cache` header (`-` if none).
+async fn send(client: &reqwest::Client, url: &str, body: String) -> String {
+    let r = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let outcome = r
+        .headers()
+        .get("x-mneme-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    r.bytes().await.unwrap();
+    outcome
+}
+
 /// `connections` clients sending `next(i)` bodies for SECONDS; (requests/s, p50 µs, p99 µs,
 /// the most frequent `x-mneme-cache` answer).
 async fn load(
@@ -105,22 +125,8 @@ async fn load(
                 let mut i = c;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(next(i))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert!(r.status().is_success(), "{}", r.status());
-                    let outcome = r
-                        .headers()
-                        .get("x-mneme-cache")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-")
-                        .to_owned();
+                    let outcome = send(&client, &url, next(i)).await;
                     *outcomes.entry(outcome).or_default() += 1;
-                    r.bytes().await.unwrap();
                     samples.push(t.elapsed().as_secs_f64() * 1e6);
                     i += connections;
                 }
@@ -384,7 +390,9 @@ async fn run_soak(url: &str, seconds: u64) {
 async fn bursts(url: &str, slow_calls: &std::sync::atomic::AtomicUsize) {
     const BURSTS: usize = 10;
     const WIDTH: usize = 16;
-    let kinds: [(&str, fn(usize, usize) -> String); 3] = [
+    // The j-th question of the i-th burst.
+    type Text = fn(usize, usize) -> String;
+    let kinds: [(&str, Text); 3] = [
         ("identical", |burst, _| question(2_000_000 + burst)),
         ("near-duplicates", |burst, j| {
             let (opening, ending) = (
@@ -419,18 +427,7 @@ async fn bursts(url: &str, slow_calls: &std::sync::atomic::AtomicUsize) {
                 .map(|j| {
                     let (client, url) = (client.clone(), url.to_owned());
                     let body = body_for(SLOW_MODEL, &text(burst, j));
-                    tokio::spawn(async move {
-                        let r = client.post(&url).body(body).send().await.unwrap();
-                        assert!(r.status().is_success(), "{}", r.status());
-                        let outcome = r
-                            .headers()
-                            .get("x-mneme-cache")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-")
-                            .to_owned();
-                        r.bytes().await.unwrap();
-                        outcome
-                    })
+                    tokio::spawn(async move { send(&client, &url, body).await })
                 })
                 .collect();
             for r in requests {
