@@ -558,6 +558,18 @@ impl FlatIndex {
         self.prepare(query).0
     }
 
+    /// For indexes layered on this storage: row `offset` as a prepared query (see
+    /// [`Self::prepare_query`]); borrowed for float32, whose rows are their own queries (a
+    /// graph insert scores hundreds of rows against each other).
+    pub(crate) fn row_query(&self, offset: usize) -> std::borrow::Cow<'_, [f32]> {
+        match &self.arena {
+            Arena::F32(v) => {
+                std::borrow::Cow::Borrowed(&v[offset * self.dim..(offset + 1) * self.dim])
+            }
+            _ => std::borrow::Cow::Owned(self.prepare_query(&self.vector_at(offset))),
+        }
+    }
+
     /// For indexes layered on this storage: the row at insertion `offset`, as f32.
     pub(crate) fn vector_at(&self, offset: usize) -> Vec<f32> {
         self.arena.row_f32(offset, self.dim)

@@ -137,7 +137,9 @@ pub trait VectorIndex: Send + Sync {
     fn remove_namespace(&mut self, namespace: &str) -> usize;
     /// Up to `k` best rows of `namespace`, best first; ties by ascending insertion offset.
     fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate>;
-    /// The score of `id` against `query`, if present.
+    /// The score of `id` against `query`, if present: the one the cache ranks its candidates by
+    /// and tests the threshold with ([`ranked`]), so it should not depend on the CPU (the
+    /// built-in indexes use [`kernels::exact`]).
     fn score(&self, id: i64, query: &[f32]) -> Option<f32>;
     /// Whether the stored copy of `id` equals `vector` quantised to this dtype, and is in
     /// `namespace`. `None` when `id` is absent.

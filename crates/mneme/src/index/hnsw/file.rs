@@ -528,7 +528,8 @@ fn get_str(r: &mut impl Read, max: u64) -> Result<String, Refusal> {
     String::from_utf8(bytes).map_err(|_| "a string is not UTF-8".into())
 }
 
-/// A reader or writer that keeps a CRC-32 and a count of the bytes passing through.
+/// A reader or writer that keeps a CRC-32 of the bytes passing through (and, reading, their
+/// count).
 struct Crc<T> {
     inner: T,
     crc: crc32fast::Hasher,
@@ -549,7 +550,6 @@ impl<W: Write> Write for Crc<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.crc.update(&buf[..n]);
-        self.passed += n as u64;
         Ok(n)
     }
 

@@ -16,6 +16,7 @@ use crate::types::VectorDtype;
 use links::Links;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -460,7 +461,7 @@ impl HnswIndex {
     /// default): they would add links in directions already covered, and scoring them costs
     /// every later search and insert.
     fn select_neighbours(&self, candidates: &[Scored], cap: usize) -> Vec<u32> {
-        let mut kept: Vec<(u32, Vec<f32>)> = Vec::with_capacity(cap.min(candidates.len()));
+        let mut kept: Vec<(u32, Cow<'_, [f32]>)> = Vec::with_capacity(cap.min(candidates.len()));
         for c in candidates {
             if kept.len() == cap {
                 break;
@@ -475,8 +476,8 @@ impl HnswIndex {
     }
 
     /// A stored row as a query.
-    fn prepared_row(&self, node: u32) -> Vec<f32> {
-        self.rows.prepare_query(&self.rows.vector_at(node as usize))
+    fn prepared_row(&self, node: u32) -> Cow<'_, [f32]> {
+        self.rows.row_query(node as usize)
     }
 
     fn ns_slot(&mut self, namespace: &str) -> u32 {
@@ -682,6 +683,7 @@ impl VectorIndex for HnswIndex {
 mod tests {
     use super::*;
     use crate::index::random_unit as unit;
+    use std::collections::HashSet;
 
     const DIM: usize = 32;
 
@@ -727,7 +729,7 @@ mod tests {
         let (mut hits, mut total) = (0, 0);
         for seed in 10_000..10_100 {
             let q = unit(DIM, seed);
-            let exact: std::collections::HashSet<i64> = flat
+            let exact: HashSet<i64> = flat
                 .search(&q, "default", 10)
                 .iter()
                 .map(|c| c.id)
@@ -869,8 +871,7 @@ mod tests {
             for seed in 50_000..50_200 {
                 let q = unit(DIM, seed);
                 let ns = if seed % 2 == 0 { "a" } else { "b" };
-                let exact: std::collections::HashSet<i64> =
-                    flat.search(&q, ns, 10).iter().map(|c| c.id).collect();
+                let exact: HashSet<i64> = flat.search(&q, ns, 10).iter().map(|c| c.id).collect();
                 let got = idx.search(&q, ns, 10);
                 assert!(
                     got.iter().all(|c| (c.id % 3 == 0) == (ns == "b")),
