@@ -5,13 +5,24 @@ use super::failure::{backend, code, Target};
 use super::items::{self, key, n, s, Counter, Item, COUNTER_ID};
 use crate::error::{Error, Result};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem,
+    Update,
+};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Attempts of a new insert at the counter before giving up (1.0's figure).
-const INSERT_ATTEMPTS: u32 = 5;
+/// Attempts of a transaction that other writers' transactions cancel (1.0's figure).
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Attempts of a new insert at the counter before giving up. More than 1.0's 5: a loser learns
+/// the counter from its cancellation and retries at once, so each round some writer wins, but
+/// one writer among several busy ones can lose a few rounds in a row.
+const INSERT_ATTEMPTS: u32 = 12;
+
+/// How far past the counter a loser aims at most (see `insert_new`).
+const MAX_LEAD: i64 = 8;
 
 /// Every attribute of an entry but the embedding: what an exact hit reads.
 const HIT_FIELDS: &[&str] = &[
@@ -95,8 +106,9 @@ fn built<T>(r: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> R
 /// What a transaction came to.
 pub(super) enum Outcome {
     Done,
-    /// A condition failed (or another transaction touched the same items).
-    Cancelled,
+    /// A condition failed; with the item whose condition failed, as it stood, when the write
+    /// asked for it (`ReturnValuesOnConditionCheckFailure`).
+    Cancelled(Option<Item>),
 }
 
 impl Db<'_> {
@@ -360,7 +372,7 @@ impl Db<'_> {
     /// nothing, so it is retried here with a jittered backoff rather than reported as a failed
     /// condition (which would lose an upsert or call a present row absent).
     async fn transact(&self, what: &str, writes: Vec<TransactWriteItem>) -> Result<Outcome> {
-        for attempt in 0..INSERT_ATTEMPTS {
+        for attempt in 0..CONFLICT_ATTEMPTS {
             let sent = self
                 .client
                 .transact_write_items()
@@ -372,28 +384,32 @@ impl Db<'_> {
                 Err(e) if code(&e) == Some("TransactionCanceledException") => e,
                 Err(e) => return Err(backend(&self.t, what, e)),
             };
-            let condition_failed = e.as_service_error().is_some_and(|s| match s {
-                TransactWriteItemsError::TransactionCanceledException(c) => c
-                    .cancellation_reasons()
-                    .iter()
-                    .any(|r| r.code() == Some("ConditionalCheckFailed")),
-                _ => false,
-            });
-            if condition_failed {
-                return Ok(Outcome::Cancelled);
+            let reasons = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    c.cancellation_reasons()
+                }
+                _ => &[],
+            };
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                let item = reasons.iter().find_map(|r| r.item()).cloned();
+                return Ok(Outcome::Cancelled(item));
             }
             back_off(attempt).await;
         }
         Err(Error::store_backend(
             format!(
-                "{what} on DynamoDB table {:?} conflicted with other writers {INSERT_ATTEMPTS} times",
+                "{what} on DynamoDB table {:?} conflicted with other writers {CONFLICT_ATTEMPTS} times",
                 self.table()
             ),
             "other processes are writing the same items heavily: retry the call, or spread the writers over several tables",
         ))
     }
 
-    /// The counter update of a data write: `ADD version_counter 1`, plus `extra`.
+    /// The counter update of a data write: `ADD version_counter 1`, plus `extra`. A failed
+    /// `condition` returns the counter as it stood.
     fn bump(&self, update: &str, condition: Option<&str>, expr: Expr) -> Result<TransactWriteItem> {
         let expr = expr.value(":one", n(1));
         Ok(TransactWriteItem::builder()
@@ -403,6 +419,9 @@ impl Db<'_> {
                     .set_key(Some(key(COUNTER_ID)))
                     .update_expression(update)
                     .set_condition_expression(condition.map(str::to_owned))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .set_expression_attribute_names(expr.names())
                     .set_expression_attribute_values(expr.values())
                     .build(),
@@ -452,8 +471,10 @@ impl Db<'_> {
     }
 
     /// Inserts a new entry: tries `hint` (the last id this process saw), then the counter's
-    /// `next_id`, retrying only when another writer moved the counter. Returns the new id and
-    /// the next one.
+    /// `next_id`, retrying only when another writer moved the counter. A loser learns the
+    /// counter from its cancellation and retries at once, and when it loses again it aims one
+    /// id further: a writer in a tight loop always has its next insert on the way, so a loser
+    /// that reads and retries at the counter stays one step behind it for as long as it runs.
     pub(super) async fn insert_new(
         &self,
         hint: Option<i64>,
@@ -471,11 +492,17 @@ impl Db<'_> {
             };
             match self.put_new(id, items::entry_item(id, entry)).await? {
                 Outcome::Done => return Ok(id),
-                Outcome::Cancelled => {
-                    if next.is_none() {
-                        back_off(attempt).await;
-                    }
-                    next = None; // a stale hint costs no sleep: read the counter now
+                Outcome::Cancelled(counter) => {
+                    let fresh = counter
+                        .filter(|c| items::num(c, "id") == Some(COUNTER_ID))
+                        .and_then(|c| items::num(&c, "next_id"));
+                    next = match fresh {
+                        // Behind again after a retry: other writers took `f - id` ids while
+                        // this one was on its way, and will take as many during the next one.
+                        Some(f) if f > id && attempt > 0 => Some(f + (f - id).min(MAX_LEAD)),
+                        Some(f) if f != id => Some(f),
+                        _ => None,
+                    };
                 }
             }
         }
