@@ -1,14 +1,15 @@
 //! Decisions never depend on the instruction set: on a fixed corpus with near-tied candidates
 //! and queries within rounding of the threshold, every kernel level this CPU runs (each in a
 //! process of its own, forced with `MNEME_KERNELS`) gives the same hit or miss, the same row,
-//! the same similarity bits and the same top 3, in every dtype. Each child also reports the
+//! the same similarity bits and the same top 3, in every dtype (int8 also on the mmap-shared
+//! matrix). Each child also reports the
 //! level it ran, so the test proves the dispatch as well.
 
 mod common;
 
 use common::embedders::{hashed_vector, TestEmbedder};
 use mneme::index::kernels::Kernels;
-use mneme::{MemoryStore, SemanticCache, VectorDtype};
+use mneme::{MemoryStore, MultiProcessMode, SemanticCache, VectorDtype};
 use std::process::Command;
 
 const ROLE: &str = "MNEME_TEST_KERNEL_DECISIONS_CHILD";
@@ -103,17 +104,28 @@ fn decisions() -> Vec<String> {
         embedder = embedder.with(text, v.clone());
     }
     let mut out = Vec::new();
-    for dtype in [
-        VectorDtype::Float32,
-        VectorDtype::Float16,
-        VectorDtype::Int8,
-    ] {
-        let cache = SemanticCache::builder(embedder.clone())
-            .store(MemoryStore::new())
+    let dir = tempfile::tempdir().unwrap();
+    // Every dtype on the flat index; int8 also on the mmap-shared matrix, whose scan has its own
+    // integer path.
+    let setups = [
+        (VectorDtype::Float32, false),
+        (VectorDtype::Float16, false),
+        (VectorDtype::Int8, false),
+        (VectorDtype::Int8, true),
+    ];
+    for (dtype, shared) in setups {
+        let builder = SemanticCache::builder(embedder.clone())
             .vector_dtype(dtype)
-            .similarity_threshold(THRESHOLD)
-            .open()
-            .unwrap();
+            .similarity_threshold(THRESHOLD);
+        let cache = if shared {
+            builder
+                .path(dir.path().join("shared.db"))
+                .multi_process_mode(MultiProcessMode::MmapShared)
+                .open()
+                .unwrap()
+        } else {
+            builder.store(MemoryStore::new()).open().unwrap()
+        };
         for (text, _) in &rows {
             cache.put(text, &format!("answer to {text}")).unwrap();
         }
@@ -129,8 +141,9 @@ fn decisions() -> Vec<String> {
                 .unwrap()
                 .map(|h| format!("{} {:016x}", h.response, h.similarity.to_bits()));
             out.push(format!(
-                "{} {text}: {:?} | {hit:?} | {}",
+                "{}{} {text}: {:?} | {hit:?} | {}",
                 dtype.as_str(),
+                if shared { " mmap-shared" } else { "" },
                 e.decision,
                 top.join(" ")
             ));
@@ -166,7 +179,7 @@ fn every_kernel_level_makes_the_same_decisions() {
             .collect();
         let ran = stdout.lines().find_map(|l| l.strip_prefix("kernels "));
         assert_eq!(ran, Some(*name), "MNEME_KERNELS={wanted} ran another level");
-        assert_eq!(lines.len(), 3 * (40 + 10 + 120), "{name}: {stdout}");
+        assert_eq!(lines.len(), 4 * (40 + 10 + 120), "{name}: {stdout}");
         outputs.push((
             name,
             lines.iter().map(|s| s.to_string()).collect::<Vec<_>>(),

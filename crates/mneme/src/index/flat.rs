@@ -6,7 +6,7 @@
 //! Capacity numbers follow mneme-cache 1.0 because users observe them through `Stats`.
 
 use super::bulk_load::{LoadHalf, Slots};
-use super::kernels::Kernels;
+use super::kernels::{IntDot, Kernels, QueryI16};
 use super::pages;
 use super::top_k::TopK;
 use super::{Candidate, IndexRow, VectorIndex};
@@ -176,8 +176,17 @@ impl Arena {
     }
 }
 
-/// A query prepared for one dtype: int8 folds the 1/127 scale into the query (compat).
-struct PreparedQuery(Vec<f32>);
+/// A query in the form the scan's kernel takes.
+enum ScanQuery<'a> {
+    /// For the float kernels (see [`FlatIndex::prepare_query`]).
+    Float(Vec<f32>),
+    /// int8 rows on a CPU with an integer kernel (VNNI): the prepared query in int16.
+    Int16 {
+        rows: &'a [i8],
+        q: QueryI16,
+        dot: IntDot,
+    },
+}
 
 /// The exact brute-force index.
 ///
@@ -554,8 +563,12 @@ impl FlatIndex {
 
     /// For indexes layered on this storage (HNSW): `query` in the form [`Self::score_at`]
     /// takes.
+    /// int8 folds the rows' 1/127 scale into the query (compat).
     pub(crate) fn prepare_query(&self, query: &[f32]) -> Vec<f32> {
-        self.prepare(query).0
+        match self.dtype {
+            VectorDtype::Int8 => query.iter().map(|x| x / 127.0).collect(),
+            _ => query.to_vec(),
+        }
     }
 
     /// For indexes layered on this storage: row `offset` as a prepared query (see
@@ -575,10 +588,14 @@ impl FlatIndex {
         self.arena.row_f32(offset, self.dim)
     }
 
-    fn prepare(&self, query: &[f32]) -> PreparedQuery {
-        match self.dtype {
-            VectorDtype::Int8 => PreparedQuery(query.iter().map(|x| x / 127.0).collect()),
-            _ => PreparedQuery(query.to_vec()),
+    fn scan_query(&self, query: &[f32]) -> ScanQuery<'_> {
+        let q = self.prepare_query(query);
+        match (&self.arena, self.kernels.dot_i8_i16) {
+            (Arena::I8(rows), Some(dot)) => match QueryI16::new(&q) {
+                Some(q) => ScanQuery::Int16 { rows, q, dot },
+                None => ScanQuery::Float(q),
+            },
+            _ => ScanQuery::Float(q),
         }
     }
 
@@ -628,11 +645,20 @@ impl FlatIndex {
         let _ = offset;
     }
 
-    fn scan(&self, offsets: &[u32], q: &PreparedQuery, k: usize) -> TopK {
+    fn scan(&self, offsets: &[u32], q: &ScanQuery, k: usize) -> TopK {
         let mut top = TopK::new(k);
-        for &off in offsets {
-            if !self.dead[off as usize] {
-                top.offer(self.score_offset(off as usize, &q.0), off);
+        let live = offsets.iter().filter(|&&off| !self.dead[off as usize]);
+        match q {
+            ScanQuery::Int16 { rows, q, dot } => {
+                for &off in live {
+                    let row = &rows[off as usize * self.dim..(off as usize + 1) * self.dim];
+                    top.offer(dot(row, &q.values) as f32 * q.scale, off);
+                }
+            }
+            ScanQuery::Float(q) => {
+                for &off in live {
+                    top.offer(self.score_offset(off as usize, q), off);
+                }
             }
         }
         top
@@ -699,7 +725,7 @@ impl VectorIndex for FlatIndex {
             return Vec::new();
         }
         let offsets = &self.ns_rows[slot as usize];
-        let q = self.prepare(query);
+        let q = self.scan_query(query);
         let threads = self
             .threads
             .min(offsets.len() * self.dim / PARALLEL_MIN_ELEMENTS + 1);
@@ -725,7 +751,7 @@ impl VectorIndex for FlatIndex {
 
     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
         let off = *self.by_id.get(&id)? as usize;
-        Some(self.exact_score_offset(off, &self.prepare(query).0))
+        Some(self.exact_score_offset(off, &self.prepare_query(query)))
     }
 
     fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {

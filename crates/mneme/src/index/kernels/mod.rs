@@ -10,6 +10,11 @@ mod avx2;
 mod avx512;
 pub mod exact;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+
+/// An int8 row · int16 query kernel, exact.
+pub type IntDot = fn(&[i8], &[i16]) -> i64;
 
 /// A chosen set of kernels.
 #[derive(Clone, Copy)]
@@ -24,6 +29,9 @@ pub struct Kernels {
     pub quantize_i8: fn(&[f32], &mut [i8]),
     /// f32 → binary16 bits, bit-exact with [`scalar::to_f16`].
     pub to_f16: fn(&[f32], &mut [u16]),
+    /// int8 row · int16 query ([`QueryI16`]), summed exactly: for CPUs that multiply small
+    /// integers faster than they convert them to floats (VNNI). `None` elsewhere.
+    pub dot_i8_i16: Option<IntDot>,
     /// Which instruction set was chosen, for benchmarks and logs.
     pub name: &'static str,
 }
@@ -61,6 +69,41 @@ mod safe_avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
+fn safe_dot_i8_i16(r: &[i8], q: &[i16]) -> i64 {
+    assert!(r.len() <= MAX_I16_DIM && q.len() <= MAX_I16_DIM);
+    // SAFETY: only reachable through `Kernels::available`, which checks AVX-512F, BW, VL and
+    // VNNI; the length bound is asserted above.
+    unsafe { vnni::dot_i8_i16(r, q) }
+}
+
+/// The longest rows [`Kernels::dot_i8_i16`] takes: past it an int32 lane could overflow.
+pub const MAX_I16_DIM: usize = 8192;
+
+/// A query quantised to int16 for [`Kernels::dot_i8_i16`]: `q ≈ scale × values`, within
+/// `scale / 2` per element, 1/65534 of the largest one: far below the int8 rows' own error, and
+/// the cache decides by the exact rule ([`Kernels::exact`]) anyway.
+pub struct QueryI16 {
+    /// The query over `scale`, rounded: the largest element is ±32767.
+    pub values: Vec<i16>,
+    /// What one step of `values` is worth.
+    pub scale: f32,
+}
+
+impl QueryI16 {
+    /// `None` for rows longer than [`MAX_I16_DIM`], a query with a NaN or an infinity (the
+    /// float kernels give them their rules) or one of zeros.
+    pub fn new(q: &[f32]) -> Option<Self> {
+        let top = q.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        if q.len() > MAX_I16_DIM || q.iter().any(|x| !x.is_finite()) || top == 0.0 {
+            return None;
+        }
+        let scale = top / f32::from(i16::MAX);
+        let values = q.iter().map(|x| (x / scale).round() as i16).collect();
+        Some(QueryI16 { values, scale })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
 mod safe_avx512 {
     //! Safe wrappers: only reachable through `Kernels::available`, which checks AVX-512F.
     pub fn dot_f32(r: &[f32], q: &[f32]) -> f32 {
@@ -77,7 +120,8 @@ mod safe_avx512 {
     }
 }
 
-/// The environment variable that forces a kernel level: `scalar`, `avx2` or `avx512`.
+/// The environment variable that forces a kernel level: `scalar`, `avx2`, `avx512` or
+/// `avx512vnni`.
 pub const FORCE_ENV: &str = "MNEME_KERNELS";
 
 impl Kernels {
@@ -89,6 +133,7 @@ impl Kernels {
             dot_i8: scalar::dot_i8,
             quantize_i8: scalar::quantize_i8,
             to_f16: scalar::to_f16,
+            dot_i8_i16: None,
             name: "scalar",
         }
     }
@@ -106,7 +151,8 @@ impl Kernels {
     }
 
     /// Every level this CPU can run, slowest first: scalar, then AVX2+FMA+F16C, then AVX-512F
-    /// (whose conversions stay AVX2's: they must be bit-exact, and are not on a hot path).
+    /// (whose conversions stay AVX2's: they must be bit-exact, and are not on a hot path), then
+    /// AVX-512 VNNI (AVX-512F plus int8 scans against an int16 query).
     pub fn available() -> Vec<Kernels> {
         #[allow(unused_mut)]
         let mut levels = vec![Kernels::scalar()];
@@ -121,27 +167,40 @@ impl Kernels {
                 dot_i8: safe_avx2::dot_i8,
                 quantize_i8: safe_avx2::quantize_i8,
                 to_f16: safe_avx2::to_f16,
+                dot_i8_i16: None,
                 name: "avx2+fma+f16c",
             };
             levels.push(avx2);
             if is_x86_feature_detected!("avx512f") {
-                levels.push(Kernels {
+                let avx512 = Kernels {
                     dot_f32: safe_avx512::dot_f32,
                     dot_f16: safe_avx512::dot_f16,
                     dot_i8: safe_avx512::dot_i8,
                     name: "avx512f",
                     ..avx2
-                });
+                };
+                levels.push(avx512);
+                if is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vnni")
+                {
+                    levels.push(Kernels {
+                        dot_i8_i16: Some(safe_dot_i8_i16),
+                        name: "avx512vnni",
+                        ..avx512
+                    });
+                }
             }
         }
         levels
     }
 
-    /// The level `wanted` names (`scalar`, `avx2`, `avx512`) among `levels`, else the best one.
+    /// The level `wanted` names (`scalar`, `avx2`, `avx512`, `avx512vnni`) among `levels`, else the best one.
     fn choose(levels: Vec<Kernels>, wanted: Option<&str>) -> Kernels {
         let best = *levels.last().expect("scalar is always available");
         let Some(wanted) = wanted else { return best };
-        match levels.iter().find(|k| k.name.starts_with(wanted)) {
+        let found = levels.iter().find(|k| k.name == wanted);
+        match found.or_else(|| levels.iter().find(|k| k.name.starts_with(wanted))) {
             Some(k) => *k,
             None => {
                 log::warn!(target: "mneme.index", "{FORCE_ENV}={wanted:?} is not a level this CPU runs ({}); using {}", levels.iter().map(|k| k.name).collect::<Vec<_>>().join(", "), best.name);
@@ -151,7 +210,7 @@ impl Kernels {
     }
 
     /// The fastest kernels this CPU supports, or the level `MNEME_KERNELS` names (`scalar`,
-    /// `avx2`, `avx512`) to compare or debug; `MNEME_FORCE_SCALAR=1` is `MNEME_KERNELS=scalar`.
+    /// `avx2`, `avx512`, `avx512vnni`) to compare or debug; `MNEME_FORCE_SCALAR=1` is `MNEME_KERNELS=scalar`.
     /// Chosen once per process.
     pub fn detect() -> Self {
         static CHOSEN: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
@@ -189,6 +248,22 @@ mod tests {
                 let i = crate::quant::quantize_int8(&row);
                 let scale_i: f32 = i.iter().zip(&q).map(|(a, b)| (*a as f32 * b).abs()).sum();
                 prop_assert!(close((k.dot_i8)(&i, &q), scalar::dot_i8(&i, &q), scale_i), "{}", k.name);
+
+                if let (Some(dot), Some(q16)) = (k.dot_i8_i16, QueryI16::new(&q)) {
+                    prop_assert_eq!(dot(&i, &q16.values), scalar::dot_i8_i16(&i, &q16.values), "{}", k.name);
+                }
+            }
+        }
+
+        #[test]
+        fn integer_kernels_are_exact_over_the_whole_range(
+            pairs in proptest::collection::vec((any::<i8>(), any::<i16>()), 0..600),
+        ) {
+            let (row, q): (Vec<i8>, Vec<i16>) = pairs.into_iter().unzip();
+            for k in Kernels::available() {
+                if let Some(dot) = k.dot_i8_i16 {
+                    prop_assert_eq!(dot(&row, &q), scalar::dot_i8_i16(&row, &q), "{}", k.name);
+                }
             }
         }
 
@@ -249,7 +324,17 @@ mod tests {
                     && is_x86_feature_detected!("f16c"),
                 "avx512f",
             );
-            for wanted in ["avx2", "avx512"] {
+            expect(
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vnni")
+                    && is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c"),
+                "avx512vnni",
+            );
+            for wanted in ["avx2", "avx512", "avx512vnni"] {
                 if let Some(k) = levels.iter().find(|k| k.name.starts_with(wanted)) {
                     assert_eq!(Kernels::choose(levels.clone(), Some(wanted)).name, k.name);
                 }
@@ -287,5 +372,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_integer_kernel_cannot_overflow_at_its_longest_rows() {
+        for k in Kernels::available() {
+            let Some(dot) = k.dot_i8_i16 else { continue };
+            for (r, q) in [(-128i8, i16::MIN), (127, i16::MAX), (-128, i16::MAX)] {
+                let row = vec![r; MAX_I16_DIM];
+                let query = vec![q; MAX_I16_DIM];
+                let want = MAX_I16_DIM as i64 * i64::from(r) * i64::from(q);
+                assert_eq!(dot(&row, &query), want, "{}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn an_int16_query_is_within_half_a_step_of_the_float_one() {
+        let q: Vec<f32> = (0..777).map(|i| (i as f32 * 0.37).sin() * 0.2).collect();
+        let q16 = QueryI16::new(&q).unwrap();
+        for (x, v) in q.iter().zip(&q16.values) {
+            assert!((x - q16.scale * f32::from(*v)).abs() <= q16.scale * 0.5 + f32::EPSILON);
+        }
+        assert!(QueryI16::new(&[0.0; 4]).is_none());
+        assert!(QueryI16::new(&[1.0, f32::NAN]).is_none());
+        assert!(QueryI16::new(&vec![0.5; MAX_I16_DIM + 1]).is_none());
     }
 }

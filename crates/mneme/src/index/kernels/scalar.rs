@@ -32,3 +32,11 @@ pub fn to_f16(src: &[f32], dst: &mut [u16]) {
         *d = half::f16::from_f32(x).to_bits();
     }
 }
+
+/// `Σ row_j × q_j` over int8 rows and an int16 query, exact: the oracle of the VNNI kernel.
+pub fn dot_i8_i16(row: &[i8], q: &[i16]) -> i64 {
+    row.iter()
+        .zip(q)
+        .map(|(&a, &b)| i64::from(a) * i64::from(b))
+        .sum()
+}
