@@ -6,7 +6,7 @@
 //! Capacity numbers follow mneme-cache 1.0 because users observe them through `Stats`.
 
 use super::bulk_load::{LoadHalf, Slots};
-use super::kernels::{IntDot, Kernels, QueryI16};
+use super::kernels::{IntDot, Kernels, QueryU8};
 use super::pages;
 use super::top_k::TopK;
 use super::{Candidate, IndexRow, VectorIndex};
@@ -180,10 +180,10 @@ impl Arena {
 enum ScanQuery<'a> {
     /// For the float kernels (see [`FlatIndex::prepare_query`]).
     Float(Vec<f32>),
-    /// int8 rows on a CPU with an integer kernel (VNNI): the prepared query in int16.
+    /// int8 rows on a CPU with an integer kernel (VNNI): the prepared query in 8 bits.
     Int16 {
         rows: &'a [i8],
-        q: QueryI16,
+        q: QueryU8,
         dot: IntDot,
     },
 }
@@ -590,8 +590,8 @@ impl FlatIndex {
 
     fn scan_query(&self, query: &[f32]) -> ScanQuery<'_> {
         let q = self.prepare_query(query);
-        match (&self.arena, self.kernels.dot_i8_i16) {
-            (Arena::I8(rows), Some(dot)) => match QueryI16::new(&q) {
+        match (&self.arena, self.kernels.dot_i8_u8) {
+            (Arena::I8(rows), Some(dot)) => match QueryU8::new(&q) {
                 Some(q) => ScanQuery::Int16 { rows, q, dot },
                 None => ScanQuery::Float(q),
             },

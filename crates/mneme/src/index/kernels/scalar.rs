@@ -33,10 +33,11 @@ pub fn to_f16(src: &[f32], dst: &mut [u16]) {
     }
 }
 
-/// `Σ row_j × q_j` over int8 rows and an int16 query, exact: the oracle of the VNNI kernel.
-pub fn dot_i8_i16(row: &[i8], q: &[i16]) -> i64 {
+/// `Σ row_j × (q_j - 128)` over int8 rows and a query stored plus 128, exact: the oracle of the
+/// VNNI kernel.
+pub fn dot_i8_u8(row: &[i8], q: &[u8]) -> i64 {
     row.iter()
         .zip(q)
-        .map(|(&a, &b)| i64::from(a) * i64::from(b))
+        .map(|(&a, &b)| i64::from(a) * (i64::from(b) - 128))
         .sum()
 }

@@ -25,7 +25,7 @@ pub use lock::SyncRecord;
 
 use crate::error::{Error, Result};
 use crate::index::flat::PARALLEL_MIN_ELEMENTS;
-use crate::index::kernels::{Kernels, QueryI16};
+use crate::index::kernels::{Kernels, QueryU8};
 use crate::index::top_k::TopK;
 use crate::quant;
 use crate::types::VectorDtype;
@@ -495,9 +495,9 @@ impl SharedMatrix {
         let guard = self.view.read();
         let view = guard.as_ref().expect("synced");
         scale_query(&mut q, view.dtype);
-        // int8 rows on a CPU with an integer kernel (VNNI): the query in int16.
+        // int8 rows on a CPU with an integer kernel (VNNI): the query in 8 bits.
         let int = match view.dtype {
-            VectorDtype::Int8 => self.kernels.dot_i8_i16.zip(QueryI16::new(&q)),
+            VectorDtype::Int8 => self.kernels.dot_i8_u8.zip(QueryU8::new(&q)),
             _ => None,
         };
         let scan = |from: usize, to: usize| {
@@ -506,14 +506,14 @@ impl SharedMatrix {
             for s in from..to {
                 if !view.is_dead(s) && view.token_at(s) == token {
                     let score = match &int {
-                        Some((dot, q16)) => {
+                        Some((dot, q8)) => {
                             let row = view.row(s);
                             // SAFETY: i8 and u8 have one size and alignment, and every bit
                             // pattern is valid for both.
                             let row = unsafe {
                                 std::slice::from_raw_parts(row.as_ptr().cast::<i8>(), row.len())
                             };
-                            dot(row, &q16.values) as f32 * q16.scale
+                            dot(row, &q8.values) as f32 * q8.scale
                         }
                         None => self.score(&self.kernels, view, s, &q, &mut scratch),
                     };
