@@ -181,7 +181,7 @@ enum ScanQuery<'a> {
     /// For the float kernels (see [`FlatIndex::prepare_query`]).
     Float(Vec<f32>),
     /// int8 rows on a CPU with an integer kernel (VNNI): the prepared query in 8 bits.
-    Int16 {
+    Bytes {
         rows: &'a [i8],
         q: QueryU8,
         dot: IntDot,
@@ -562,8 +562,7 @@ impl FlatIndex {
     }
 
     /// For indexes layered on this storage (HNSW): `query` in the form [`Self::score_at`]
-    /// takes.
-    /// int8 folds the rows' 1/127 scale into the query (compat).
+    /// takes (int8 folds the rows' 1/127 scale into the query, as 1.0 does).
     pub(crate) fn prepare_query(&self, query: &[f32]) -> Vec<f32> {
         match self.dtype {
             VectorDtype::Int8 => query.iter().map(|x| x / 127.0).collect(),
@@ -592,7 +591,7 @@ impl FlatIndex {
         let q = self.prepare_query(query);
         match (&self.arena, self.kernels.dot_i8_u8) {
             (Arena::I8(rows), Some(dot)) => match QueryU8::new(&q) {
-                Some(q) => ScanQuery::Int16 { rows, q, dot },
+                Some(q) => ScanQuery::Bytes { rows, q, dot },
                 None => ScanQuery::Float(q),
             },
             _ => ScanQuery::Float(q),
@@ -649,7 +648,7 @@ impl FlatIndex {
         let mut top = TopK::new(k);
         let live = offsets.iter().filter(|&&off| !self.dead[off as usize]);
         match q {
-            ScanQuery::Int16 { rows, q, dot } => {
+            ScanQuery::Bytes { rows, q, dot } => {
                 for &off in live {
                     let row = &rows[off as usize * self.dim..(off as usize + 1) * self.dim];
                     top.offer(dot(row, &q.values) as f32 * q.scale, off);
