@@ -31,6 +31,12 @@ pub const SEQUENTIAL_FIRST: usize = 1024;
 /// The largest batch [`HnswIndex::extend`] searches in parallel.
 pub const MAX_BATCH: usize = 1024;
 
+/// A search's beam at layer 1, whose nodes all enter layer 0. One greedy entry can land in the
+/// wrong cluster of tightly clustered rows, where a beam of `ef` does not always find its way
+/// out: 1M clustered rows × 384 at ef 50 gave recall@1 0.924 with one entry, 0.966 with this
+/// beam (p50 +10-30%), where ef 70 gives 0.970 at +50%.
+const LAYER1_BEAM: usize = 16;
+
 /// HNSW tuning; defaults are 1.0's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
@@ -615,11 +621,17 @@ impl VectorIndex for HnswIndex {
             return Vec::new();
         }
         let q = self.rows.prepare_query(query);
-        let Some(entry) = self.descend(*graph, &q, 0) else {
+        let Some(entry) = self.descend(*graph, &q, 1) else {
             return Vec::new();
         };
+        let entries: Vec<u32> = if graph.top_level >= 1 {
+            let beam = self.search_layer(&q, &[entry], LAYER1_BEAM, 1);
+            beam.into_iter().map(|s| s.1).collect()
+        } else {
+            vec![entry]
+        };
         let ef = self.params.ef.max(k) + self.dead.len().min(self.params.ef);
-        self.search_layer(&q, &[entry], ef, 0)
+        self.search_layer(&q, &entries, ef, 0)
             .into_iter()
             .filter(|s| !self.dead.contains(&s.1))
             .take(k)
