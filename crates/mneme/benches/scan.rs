@@ -41,14 +41,6 @@ fn list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
-fn bytes_per_element(dtype: VectorDtype) -> usize {
-    match dtype {
-        VectorDtype::Float32 => 4,
-        VectorDtype::Float16 => 2,
-        VectorDtype::Int8 => 1,
-    }
-}
-
 /// p50 and p99 (µs) of `ranked` over `queries`, after a warm-up.
 fn time_search(index: &FlatIndex, queries: &[Vec<f32>]) -> (f64, f64) {
     for q in queries.iter().take(5) {
@@ -74,7 +66,7 @@ fn compute_bound(
     rows: usize,
     threads: usize,
 ) -> f64 {
-    let small = (256 * 1024 / (dim * bytes_per_element(dtype))).max(4);
+    let small = (256 * 1024 / (dim * dtype.bytes_per_element())).max(4);
     let mut index = FlatIndex::with_capacity(dim, dtype, small).unwrap();
     index.set_kernels(kernels);
     index.set_search_threads(1);
@@ -165,7 +157,7 @@ fn main() {
             let mut f32_p50 = None;
             for &dtype in &dtypes {
                 index.requantize(dtype).unwrap();
-                let bytes = rows * dim * bytes_per_element(dtype);
+                let bytes = rows * dim * dtype.bytes_per_element();
                 let calls = env("MNEME_BENCH_CALLS", (2_000_000_000 / bytes).clamp(30, 500));
                 let step = (rows / calls).max(1);
                 let queries: Vec<Vec<f32>> = (0..calls)

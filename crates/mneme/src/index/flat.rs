@@ -6,7 +6,7 @@
 //! Capacity numbers follow mneme-cache 1.0 because users observe them through `Stats`.
 
 use super::bulk_load::{LoadHalf, Slots};
-use super::kernels::{IntDot, Kernels, QueryU8};
+use super::kernels::{Int8Query, Kernels};
 use super::pages;
 use super::top_k::TopK;
 use super::{Candidate, IndexRow, VectorIndex};
@@ -181,11 +181,7 @@ enum ScanQuery<'a> {
     /// For the float kernels (see [`FlatIndex::prepare_query`]).
     Float(Vec<f32>),
     /// int8 rows on a CPU with an integer kernel (VNNI): the prepared query in 8 bits.
-    Bytes {
-        rows: &'a [i8],
-        q: QueryU8,
-        dot: IntDot,
-    },
+    Bytes { rows: &'a [i8], q: Int8Query },
 }
 
 /// The exact brute-force index.
@@ -589,9 +585,9 @@ impl FlatIndex {
 
     fn scan_query(&self, query: &[f32]) -> ScanQuery<'_> {
         let q = self.prepare_query(query);
-        match (&self.arena, self.kernels.dot_i8_u8) {
-            (Arena::I8(rows), Some(dot)) => match QueryU8::new(&q) {
-                Some(q) => ScanQuery::Bytes { rows, q, dot },
+        match &self.arena {
+            Arena::I8(rows) => match self.kernels.int8_query(&q) {
+                Some(q) => ScanQuery::Bytes { rows, q },
                 None => ScanQuery::Float(q),
             },
             _ => ScanQuery::Float(q),
@@ -648,10 +644,10 @@ impl FlatIndex {
         let mut top = TopK::new(k);
         let live = offsets.iter().filter(|&&off| !self.dead[off as usize]);
         match q {
-            ScanQuery::Bytes { rows, q, dot } => {
+            ScanQuery::Bytes { rows, q } => {
                 for &off in live {
                     let row = &rows[off as usize * self.dim..(off as usize + 1) * self.dim];
-                    top.offer(dot(row, &q.values) as f32 * q.scale, off);
+                    top.offer(q.score(row), off);
                 }
             }
             ScanQuery::Float(q) => {

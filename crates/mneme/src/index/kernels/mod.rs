@@ -107,6 +107,20 @@ impl QueryU8 {
     }
 }
 
+/// An 8-bit query with the kernel that scores int8 rows against it.
+pub struct Int8Query {
+    query: QueryU8,
+    dot: IntDot,
+}
+
+impl Int8Query {
+    /// The score of `row` (the query's scale applied).
+    #[inline]
+    pub fn score(&self, row: &[i8]) -> f32 {
+        (self.dot)(row, &self.query.values) as f32 * self.query.scale
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod safe_avx512 {
     //! Safe wrappers: only reachable through `Kernels::available`, which checks AVX-512F.
@@ -199,7 +213,8 @@ impl Kernels {
         levels
     }
 
-    /// The level `wanted` names (`scalar`, `avx2`, `avx512`, `avx512vnni`) among `levels`, else the best one.
+    /// The level `wanted` names (`scalar`, `avx2`, `avx512`, `avx512vnni`) among `levels`, else
+    /// the best one.
     fn choose(levels: Vec<Kernels>, wanted: Option<&str>) -> Kernels {
         let best = *levels.last().expect("scalar is always available");
         let Some(wanted) = wanted else { return best };
@@ -213,9 +228,18 @@ impl Kernels {
         }
     }
 
+    /// `q` (already scaled for int8 rows) as an 8-bit query, where these kernels score int8
+    /// rows in integers and `q` can be rounded ([`QueryU8::new`]); `None` means the float path.
+    pub fn int8_query(&self, q: &[f32]) -> Option<Int8Query> {
+        Some(Int8Query {
+            dot: self.dot_i8_u8?,
+            query: QueryU8::new(q)?,
+        })
+    }
+
     /// The fastest kernels this CPU supports, or the level `MNEME_KERNELS` names (`scalar`,
-    /// `avx2`, `avx512`, `avx512vnni`) to compare or debug; `MNEME_FORCE_SCALAR=1` is `MNEME_KERNELS=scalar`.
-    /// Chosen once per process.
+    /// `avx2`, `avx512`, `avx512vnni`) to compare or debug; `MNEME_FORCE_SCALAR=1` is
+    /// `MNEME_KERNELS=scalar`. Chosen once per process.
     pub fn detect() -> Self {
         static CHOSEN: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
         *CHOSEN.get_or_init(|| {

@@ -25,7 +25,7 @@ pub use lock::SyncRecord;
 
 use crate::error::{Error, Result};
 use crate::index::flat::PARALLEL_MIN_ELEMENTS;
-use crate::index::kernels::{Kernels, QueryU8};
+use crate::index::kernels::Kernels;
 use crate::index::top_k::TopK;
 use crate::quant;
 use crate::types::VectorDtype;
@@ -497,7 +497,7 @@ impl SharedMatrix {
         scale_query(&mut q, view.dtype);
         // int8 rows on a CPU with an integer kernel (VNNI): the query in 8 bits.
         let int = match view.dtype {
-            VectorDtype::Int8 => self.kernels.dot_i8_u8.zip(QueryU8::new(&q)),
+            VectorDtype::Int8 => self.kernels.int8_query(&q),
             _ => None,
         };
         let scan = |from: usize, to: usize| {
@@ -506,14 +506,10 @@ impl SharedMatrix {
             for s in from..to {
                 if !view.is_dead(s) && view.token_at(s) == token {
                     let score = match &int {
-                        Some((dot, q8)) => {
-                            let row = view.row(s);
-                            // SAFETY: i8 and u8 have one size and alignment, and every bit
-                            // pattern is valid for both.
-                            let row = unsafe {
-                                std::slice::from_raw_parts(row.as_ptr().cast::<i8>(), row.len())
-                            };
-                            dot(row, &q8.values) as f32 * q8.scale
+                        Some(q8) => {
+                            // SAFETY: every bit pattern is a valid i8, and i8 has u8's size
+                            // and alignment.
+                            q8.score(unsafe { view.row(s).align_to::<i8>().1 })
                         }
                         None => self.score(&self.kernels, view, s, &q, &mut scratch),
                     };

@@ -472,9 +472,10 @@ impl Db<'_> {
 
     /// Inserts a new entry: tries `hint` (the last id this process saw), then the counter's
     /// `next_id`, retrying only when another writer moved the counter. A loser learns the
-    /// counter from its cancellation and retries at once, and when it loses again it aims one
-    /// id further: a writer in a tight loop always has its next insert on the way, so a loser
-    /// that reads and retries at the counter stays one step behind it for as long as it runs.
+    /// counter from its cancellation and retries at once; when it loses again it aims past the
+    /// counter by as many ids as the others took meanwhile (at most [`MAX_LEAD`]): a writer in a
+    /// tight loop always has its next insert on the way, so a loser that retries at the counter
+    /// stays one step behind it for as long as it runs.
     pub(super) async fn insert_new(
         &self,
         hint: Option<i64>,
