@@ -9,16 +9,17 @@
 //! included) and `put` p50/p99 (SQLite write + graph insert). hnswlib builds the same float32
 //! vectors on the same number of threads (`benches/peer_hnsw_large.py`, in the peer's venv).
 //!
-//! Vectors are shaped like sentence embeddings: clustered by topic (rows / 50 topics; a row is
-//! its topic's centre plus noise, cosine to the centre about 0.85), queries are stored rows
-//! plus more noise (paraphrases). Environment: `MNEME_BENCH_LARGE_ROWS` (1000000),
-//! `MNEME_BENCH_DIM` (384), `MNEME_BENCH_DTYPES` (`int8,float32`), `MNEME_BENCH_CALLS`
-//! (1000), `MNEME_BENCH_DIR` (a temporary directory), `MNEME_BENCH_NO_PEER`,
-//! `MNEME_PEER_PYTHON`.
+//! Vectors are shaped like sentence embeddings (`support/clustered.rs`). Environment:
+//! `MNEME_BENCH_LARGE_ROWS` (1000000), `MNEME_BENCH_DIM` (384), `MNEME_BENCH_DTYPES`
+//! (`int8,float32`), `MNEME_BENCH_CALLS` (1000), `MNEME_BENCH_DIR` (a temporary directory),
+//! `MNEME_BENCH_NO_PEER`, `MNEME_PEER_PYTHON`.
 
+#[path = "support/clustered.rs"]
+mod clustered;
 #[path = "support/vectors.rs"]
 mod vectors;
 
+use clustered::Clustered;
 use mneme::index::hnsw::file;
 use mneme::index::{FlatIndex, HnswParams, VectorIndex};
 use mneme::{
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use vectors::{env, near, percentiles, unit};
+use vectors::{env, percentiles};
 
 const ROLE: &str = "MNEME_BENCH_LARGE_ROLE";
 const FINGERPRINT: &str = "bench:large";
@@ -51,41 +52,12 @@ impl Embedder for NoModel {
     }
 }
 
-struct Data {
-    rows: usize,
-    dim: usize,
-    calls: usize,
-}
-
-impl Data {
-    fn from_env() -> Self {
-        Data {
-            rows: env("MNEME_BENCH_LARGE_ROWS", 1_000_000),
-            dim: env("MNEME_BENCH_DIM", 384),
-            calls: env("MNEME_BENCH_CALLS", 1000),
-        }
-    }
-
-    fn topic(&self, i: usize) -> Vec<f32> {
-        unit((i % (self.rows / 50).max(1)) as u64 + 1, self.dim)
-    }
-
-    fn row(&self, i: usize) -> Vec<f32> {
-        near(&self.topic(i), (i as u64 + 1) << 20, 0.6)
-    }
-
-    /// A paraphrase of a stored row.
-    fn query(&self, i: usize) -> Vec<f32> {
-        near(
-            &self.row(i * self.rows / self.calls),
-            (i as u64 + 1) << 40,
-            0.3,
-        )
-    }
-
-    /// A new row for the put timings.
-    fn fresh(&self, i: usize) -> Vec<f32> {
-        near(&self.topic(i * 7919), (i as u64 + 1) << 50, 0.6)
+/// The benchmark's rows, with the settings from the environment.
+fn data_from_env() -> Clustered {
+    Clustered {
+        rows: env("MNEME_BENCH_LARGE_ROWS", 1_000_000),
+        dim: env("MNEME_BENCH_DIM", 384),
+        calls: env("MNEME_BENCH_CALLS", 1000),
     }
 }
 
@@ -136,7 +108,7 @@ impl log::Log for Lines {
 /// The child process: one open (the first builds, the next loads), then, after a load, the
 /// cache's get and put timings. Prints one JSON object.
 fn child(role: &str, db: &Path, dtype: VectorDtype) {
-    let data = Data::from_env();
+    let data = data_from_env();
     let lines: &'static Lines = Box::leak(Box::new(Lines(Mutex::default())));
     log::set_logger(lines).unwrap();
     log::set_max_level(log::LevelFilter::Info);
@@ -224,7 +196,7 @@ fn run_child(role: &str, db: &Path, dtype: VectorDtype) -> serde_json::Value {
 
 /// Recall@1 and @10 against `exact`, and search p50/p99, of the saved graph at `ef`.
 fn graph_at(
-    data: &Data,
+    data: &Clustered,
     path: &Path,
     dtype: VectorDtype,
     ef: usize,
@@ -270,7 +242,7 @@ fn main() {
         );
         return child(role, Path::new(db), dtype.parse().unwrap());
     }
-    let data = Data::from_env();
+    let data = data_from_env();
     let dtypes: Vec<VectorDtype> = std::env::var("MNEME_BENCH_DTYPES")
         .unwrap_or_else(|_| "int8,float32".into())
         .split(',')
@@ -385,7 +357,7 @@ fn main() {
 }
 
 /// hnswlib on the same float32 vectors and threads (benches/peer_hnsw_large.py).
-fn peer(data: &Data, exact: &[Vec<i64>], efs: &[usize], ours: Option<f64>, dir: &Path) {
+fn peer(data: &Clustered, exact: &[Vec<i64>], efs: &[usize], ours: Option<f64>, dir: &Path) {
     let python = std::env::var_os("MNEME_PEER_PYTHON").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-peer/bin/python"),
         PathBuf::from,

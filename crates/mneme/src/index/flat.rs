@@ -8,6 +8,7 @@
 use super::bulk_load::{LoadHalf, Slots};
 use super::kernels::{Int8Query, Kernels};
 use super::pages;
+use super::prefetch::prefetch_lines;
 use super::top_k::TopK;
 use super::{Candidate, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
@@ -615,29 +616,16 @@ impl FlatIndex {
         }
     }
 
-    /// Asks the CPU to start loading the row at `offset` (a hint; no effect elsewhere than
-    /// x86-64). A graph walk knows its next rows before it scores them, and random rows are
-    /// otherwise scored at the speed of memory latency.
+    /// Asks the CPU to start loading the first `lines` cache lines of the row at `offset` (a
+    /// hint; see [`super::prefetch`]). A graph walk knows its next rows before it scores them.
     #[inline]
-    pub(crate) fn prefetch_offset(&self, offset: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let at = offset * self.dim;
-            let ptr = match &self.arena {
-                Arena::F32(v) => v.get(at).map(|x| x as *const f32 as *const i8),
-                Arena::F16(v) => v.get(at).map(|x| x as *const u16 as *const i8),
-                Arena::I8(v) => v.get(at).map(|x| x as *const i8),
-            };
-            if let Some(p) = ptr {
-                // SAFETY: SSE is part of every x86-64 CPU, so the instruction exists; a
-                // prefetch reads nothing architecturally and never faults, and `p` points into
-                // the arena anyway.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = offset;
+    pub(crate) fn prefetch_offset(&self, offset: usize, lines: usize) {
+        let r = offset * self.dim..(offset + 1) * self.dim;
+        match &self.arena {
+            Arena::F32(v) => v.get(r).map(|row| prefetch_lines(row, lines)),
+            Arena::F16(v) => v.get(r).map(|row| prefetch_lines(row, lines)),
+            Arena::I8(v) => v.get(r).map(|row| prefetch_lines(row, lines)),
+        };
     }
 
     fn scan(&self, offsets: &[u32], q: &ScanQuery, k: usize) -> TopK {

@@ -8,6 +8,7 @@ pub mod flat;
 pub mod hnsw;
 pub mod kernels;
 mod pages;
+mod prefetch;
 pub mod shared;
 mod top_k;
 

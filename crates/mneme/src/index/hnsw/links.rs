@@ -57,13 +57,27 @@ impl Links {
         }
     }
 
+    /// Starts loading the node's list at `layer` (layer 0 only: upper lists are few and hot).
+    #[inline]
+    pub(super) fn prefetch(&self, node: u32, layer: usize) {
+        if layer == 0 {
+            let at = node as usize * (1 + self.cap0);
+            if let Some(list) = self.level0.get(at..at + 1 + self.cap0) {
+                crate::index::prefetch::prefetch_lines(list, 3);
+            }
+        }
+    }
+
     /// Replaces the node's list at `layer` (at most `cap0` long at layer 0).
     pub(super) fn set(&mut self, node: u32, layer: usize, list: &[u32]) {
         if layer == 0 {
             debug_assert!(list.len() <= self.cap0);
             let at = node as usize * (1 + self.cap0);
             self.level0[at] = list.len() as u32;
-            self.level0[at + 1..at + 1 + list.len()].copy_from_slice(list);
+            let slots = &mut self.level0[at + 1..at + 1 + self.cap0];
+            slots[..list.len()].copy_from_slice(list);
+            // Unused slots stay zero, so equal graphs are equal arrays (and equal files).
+            slots[list.len()..].fill(0);
         } else if let Some(lists) = self.upper.get_mut(&node) {
             lists[layer - 1].clear();
             lists[layer - 1].extend_from_slice(list);

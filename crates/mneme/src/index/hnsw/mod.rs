@@ -31,11 +31,12 @@ pub const SEQUENTIAL_FIRST: usize = 1024;
 /// The largest batch [`HnswIndex::extend`] searches in parallel.
 pub const MAX_BATCH: usize = 1024;
 
-/// A search's beam at layer 1, whose nodes all enter layer 0. One greedy entry can land in the
-/// wrong cluster of tightly clustered rows, where a beam of `ef` does not always find its way
-/// out: 1M clustered rows × 384 at ef 50 gave recall@1 0.924 with one entry, 0.966 with this
-/// beam (p50 +10-30%), where ef 70 gives 0.970 at +50%.
-const LAYER1_BEAM: usize = 16;
+/// The widest default beam at layer 1, whose nodes all enter layer 0 (the default is `ef` up
+/// to this). One greedy entry can land in the wrong cluster of tightly clustered rows, where a
+/// beam of `ef` does not always find its way out: 1M clustered rows × 384 at ef 50 gave
+/// recall@1 0.930 with one entry, 0.965 with a beam of 16 and 0.988 with 32, for about a
+/// quarter more time than one entry (`benches/hnsw_recall.rs`).
+pub const LAYER1_BEAM: usize = 32;
 
 /// HNSW tuning; defaults are 1.0's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,17 @@ impl Default for HnswParams {
             initial_max_elements: 10_000,
         }
     }
+}
+
+/// How one search explores the graph; [`HnswIndex::search_with`] takes it, and
+/// [`VectorIndex::search`] uses [`HnswParams::ef`] and an entry beam of `ef` up to
+/// [`LAYER1_BEAM`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchParams {
+    /// Beam width at layer 0 (raised to `k`).
+    pub ef: usize,
+    /// Beam width at layer 1, whose nodes all enter layer 0 (1 = hnswlib's single entry).
+    pub entry_beam: usize,
 }
 
 /// A scored node: ordered by score (higher is closer), ties by lower node index.
@@ -98,6 +110,14 @@ impl Visited {
         if self.epoch == 0 {
             self.marks.fill(0);
             self.epoch = 1;
+        }
+    }
+
+    /// Starts loading `node`'s mark.
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        if let Some(mark) = self.marks.get(node as usize) {
+            super::prefetch::prefetch(mark);
         }
     }
 
@@ -217,32 +237,36 @@ impl HnswIndex {
         ef: usize,
         level: usize,
     ) -> Vec<Scored> {
-        let mut first_visit = |n: u32| visited.first(n);
         let mut frontier: BinaryHeap<Scored> = BinaryHeap::new();
         let mut best: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::new();
         for &e in entries {
-            first_visit(e);
+            visited.first(e);
             let s = Scored(self.node_score(e, q), e);
             frontier.push(s);
             best.push(std::cmp::Reverse(s));
         }
+        let mut fresh: Vec<u32> = Vec::new();
         while let Some(current) = frontier.pop() {
             let worst = best.peek().map_or(f32::NEG_INFINITY, |r| r.0 .0);
             if best.len() >= ef && current.0 < worst {
                 break;
             }
-            let links = self.links.get(current.1, level);
-            if let Some(&n) = links.first() {
-                self.rows.prefetch_offset(n as usize);
+            // The list the next round most likely expands loads while this one is scored.
+            if let Some(next) = frontier.peek() {
+                self.links.prefetch(next.1, level);
             }
-            for (j, &n) in links.iter().enumerate() {
-                // The next row loads while this one is scored.
-                if let Some(&next) = links.get(j + 1) {
-                    self.rows.prefetch_offset(next as usize);
-                }
-                if !first_visit(n) {
-                    continue;
-                }
+            // Marks, then rows, are scattered reads: start them all before using the first.
+            let links = self.links.get(current.1, level);
+            for &n in links {
+                visited.prefetch(n);
+            }
+            fresh.clear();
+            fresh.extend(links.iter().copied().filter(|&n| visited.first(n)));
+            for &n in &fresh {
+                // One line: the hardware prefetcher follows the rest (more measured no faster).
+                self.rows.prefetch_offset(n as usize, 1);
+            }
+            for &n in &fresh {
                 let s = Scored(self.node_score(n, q), n);
                 let worst = best.peek().map_or(f32::NEG_INFINITY, |r| r.0 .0);
                 if best.len() < ef || s.0 > worst {
@@ -310,29 +334,21 @@ impl HnswIndex {
     /// Links `node` to neighbours chosen from `candidates` (per layer, best first), prunes the
     /// lists that overflow, and makes it its graph's entry when it is the first or the tallest.
     fn link(&mut self, node: u32, ns_slot: u32, level: usize, candidates: &[Vec<Scored>]) {
-        for (l, found) in candidates.iter().enumerate().rev() {
-            // M links for the new node at every layer (hnswlib's rule); its neighbours' lists
-            // may grow to 2M at layer 0 as later nodes link to them.
-            let chosen = self.select_neighbours(found, self.params.m);
+        for (l, chosen) in self.choose(candidates).iter().enumerate() {
             let cap = self.max_links(l);
-            for &n in &chosen {
+            for &n in chosen {
                 if !self.links.try_push(n, l, node, cap) {
-                    // A full list: keep the best spread of its links and the new one.
-                    let base = self.prepared_row(n);
-                    let mut scored: Vec<Scored> = self
-                        .links
-                        .get(n, l)
-                        .iter()
-                        .chain([&node])
-                        .map(|&x| Scored(self.node_score(x, &base), x))
-                        .collect();
-                    scored.sort_by(|a, b| b.cmp(a));
-                    let kept = self.select_neighbours(&scored, cap);
+                    let kept = self.pruned(n, self.links.get(n, l), node, cap);
                     self.links.set(n, l, &kept);
                 }
             }
-            self.links.set(node, l, &chosen);
+            self.links.set(node, l, chosen);
         }
+        self.enter(node, ns_slot, level);
+    }
+
+    /// Makes `node` its graph's entry when it is the first or the tallest.
+    fn enter(&mut self, node: u32, ns_slot: u32, level: usize) {
         let graph = self.graph_of(ns_slot);
         if graph.entry.is_none() || level > graph.top_level {
             let ns = self.namespaces[ns_slot as usize].clone();
@@ -344,6 +360,28 @@ impl HnswIndex {
                 },
             );
         }
+    }
+
+    /// A new node's links at each layer: M per layer (hnswlib's rule; its neighbours' lists
+    /// may grow to 2M at layer 0 as later nodes link to them).
+    fn choose(&self, candidates: &[Vec<Scored>]) -> Vec<Vec<u32>> {
+        candidates
+            .iter()
+            .map(|found| self.select_neighbours(found, self.params.m))
+            .collect()
+    }
+
+    /// Node `n`'s full list `list` with `to` added: the best spread of the `cap + 1`, by the
+    /// neighbour heuristic.
+    fn pruned(&self, n: u32, list: &[u32], to: u32, cap: usize) -> Vec<u32> {
+        let base = self.prepared_row(n);
+        let mut scored: Vec<Scored> = list
+            .iter()
+            .chain([&to])
+            .map(|&x| Scored(self.node_score(x, &base), x))
+            .collect();
+        scored.sort_by(|a, b| b.cmp(a));
+        self.select_neighbours(&scored, cap)
     }
 
     fn check_len(&self, vector: &[f32]) -> Result<()> {
@@ -412,6 +450,12 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// Inserts a batch as [`Self::link`] would one node after the other, with the work spread
+    /// over the pool: the neighbour searches (against the graph before the batch), each node's
+    /// choice of links (its batch's earlier nodes of its namespace among its candidates), and
+    /// the pruning of every list that receives links (each list's additions in batch order).
+    /// Choices read vectors only and each list's pruning reads that list only, so the graph is
+    /// the one the sequential order gives, whatever the thread count.
     fn insert_batch(&mut self, rows: &[IndexRow<'_>], parallel: bool) -> Result<()> {
         struct Fresh {
             node: u32,
@@ -432,31 +476,66 @@ impl HnswIndex {
                 graph: self.graph_of(slot),
             });
         }
+        // The top layer each node links at (none for a namespace's first node): an earlier node
+        // of the batch may have become its graph's entry.
+        let tops: Vec<Option<usize>> = fresh
+            .iter()
+            .map(|f| {
+                let graph = self.graph_of(f.slot);
+                self.enter(f.node, f.slot, f.level);
+                graph.entry.map(|_| f.level.min(graph.top_level))
+            })
+            .collect();
+
         let this = &*self;
-        let search = |f: &Fresh| this.candidates(f.graph, &f.query, f.level);
-        let found: Vec<Vec<Vec<Scored>>> = if parallel {
-            fresh.par_iter().map(search).collect()
-        } else {
-            fresh.iter().map(search).collect()
-        };
-        for (j, (f, mut candidates)) in fresh.iter().zip(found).enumerate() {
-            // The batch's earlier nodes were not in the graph its searches saw.
-            let graph = self.graph_of(f.slot);
-            let top = f.level.min(graph.top_level);
-            if graph.entry.is_some() {
-                candidates.resize(candidates.len().max(top + 1), Vec::new());
-            }
+        let choose = |j: usize| -> Vec<Vec<u32>> {
+            let (f, Some(top)) = (&fresh[j], tops[j]) else {
+                return Vec::new();
+            };
+            let mut candidates = this.candidates(f.graph, &f.query, f.level);
+            candidates.resize(candidates.len().max(top + 1), Vec::new());
             for peer in fresh[..j].iter().filter(|p| p.slot == f.slot) {
-                let score = Scored(self.node_score(peer.node, &f.query), peer.node);
+                let score = Scored(this.node_score(peer.node, &f.query), peer.node);
                 for layer in candidates.iter_mut().take(peer.level.min(top) + 1) {
                     layer.push(score);
                 }
             }
             for layer in &mut candidates {
                 layer.sort_by(|a, b| b.cmp(a));
-                layer.truncate(self.params.ef_construction);
+                layer.truncate(this.params.ef_construction);
             }
-            self.link(f.node, f.slot, f.level, &candidates);
+            this.choose(&candidates)
+        };
+        let chosen: Vec<Vec<Vec<u32>>> = pool_map(parallel, (0..fresh.len()).collect(), choose);
+
+        // Each list that receives links, with its additions in batch order.
+        let mut additions: Vec<(u32, usize, u32)> = Vec::new();
+        for (f, lists) in fresh.iter().zip(&chosen) {
+            for (l, list) in lists.iter().enumerate() {
+                self.links.set(f.node, l, list);
+                additions.extend(list.iter().map(|&n| (n, l, f.node)));
+            }
+        }
+        additions.sort_by_key(|&(n, l, _)| (n, l));
+        let groups: Vec<&[(u32, usize, u32)]> = additions
+            .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
+            .collect();
+        let this = &*self;
+        let grown = pool_map(parallel, groups, |group| {
+            let (n, l) = (group[0].0, group[0].1);
+            let cap = this.max_links(l);
+            let mut list = this.links.get(n, l).to_vec();
+            for &(_, _, to) in group {
+                if list.len() < cap {
+                    list.push(to);
+                } else {
+                    list = this.pruned(n, &list, to, cap);
+                }
+            }
+            (n, l, list)
+        });
+        for (n, l, list) in grown {
+            self.links.set(n, l, &list);
         }
         Ok(())
     }
@@ -531,6 +610,48 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// A search with its own beams, for recall studies and callers that trade speed for recall
+    /// per query; [`VectorIndex::search`] is this with the index's defaults.
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        namespace: &str,
+        k: usize,
+        tuning: SearchParams,
+    ) -> Vec<Candidate> {
+        let Some(graph) = self.graphs.get(namespace) else {
+            return Vec::new();
+        };
+        if k == 0 || query.len() != self.dim() {
+            return Vec::new();
+        }
+        let q = self.rows.prepare_query(query);
+        let Some(entry) = self.descend(*graph, &q, 1) else {
+            return Vec::new();
+        };
+        let entries: Vec<u32> = if graph.top_level >= 1 {
+            let beam = self.search_layer(&q, &[entry], tuning.entry_beam.max(1), 1);
+            beam.into_iter().map(|s| s.1).collect()
+        } else {
+            vec![entry]
+        };
+        // Tombstones take places in the beam: widen it by the share of the graph they hold (at
+        // most twice), so it still ends with about `ef` live rows.
+        let ef = tuning.ef.max(k);
+        let ef = (ef * self.nodes.len())
+            .div_ceil(self.node_of.len().max(1))
+            .min(2 * ef);
+        self.search_layer(&q, &entries, ef, 0)
+            .into_iter()
+            .filter(|s| !self.dead.contains(&s.1))
+            .take(k)
+            .map(|s| Candidate {
+                id: self.nodes[s.1 as usize].0,
+                score: s.0,
+            })
+            .collect()
+    }
+
     /// A count that rises with every change to the graph (rows in or out, rebuilds).
     pub fn changes(&self) -> u64 {
         self.changes
@@ -566,6 +687,20 @@ impl HnswIndex {
         }
         let live = self.live_rows();
         self.rebuild(dtype, &live, true)
+    }
+}
+
+/// `items` mapped by `f`, in order: on every core of the shared pool when `parallel`, else on
+/// the calling thread.
+fn pool_map<T: Send, R: Send>(
+    parallel: bool,
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
+    if parallel {
+        items.into_par_iter().map(f).collect()
+    } else {
+        items.into_iter().map(f).collect()
     }
 }
 
@@ -614,32 +749,11 @@ impl VectorIndex for HnswIndex {
     }
 
     fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
-        let Some(graph) = self.graphs.get(namespace) else {
-            return Vec::new();
+        let tuning = SearchParams {
+            ef: self.params.ef,
+            entry_beam: self.params.ef.min(LAYER1_BEAM),
         };
-        if k == 0 || query.len() != self.dim() {
-            return Vec::new();
-        }
-        let q = self.rows.prepare_query(query);
-        let Some(entry) = self.descend(*graph, &q, 1) else {
-            return Vec::new();
-        };
-        let entries: Vec<u32> = if graph.top_level >= 1 {
-            let beam = self.search_layer(&q, &[entry], LAYER1_BEAM, 1);
-            beam.into_iter().map(|s| s.1).collect()
-        } else {
-            vec![entry]
-        };
-        let ef = self.params.ef.max(k) + self.dead.len().min(self.params.ef);
-        self.search_layer(&q, &entries, ef, 0)
-            .into_iter()
-            .filter(|s| !self.dead.contains(&s.1))
-            .take(k)
-            .map(|s| Candidate {
-                id: self.nodes[s.1 as usize].0,
-                score: s.0,
-            })
-            .collect()
+        self.search_with(query, namespace, k, tuning)
     }
 
     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
@@ -756,6 +870,26 @@ mod tests {
         }
         let recall = hits as f64 / total as f64;
         assert!(recall >= 0.9, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn search_is_search_with_the_default_beams_and_any_beam_finds_stored_rows() {
+        let idx = filled(VectorDtype::Float32, 3000);
+        let default = SearchParams {
+            ef: HnswParams::default().ef,
+            entry_beam: HnswParams::default().ef.min(LAYER1_BEAM),
+        };
+        for id in (1..=3000).step_by(97) {
+            let q = unit(DIM, id as u64);
+            assert_eq!(
+                idx.search(&q, "default", 5),
+                idx.search_with(&q, "default", 5, default)
+            );
+            for entry_beam in [0, 1, 64] {
+                let tuning = SearchParams { ef: 50, entry_beam };
+                assert_eq!(idx.search_with(&q, "default", 1, tuning)[0].id, id);
+            }
+        }
     }
 
     #[test]
