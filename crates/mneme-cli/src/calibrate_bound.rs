@@ -1,12 +1,16 @@
 //! `mneme calibrate PAIRS --max-false-hits F`: the lowest threshold whose false-hit rate's
 //! Clopper-Pearson upper bound (at `--confidence`) is at most F, with the verifier our tool
-//! uses, and the share of should-hit pairs it still serves. `--write CACHE` stores the
-//! threshold with the cache for `--namespace`.
+//! uses (or, with `--verifier auto`, with whichever built-in verifier then serves the most
+//! should-hit pairs), and the share of should-hit pairs it still serves. `--write CACHE` stores
+//! the threshold and the verifier with the cache for `--namespace`.
 
 use crate::calibrate::Pair;
 use crate::model::ModelArgs;
-use mneme::tools::bound::{bound_grid, choose_threshold, clopper_pearson_upper, ScoredPair};
+use mneme::tools::bound::{
+    bound_grid, choose_threshold, clopper_pearson_upper, BoundedChoice, ScoredPair,
+};
 use mneme::tools::calibrate::score_pair;
+use mneme::verify::Builtin;
 use mneme::{SemanticCache, SqliteStore, VectorDtype};
 use std::error::Error;
 use std::path::Path;
@@ -36,7 +40,10 @@ pub fn run(pairs: &[Pair], a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn
             return Err(format!("the cache was written with {fp:?} but the pairs are scored with {:?}. Remediation: calibrate with the cache's model (omit --model)", embedder.fingerprint()).into());
         }
     }
-    let verifier = crate::verifier::by_name(a.verifier);
+    let settings = match a.verifier {
+        "auto" => Builtin::ALL.to_vec(),
+        name => vec![Builtin::from_name(name)?],
+    };
     let texts: Vec<&str> = pairs
         .iter()
         .flat_map(|p| [p.a.as_str(), p.b.as_str()])
@@ -49,24 +56,59 @@ pub fn run(pairs: &[Pair], a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn
     let vectors = embedder.embed_batch(&texts).map_err(|e| {
         format!("the embedder failed: {e}. Remediation: check --model and the model folder")
     })?;
-    let scored: Vec<ScoredPair> = pairs
-        .iter()
-        .zip(vectors.chunks_exact(2))
-        .map(|(p, v)| {
-            let similarity = score_pair(&v[0], &v[1], a.dtype);
-            // `a` is what the cache holds, `b` the query that arrives.
-            let verified = verifier
-                .as_ref()
-                .is_none_or(|v| v.check(&p.b, &p.a, similarity).is_ok());
-            ScoredPair {
-                similarity,
-                verified,
-                same_answer: p.same_answer,
-            }
+    let similarities: Vec<f64> = vectors
+        .chunks_exact(2)
+        .map(|v| score_pair(&v[0], &v[1], a.dtype))
+        .collect();
+    let traps = pairs.iter().filter(|p| !p.same_answer).count();
+    let choices: Vec<(Builtin, Option<BoundedChoice>)> = settings
+        .into_iter()
+        .map(|setting| {
+            let verifier = setting.verifier();
+            let scored: Vec<ScoredPair> = pairs
+                .iter()
+                .zip(&similarities)
+                .map(|(p, &similarity)| ScoredPair {
+                    similarity,
+                    // `a` is what the cache holds, `b` the query that arrives.
+                    verified: verifier
+                        .as_ref()
+                        .is_none_or(|v| v.check(&p.b, &p.a, similarity).is_ok()),
+                    same_answer: p.same_answer,
+                })
+                .collect();
+            let choice = choose_threshold(&scored, a.max_false_hits, a.confidence, &bound_grid());
+            (setting, choice)
         })
         .collect();
-    let traps = scored.iter().filter(|p| !p.same_answer).count();
-    let Some(c) = choose_threshold(&scored, a.max_false_hits, a.confidence, &bound_grid()) else {
+    if choices.len() > 1 {
+        println!("verifier  threshold  traps served  bound   should-hit served");
+        for (setting, choice) in &choices {
+            match choice {
+                Some(c) => println!(
+                    "{:<8}  {:>9.2}  {:>12}  {:.4}  {}",
+                    setting.name(),
+                    c.threshold,
+                    c.traps_served,
+                    c.false_hit_bound,
+                    c.should_hit_served
+                ),
+                None => println!("{:<8}  no threshold meets the bound", setting.name()),
+            }
+        }
+    }
+    // The most should-hit pairs served; on a tie, the earlier setting (the stricter check).
+    let mut best: Option<(Builtin, BoundedChoice)> = None;
+    for (setting, choice) in choices {
+        let Some(c) = choice else { continue };
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| c.should_hit_served > b.should_hit_served)
+        {
+            best = Some((setting, c));
+        }
+    }
+    let Some((setting, c)) = best else {
         let best = clopper_pearson_upper(0, traps, a.confidence);
         return Err(format!(
             "no threshold keeps the false-hit bound at or under {} with {traps} trap pairs at confidence {} \
@@ -79,7 +121,8 @@ pub fn run(pairs: &[Pair], a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn
     let share = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     println!(
         "threshold        {:.2}  (with verifier {})",
-        c.threshold, a.verifier
+        c.threshold,
+        setting.name()
     );
     println!(
         "false hits       {} of {} traps served; upper bound {:.4} at confidence {} (target {})",
@@ -97,10 +140,12 @@ pub fn run(pairs: &[Pair], a: Args<'_>, model: &ModelArgs) -> Result<(), Box<dyn
             .path(path)
             .open()?;
         cache.set_namespace_threshold(a.namespace, Some(c.threshold))?;
+        cache.set_namespace_verifier(a.namespace, Some(setting))?;
         cache.close()?;
         println!(
-            "stored           threshold {:.2} for namespace {:?} in {} (serve it with the same verifier)",
+            "stored           threshold {:.2} and verifier {} for namespace {:?} in {} (every front that opens it decides so there)",
             c.threshold,
+            setting.name(),
             a.namespace,
             path.display()
         );

@@ -163,10 +163,12 @@ enum Command {
         /// The confidence of that bound, between 0 and 1.
         #[arg(long, default_value_t = 0.95)]
         confidence: f64,
-        /// With --max-false-hits: the verifier the threshold is chosen for.
-        #[arg(long, default_value = "default", value_parser = verifier::NAMES)]
+        /// With --max-false-hits: the verifier the threshold is chosen for, or auto (each
+        /// built-in one; the one that then serves the most should-hit pairs is chosen).
+        #[arg(long, default_value = "default", value_parser = verifier::CALIBRATE_NAMES)]
         verifier: String,
-        /// With --max-false-hits: store the chosen threshold in this cache file, for --namespace.
+        /// With --max-false-hits: store the chosen threshold and verifier in this cache file,
+        /// for --namespace.
         #[arg(long)]
         write: Option<PathBuf>,
         /// The namespace --write sets.

@@ -3,23 +3,19 @@
 //! tuned for; `--verifier off` gives mneme-cache 1.0's decisions (cosine alone, 0.85).
 
 use clap::Args;
-use mneme::verify::{
-    ConsistencyGuard, LearnedVerifier, Recommended, Verifier, RECOMMENDED_THRESHOLD,
-};
+use mneme::verify::{Builtin, Verifier, RECOMMENDED_THRESHOLD};
 use mneme::CacheBuilder;
 use std::sync::Arc;
 
-/// The `--verifier` values.
+/// The `--verifier` values ([`Builtin::name`]s).
 pub const NAMES: [&str; 4] = ["default", "guard", "learned", "off"];
+
+/// `calibrate`'s: each built-in verifier, or `auto` to try them all.
+pub const CALIBRATE_NAMES: [&str; 5] = ["default", "guard", "learned", "off", "auto"];
 
 /// The verifier a `--verifier` value names (`None` for `off`).
 pub fn by_name(name: &str) -> Option<Arc<dyn Verifier>> {
-    match name {
-        "default" => Some(Arc::new(Recommended::default())),
-        "guard" => Some(Arc::new(ConsistencyGuard::default())),
-        "learned" => Some(Arc::new(LearnedVerifier::default())),
-        _ => None,
-    }
+    Builtin::from_name(name).ok().and_then(Builtin::verifier)
 }
 
 #[derive(Args, Debug, Clone)]

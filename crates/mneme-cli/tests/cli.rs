@@ -546,6 +546,42 @@ fn calibrate_with_a_bound_chooses_stores_and_query_uses_the_threshold() {
         "the stored threshold wins in its namespace"
     );
 
+    // `auto` tries every built-in verifier and stores the one it chose with the threshold.
+    let (ok, out, err) = mneme(&[
+        &"calibrate",
+        &pairs,
+        &"--max-false-hits",
+        &"0.02",
+        &"--verifier",
+        &"auto",
+        &"--write",
+        &db,
+        &"--namespace",
+        &"tuned",
+    ]);
+    assert!(ok, "{err}");
+    for name in ["default", "guard", "learned", "off"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "a row for {name}: {out}"
+        );
+    }
+    let chosen = out
+        .split("(with verifier ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap()
+        .to_owned();
+    let cache = SemanticCache::open(&db, LexicalEmbedder::new(256)).unwrap();
+    let stored = cache.namespace_verifiers();
+    assert_eq!(stored.get("tuned").map(|b| b.name()), Some(chosen.as_str()));
+    assert_eq!(
+        stored.get("default").map(|b| b.name()),
+        Some("off"),
+        "the first calibration stored its verifier too"
+    );
+    cache.close().unwrap();
+
     // Too few traps to promise the bound: a clear error, nothing stored.
     let few = dir.path().join("few.jsonl");
     std::fs::write(&few, lines[..20].join("\n")).unwrap();

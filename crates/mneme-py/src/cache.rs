@@ -449,6 +449,28 @@ impl NativeCache {
         self.inner.namespace_thresholds()
     }
 
+    /// Sets (or, with `None`, removes) a namespace's own built-in verifier, stored with the
+    /// cache.
+    #[pyo3(signature = (namespace, verifier=None))]
+    fn set_namespace_verifier(
+        &self,
+        py: Python<'_>,
+        namespace: String,
+        verifier: Option<String>,
+    ) -> PyResult<()> {
+        let setting = verifier
+            .map(|name| mneme::verify::Builtin::from_name(&name))
+            .transpose()
+            .py()?;
+        let c = self.inner.clone();
+        run(py, move || c.set_namespace_verifier(&namespace, setting))
+    }
+
+    fn namespace_verifiers(&self) -> std::collections::BTreeMap<String, &'static str> {
+        let settings = self.inner.namespace_verifiers();
+        settings.into_iter().map(|(ns, b)| (ns, b.name())).collect()
+    }
+
     #[getter]
     fn similarity_threshold(&self) -> f64 {
         self.inner.similarity_threshold()

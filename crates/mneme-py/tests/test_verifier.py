@@ -81,3 +81,25 @@ def test_namespace_thresholds_are_stored_with_the_cache(tmp_path):
         assert cache.get("asked", namespace="strict") is not None
         with pytest.raises(ValueError):
             cache.set_namespace_threshold("strict", 2.0)
+
+
+def test_namespace_verifiers_are_stored_with_the_cache(tmp_path):
+    emb = TableEmbedder(dim=8)
+    for text in ("what is 2+2?", "what is 2+3?"):
+        emb.table[text] = axis(8, 0)  # the same vector: only a verifier can tell them apart
+    with SemanticCache(path=tmp_path / "c.db", embedder=emb) as cache:
+        for ns in ("checked", "default"):
+            cache.put("What is 2+2?", "4", namespace=ns)
+        cache.set_namespace_verifier("checked", "guard")
+        assert cache.get("What is 2+3?", namespace="checked") is None
+        assert cache.get("What is 2+3?", namespace="default").response == "4"
+    with SemanticCache(path=tmp_path / "c.db", embedder=emb, verifier="recommended") as cache:
+        assert cache.namespace_verifiers() == {"checked": "guard"}
+        assert cache.get("What is 2+3?", namespace="checked") is None
+        assert cache.get("What is 2+3?", namespace="default") is None
+        cache.set_namespace_verifier("default", "off")  # similarity alone there
+        assert cache.get("What is 2+3?", namespace="default").response == "4"
+        cache.set_namespace_verifier("checked", None)
+        assert cache.namespace_verifiers() == {"default": "off"}
+        with pytest.raises(ValueError, match="guard"):
+            cache.set_namespace_verifier("checked", "strictest")

@@ -1,5 +1,5 @@
-//! Per-namespace thresholds: stored with the cache, used by get and explain in that namespace
-//! only, kept across opens, removable, and checked.
+//! Per-namespace thresholds and verifiers: stored with the cache, used by get and explain in
+//! that namespace only, kept across opens, removable, and checked.
 
 use mneme::{Get, LexicalEmbedder, Put, SemanticCache};
 
@@ -56,4 +56,69 @@ fn a_namespace_threshold_applies_there_and_survives_reopening() {
     assert!(cache.set_namespace_threshold("strict", Some(1.5)).is_err());
     cache.close().unwrap();
     assert!(open().namespace_thresholds().is_empty());
+}
+
+#[test]
+fn a_namespace_verifier_applies_there_and_survives_reopening() {
+    use mneme::verify::{Builtin, ConsistencyGuard};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let stored = axis(1.0, 0.0);
+    // The same vector: only a verifier tells "2 people" from "3 people".
+    let served = |c: &SemanticCache, ns: &str| {
+        c.get_with(
+            "how many apples for 3 people",
+            Get::default().namespace(ns).embedding(&stored),
+        )
+        .unwrap()
+        .is_some()
+    };
+    let cache = SemanticCache::open(&path, LexicalEmbedder::new(64)).unwrap();
+    for ns in ["checked", "default"] {
+        cache
+            .put_with(
+                "how many apples for 2 people",
+                "four",
+                Put::default().namespace(ns).embedding(&stored),
+            )
+            .unwrap();
+    }
+    assert!(served(&cache, "checked"), "no verifier: similarity alone");
+    cache
+        .set_namespace_verifier("checked", Some(Builtin::Guard))
+        .unwrap();
+    assert!(!served(&cache, "checked") && served(&cache, "default"));
+    cache.close().unwrap();
+
+    // Stored with the cache; `off` in a namespace overrides the cache's own verifier.
+    let cache = SemanticCache::builder(LexicalEmbedder::new(64))
+        .path(&path)
+        .verifier(ConsistencyGuard::default())
+        .open()
+        .unwrap();
+    assert_eq!(
+        cache.namespace_verifiers().get("checked"),
+        Some(&Builtin::Guard)
+    );
+    assert!(!served(&cache, "checked") && !served(&cache, "default"));
+    cache
+        .set_namespace_verifier("default", Some(Builtin::Off))
+        .unwrap();
+    assert!(served(&cache, "default"));
+    let explained = cache
+        .explain("how many apples for 3 people", "checked", 1)
+        .unwrap();
+    assert!(
+        explained.candidates[0].refusal.is_some(),
+        "explain gives the namespace's refusal"
+    );
+    cache.set_namespace_verifier("checked", None).unwrap();
+    cache.set_namespace_verifier("default", None).unwrap();
+    assert!(cache.namespace_verifiers().is_empty());
+    assert!(!served(&cache, "default"), "the cache's verifier again");
+    cache.close().unwrap();
+    assert!(Builtin::from_name("strictest").is_err());
+    for b in Builtin::ALL {
+        assert_eq!(Builtin::from_name(b.name()).unwrap(), b);
+    }
 }

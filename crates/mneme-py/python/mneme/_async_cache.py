@@ -177,6 +177,12 @@ class AsyncSemanticCache(_Configured):
     def namespace_thresholds(self) -> dict[str, float]:
         return self._cache.namespace_thresholds()
 
+    def set_namespace_verifier(self, namespace: str, verifier: str | None) -> None:
+        self._cache.set_namespace_verifier(namespace, verifier)
+
+    def namespace_verifiers(self) -> dict[str, str]:
+        return self._cache.namespace_verifiers()
+
     @property
     def similarity_threshold(self) -> float:
         return self._cache.similarity_threshold

@@ -233,6 +233,17 @@ class SemanticCache(_Configured):
         """Beyond 1.0: the per-namespace thresholds in force."""
         return self._native.namespace_thresholds()
 
+    def set_namespace_verifier(self, namespace: str, verifier: str | None) -> None:
+        """Beyond 1.0: `namespace`'s own built-in verifier ("default" or "recommended", "guard",
+        "learned", or "off" for similarity alone; None removes it), stored with the cache so
+        every later open uses it there instead of the cache's `verifier` (what
+        `mneme calibrate --max-false-hits --write` sets)."""
+        self._native.set_namespace_verifier(namespace, verifier)
+
+    def namespace_verifiers(self) -> dict[str, str]:
+        """Beyond 1.0: the per-namespace verifiers in force, by name."""
+        return self._native.namespace_verifiers()
+
     @property
     def similarity_threshold(self) -> float:
         return self._native.similarity_threshold

@@ -69,15 +69,17 @@ impl SemanticCache {
         }
     }
 
-    /// The verifier's ruling on serving the entry stored for `cached_query` to `query`; a
-    /// panicking verifier refuses (a miss is safer than a wrong answer).
+    /// The ruling of `namespace`'s verifier (its own setting, else the cache's) on serving the
+    /// entry stored for `cached_query` to `query`; a panicking verifier refuses (a miss is
+    /// safer than a wrong answer).
     pub(super) fn verify(
         &self,
+        namespace: &str,
         query: &str,
         cached_query: &str,
         similarity: f64,
     ) -> Result<(), crate::verify::Refusal> {
-        let Some(v) = &self.config.verifier else {
+        let Some(v) = self.verifier_for(namespace) else {
             return Ok(());
         };
         self.guarded(|| v.check(query, cached_query, similarity))

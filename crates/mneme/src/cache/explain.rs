@@ -79,7 +79,7 @@ impl SemanticCache {
             expired: entry.is_expired(now),
             valid: self.validate(&entry.response),
             refusal: self
-                .verify(query, &entry.query, similarity)
+                .verify(&entry.namespace, query, &entry.query, similarity)
                 .err()
                 .map(|r| r.0),
             query: entry.query,

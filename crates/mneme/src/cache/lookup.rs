@@ -287,7 +287,10 @@ impl SemanticCache {
             }
             None => return Ok(Verdict::Next),
         }
-        if self.verify(query, &entry.query, f64::from(score)).is_err() {
+        if self
+            .verify(&entry.namespace, query, &entry.query, f64::from(score))
+            .is_err()
+        {
             return Ok(Verdict::Refused);
         }
         let age = now.saturating_sub(entry.created_at);

@@ -69,6 +69,8 @@ pub struct SemanticCache {
     /// Per-namespace thresholds (thresholds.rs); the flag spares gets the lock when there are none.
     namespace_thresholds: RwLock<std::collections::BTreeMap<String, f64>>,
     has_namespace_thresholds: AtomicBool,
+    namespace_verifiers: RwLock<thresholds::Verifiers>,
+    has_namespace_verifiers: AtomicBool,
     closed: AtomicBool,
     /// Serialises mutations so the store and the index change together.
     writer: Mutex<()>,
@@ -168,6 +170,10 @@ impl SemanticCache {
             Some(text) => thresholds::parse(&text),
             None => Default::default(),
         };
+        let namespace_verifiers = match store.read_meta(thresholds::VERIFIERS_KEY)? {
+            Some(text) => thresholds::parse_verifiers(&text),
+            None => Default::default(),
+        };
         let mmap = match mmap_base {
             Some(base) => Some(mmap::MmapState::open(
                 store.as_ref(),
@@ -211,6 +217,8 @@ impl SemanticCache {
             threshold_bits: AtomicU64::new(threshold.to_bits()),
             has_namespace_thresholds: AtomicBool::new(!namespace_thresholds.is_empty()),
             namespace_thresholds: RwLock::new(namespace_thresholds),
+            has_namespace_verifiers: AtomicBool::new(!namespace_verifiers.is_empty()),
+            namespace_verifiers: RwLock::new(namespace_verifiers),
             closed: AtomicBool::new(false),
             writer: Mutex::new(()),
             index: RwLock::new(index),

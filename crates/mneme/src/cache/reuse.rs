@@ -48,6 +48,8 @@ impl SemanticCache {
             && self
                 .confidence(similarity, 0, &Metadata::new())
                 .is_some_and(|c| c >= CONFIDENCE_FLOOR)
-            && self.verify(query, stored_query, similarity).is_ok()
+            && self
+                .verify(options.namespace, query, stored_query, similarity)
+                .is_ok()
     }
 }

@@ -73,3 +73,67 @@ impl Verifier for Recommended {
         self.learned.verdict(&features)
     }
 }
+
+/// The built-in verifier settings by name, as the CLI's `--verifier`, calibration and the
+/// per-namespace setting stored with a cache name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// [`Recommended`]: the guard's rules, then the learned model.
+    Recommended,
+    /// [`ConsistencyGuard`] alone.
+    Guard,
+    /// [`LearnedVerifier`] alone.
+    Learned,
+    /// No verifier: cosine alone, as mneme-cache 1.0 decides.
+    Off,
+}
+
+impl Builtin {
+    /// Every setting, in the order calibration reports them.
+    pub const ALL: [Builtin; 4] = [
+        Builtin::Recommended,
+        Builtin::Guard,
+        Builtin::Learned,
+        Builtin::Off,
+    ];
+
+    /// The setting's name: `default`, `guard`, `learned` or `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Recommended => "default",
+            Builtin::Guard => "guard",
+            Builtin::Learned => "learned",
+            Builtin::Off => "off",
+        }
+    }
+
+    /// The setting a name gives ([`Builtin::name`]'s inverse; `recommended`, the Python
+    /// package's name, is `default` too).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] naming the accepted values.
+    pub fn from_name(name: &str) -> crate::Result<Self> {
+        if name == "recommended" {
+            return Ok(Builtin::Recommended);
+        }
+        Builtin::ALL
+            .into_iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| {
+                crate::Error::invalid_argument(
+                    format!("unknown verifier {name:?}"),
+                    "use one of default (or recommended), guard, learned, off",
+                )
+            })
+    }
+
+    /// The verifier itself (`None` for [`Builtin::Off`]).
+    pub fn verifier(self) -> Option<std::sync::Arc<dyn Verifier>> {
+        match self {
+            Builtin::Recommended => Some(std::sync::Arc::new(Recommended::default())),
+            Builtin::Guard => Some(std::sync::Arc::new(ConsistencyGuard::default())),
+            Builtin::Learned => Some(std::sync::Arc::new(LearnedVerifier::default())),
+            Builtin::Off => None,
+        }
+    }
+}
