@@ -15,16 +15,13 @@ mod clustered;
 #[path = "support/vectors.rs"]
 mod vectors;
 
-use clustered::Clustered;
+use clustered::{recall, Clustered, FINGERPRINT};
 use mneme::index::hnsw::{file, SearchParams};
 use mneme::index::{HnswIndex, HnswParams, IndexRow, VectorIndex};
 use mneme::VectorDtype;
 use rayon::prelude::*;
-use std::collections::HashSet;
 use std::time::Instant;
 use vectors::{env, percentiles};
-
-const FINGERPRINT: &str = "bench:large";
 
 fn list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name)
@@ -188,24 +185,12 @@ fn main() {
         }
     }
     for (s, t) in settings.iter().zip(&timings) {
-        let (mut at1, mut at10) = (0, 0);
-        for (q, truth) in queries.iter().zip(&truth) {
-            let got = graph.search_with(q, "default", 10, *s);
-            at1 += usize::from(got.first().map(|c| c.id) == truth.first().copied());
-            let truth: HashSet<i64> = truth.iter().copied().collect();
-            at10 += got.iter().filter(|c| truth.contains(&c.id)).count();
-        }
-        let n = queries.len() as f64;
+        let (at1, at10) = recall(&queries, &truth, |q| {
+            graph.search_with(q, "default", 10, *s)
+        });
         println!(
             "{:>4}  {:>4}  {:>8.3}  {:>9.3}  {:>7.0} / {:<7.0}  {:>7.0} / {:<7.0}",
-            s.ef,
-            s.entry_beam,
-            at1 as f64 / n,
-            at10 as f64 / (10.0 * n),
-            t[0].0,
-            t[1].0,
-            t[0].1,
-            t[1].1
+            s.ef, s.entry_beam, at1, at10, t[0].0, t[1].0, t[0].1, t[1].1
         );
     }
     // Inserts, last: they change the graph. One row at a time, as a put does.

@@ -19,13 +19,12 @@ mod clustered;
 #[path = "support/vectors.rs"]
 mod vectors;
 
-use clustered::Clustered;
+use clustered::{recall, Clustered, FINGERPRINT};
 use mneme::index::hnsw::file;
 use mneme::index::{FlatIndex, HnswParams, VectorIndex};
 use mneme::{
     Embedder, Get, IndexBackend, IndexOptionValue, IndexOptions, Put, SemanticCache, VectorDtype,
 };
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -33,7 +32,6 @@ use std::time::{Duration, Instant};
 use vectors::{env, percentiles};
 
 const ROLE: &str = "MNEME_BENCH_LARGE_ROLE";
-const FINGERPRINT: &str = "bench:large";
 /// Queries whose exact top 10 is computed for recall.
 const RECALL_QUERIES: usize = 200;
 
@@ -209,13 +207,7 @@ fn graph_at(
     let (graph, _) =
         file::load(path, data.dim, dtype, params, FINGERPRINT).expect("the saved graph");
     let queries: Vec<Vec<f32>> = (0..data.calls).map(|i| data.query(i)).collect();
-    let (mut at1, mut at10) = (0, 0);
-    for (q, truth) in queries.iter().zip(exact) {
-        let got = graph.search(q, "default", 10);
-        at1 += usize::from(got.first().map(|c| c.id) == truth.first().copied());
-        let truth: HashSet<i64> = truth.iter().copied().collect();
-        at10 += got.iter().filter(|c| truth.contains(&c.id)).count();
-    }
+    let (at1, at10) = recall(&queries, exact, |q| graph.search(q, "default", 10));
     for q in &queries {
         std::hint::black_box(graph.search(q, "default", 1));
     }
@@ -228,8 +220,7 @@ fn graph_at(
         })
         .collect();
     let (p50, p99) = percentiles(samples);
-    let n = exact.len() as f64;
-    (at1 as f64 / n, at10 as f64 / (10.0 * n), p50, p99)
+    (at1, at10, p50, p99)
 }
 
 fn main() {
