@@ -6,7 +6,8 @@
 //! saved graph loaded), each in a child process that reports its time and peak memory
 //! (VmHWM); recall@1 and recall@10 against the exact scan and search p50/p99 at several `ef`
 //! on the saved graph; then, in the opened cache, semantic `get` p50/p99 (store verification
-//! included) and `put` p50/p99 (SQLite write + graph insert). hnswlib builds the same float32
+//! included), `put` p50/p99 (SQLite write; a thread links the row into the graph), and `get`
+//! again right after the puts, while their rows are linked. hnswlib builds the same float32
 //! vectors on the same number of threads (`benches/peer_hnsw_large.py`, in the peer's venv).
 //!
 //! Vectors are shaped like sentence embeddings (`support/clustered.rs`). Environment:
@@ -133,23 +134,26 @@ fn child(role: &str, db: &Path, dtype: VectorDtype) {
         }
     }
     if role == "load" {
-        let mut hits = 0;
-        let gets: Vec<Duration> = (0..data.calls)
-            .map(|i| {
-                let q = data.query(i);
-                let t = Instant::now();
-                let hit = cache
-                    .get_with("a paraphrase", Get::default().embedding(&q))
-                    .unwrap();
-                let d = t.elapsed();
-                hits += usize::from(hit.is_some());
-                d
-            })
-            .collect();
-        let (p50, p99) = percentiles(gets);
-        out["get_p50_us"] = p50.into();
-        out["get_p99_us"] = p99.into();
-        out["get_hits"] = hits.into();
+        let gets = |out: &mut serde_json::Value, key: &str| {
+            let mut hits = 0;
+            let times: Vec<Duration> = (0..data.calls)
+                .map(|i| {
+                    let q = data.query(i);
+                    let t = Instant::now();
+                    let hit = cache
+                        .get_with("a paraphrase", Get::default().embedding(&q))
+                        .unwrap();
+                    let d = t.elapsed();
+                    hits += usize::from(hit.is_some());
+                    d
+                })
+                .collect();
+            let (p50, p99) = percentiles(times);
+            out[format!("{key}_p50_us")] = p50.into();
+            out[format!("{key}_p99_us")] = p99.into();
+            out[format!("{key}_hits")] = hits.into();
+        };
+        gets(&mut out, "get");
         let puts: Vec<Duration> = (0..data.calls)
             .map(|i| {
                 let v = data.fresh(i);
@@ -164,6 +168,9 @@ fn child(role: &str, db: &Path, dtype: VectorDtype) {
         let (p50, p99) = percentiles(puts);
         out["put_p50_us"] = p50.into();
         out["put_p99_us"] = p99.into();
+        // Right after the puts, while the linker thread still links their rows: searches
+        // scan the waiting rows beside the graph.
+        gets(&mut out, "get_after_puts");
         let s = cache.stats(None).unwrap();
         out["vector_bytes"] = s.index_memory_bytes.into();
         out["graph_bytes"] = s.index_graph_bytes.into();
@@ -334,6 +341,11 @@ fn main() {
             data.calls,
             f("put_p50_us"),
             f("put_p99_us")
+        );
+        println!(
+            "semantic get right after the puts (their rows still being linked): p50 {:.0} µs  p99 {:.0} µs",
+            f("get_after_puts_p50_us"),
+            f("get_after_puts_p99_us"),
         );
         println!(
             "index memory: vectors {} MiB, graph {} MiB; close (saves the changed graph) {:.1} s",

@@ -176,6 +176,62 @@ fn a_reopened_cache_loads_its_saved_graph_and_answers_as_before() {
     assert!(!graph_path(&other).exists());
 }
 
+/// Puts leave their rows to the linker thread: each is found as soon as its put returns,
+/// beside searches and other puts, and a close links the rest into the saved graph.
+#[test]
+fn puts_are_found_at_once_while_a_thread_links_them_and_the_saved_graph_holds_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let cache = open(&db);
+    let mut rows = fill(&cache, 1100);
+    let per_writer = 200;
+    let written: Vec<Rows> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let cache = &cache;
+                s.spawn(move || {
+                    let mut mine = Rows::default();
+                    for i in 0..per_writer {
+                        let (ns, text) = (["a", "b"][i % 2], format!("writer {w} row {i}"));
+                        mine.put(cache, ns, &text, None);
+                        let v = &mine.0[ns][&text];
+                        let hit = cache
+                            .get_with("elsewhere", Get::default().namespace(ns).embedding(v))
+                            .unwrap()
+                            .expect("a put's row is found when the put returns");
+                        assert_eq!(hit.response, format!("answer to {text}"));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        // A reader meanwhile: the rows before the writers stay found.
+        s.spawn(|| assert_rows_find_themselves(&cache, &rows));
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for mine in written {
+        for (ns, texts) in mine.0 {
+            rows.0.entry(ns).or_default().extend(texts);
+        }
+    }
+    // An overwrite, then a delete, of rows that may still wait to be linked.
+    rows.put(&cache, "a", "writer 0 row 198", Some(unit("moved")));
+    rows.delete(&cache, "b", "writer 1 row 199");
+    assert_eq!(cache.stats(None).unwrap().entries, 1499);
+    assert_rows_find_themselves(&cache, &rows);
+    assert!(agreement(&cache, &rows) >= 490);
+    cache.close().unwrap();
+
+    // Every row linked, none left out for the next open to add (plus tombstones for the
+    // overwritten and deleted rows, if they were linked before they changed).
+    let nodes = file::peek(&graph_path(&db)).unwrap().nodes;
+    assert!((1499..=1501).contains(&nodes), "{nodes} nodes");
+    let cache = open(&db);
+    assert!(cache.graph_file().unwrap().unwrap().2, "loaded as saved");
+    assert_rows_find_themselves(&cache, &rows);
+    assert!(agreement(&cache, &rows) >= 490);
+}
+
 #[test]
 fn inserts_deletes_and_overwrites_by_another_cache_are_applied_to_the_saved_graph() {
     let dir = tempfile::tempdir().unwrap();

@@ -152,6 +152,11 @@ impl GraphFile {
         fingerprint: &str,
         built_at: Option<u64>,
     ) -> Result<Option<SavedGraph>> {
+        // The file holds linked rows only. The caller's writer lock keeps new ones from
+        // arriving until the save is done.
+        if index.read().deferred_len() > 0 {
+            index.write().finish_deferred()?;
+        }
         {
             let index = index.read();
             if hnsw_of(&**index).is_none() || self.is_current(&**index) {

@@ -11,6 +11,7 @@ mod coordinator;
 mod explain;
 mod graph;
 mod hot;
+mod linker;
 mod lookup;
 mod mmap;
 mod options;
@@ -74,7 +75,9 @@ pub struct SemanticCache {
     closed: AtomicBool,
     /// Serialises mutations so the store and the index change together.
     writer: Mutex<()>,
-    index: RwLock<Box<dyn VectorIndex>>,
+    index: linker::SharedIndex,
+    /// Links the rows puts leave in the index's buffer (HNSW), off the put's path.
+    linker: linker::Linker,
     counters: Mutex<Counters>,
     access: Mutex<AccessBatch>,
     /// Repeated exact hits while the store is unchanged.
@@ -221,7 +224,8 @@ impl SemanticCache {
             namespace_verifiers: RwLock::new(namespace_verifiers),
             closed: AtomicBool::new(false),
             writer: Mutex::new(()),
-            index: RwLock::new(index),
+            index: Arc::new(RwLock::new(index)),
+            linker: linker::Linker::default(),
             counters: Mutex::new(counters),
             access: Mutex::new(access),
             hot: Mutex::default(),
@@ -462,6 +466,7 @@ impl SemanticCache {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.linker.stop();
         if let Err(e) = self.flush_access() {
             log::warn!(target: "mneme.cache", "could not flush access times on close: {e}");
         }

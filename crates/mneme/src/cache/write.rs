@@ -116,8 +116,18 @@ impl SemanticCache {
         self.ensure_open()?;
         let id = self.store.insert(&entry)?;
         self.forget_access(id);
-        self.index.write().append(id, &vector, &entry.namespace)?;
+        self.index_row(id, &vector, &entry.namespace)?;
         self.evict_after_put(&entry.namespace, events)
+    }
+
+    /// Puts a stored row into the index: through its buffer when it has one (no wait for
+    /// searches; the linker thread does the rest), else under the write lock.
+    fn index_row(&self, id: i64, vector: &[f32], namespace: &str) -> Result<()> {
+        if self.index.read().append_deferred(id, vector, namespace)? {
+            self.linker.wake(&self.index);
+            return Ok(());
+        }
+        self.index.write().append(id, vector, namespace)
     }
 
     /// Caches many entries: each `(query, response, options)` as [`SemanticCache::put_with`]

@@ -132,6 +132,42 @@ pub trait VectorIndex: Send + Sync {
         rows.iter()
             .try_for_each(|&(id, vector, namespace)| self.append(id, vector, namespace))
     }
+    /// Adds or overwrites a row through a shared borrow, when the index can finish the work
+    /// later, so a writer waits neither for searches nor they for it (HNSW keeps the row in a
+    /// buffer that searches scan exactly until it is linked). The row is found by searches at
+    /// once. `Ok(false)` when not taken (the default; a full buffer): call `append`.
+    ///
+    /// # Errors
+    /// As `append`.
+    fn append_deferred(&self, id: i64, vector: &[f32], namespace: &str) -> crate::Result<bool> {
+        let _ = (id, vector, namespace);
+        Ok(false)
+    }
+    /// Rows taken by `append_deferred` whose work is not done.
+    fn deferred_len(&self) -> usize {
+        0
+    }
+    /// Plans the next piece of deferred work through a shared borrow, so searches go on
+    /// while it is made; `None` when there is none.
+    fn plan_deferred(&self) -> Option<DeferredWork> {
+        None
+    }
+    /// Applies a plan of `plan_deferred`. `Ok(false)`, with nothing changed, when the index
+    /// changed since it was made: the rows stay deferred and the next plan takes them.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) when a row cannot be stored.
+    fn apply_deferred(&mut self, work: DeferredWork) -> crate::Result<bool> {
+        let _ = work;
+        Ok(false)
+    }
+    /// Does all deferred work now.
+    ///
+    /// # Errors
+    /// As `apply_deferred`.
+    fn finish_deferred(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
     /// Soft-deletes `id`; returns whether it was present.
     fn remove(&mut self, id: i64) -> bool;
     /// Removes every row of `namespace`; returns how many.
@@ -169,6 +205,21 @@ pub trait VectorIndex: Send + Sync {
     /// caller mistakes for an index.
     fn as_any(&self) -> &dyn std::any::Any {
         &()
+    }
+}
+
+/// A plan of [`VectorIndex::plan_deferred`], opaque to all but the index that made it.
+pub struct DeferredWork(Box<dyn std::any::Any + Send>);
+
+impl DeferredWork {
+    /// Wraps an index's own plan.
+    pub fn new(plan: impl std::any::Any + Send) -> Self {
+        DeferredWork(Box::new(plan))
+    }
+
+    /// The plan, when it is a `T`.
+    pub fn take<T: 'static>(self) -> Option<T> {
+        self.0.downcast().ok().map(|b| *b)
     }
 }
 

@@ -384,6 +384,7 @@ pub fn load(
         namespaces,
         rng: h.rng,
         changes: 0,
+        pending: parking_lot::RwLock::new(super::pending::Pending::new(dim, dtype)),
     };
     Ok((
         index,

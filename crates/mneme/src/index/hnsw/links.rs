@@ -31,10 +31,6 @@ impl Links {
         }
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.levels.len()
-    }
-
     /// Adds a node with empty lists up to `level`.
     pub(super) fn push_node(&mut self, level: usize) {
         let node = self.levels.len() as u32;
@@ -82,23 +78,6 @@ impl Links {
             lists[layer - 1].clear();
             lists[layer - 1].extend_from_slice(list);
         }
-    }
-
-    /// Appends `to` to the node's list at `layer` when the list has room below `cap`; returns
-    /// whether it did (the caller prunes a full list instead).
-    pub(super) fn try_push(&mut self, node: u32, layer: usize, to: u32, cap: usize) -> bool {
-        if self.get(node, layer).len() >= cap {
-            return false;
-        }
-        if layer == 0 {
-            let at = node as usize * (1 + self.cap0);
-            let n = self.level0[at] as usize;
-            self.level0[at + 1 + n] = to;
-            self.level0[at] += 1;
-        } else if let Some(lists) = self.upper.get_mut(&node) {
-            lists[layer - 1].push(to);
-        }
-        true
     }
 
     /// Bytes held by the links.

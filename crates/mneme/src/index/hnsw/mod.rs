@@ -8,15 +8,18 @@
 
 pub mod file;
 mod links;
+mod pending;
+mod plan;
 
 use super::flat::FlatIndex;
-use super::{Candidate, IndexRow, VectorIndex};
+use super::{Candidate, DeferredWork, IndexRow, VectorIndex};
 use crate::error::{Error, Result};
 use crate::types::VectorDtype;
 use links::Links;
+use parking_lot::RwLock;
+use pending::Pending;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -156,8 +159,11 @@ pub struct HnswIndex {
     graphs: HashMap<String, Graph>,
     namespaces: Vec<String>,
     rng: u64,
-    /// Rises with every change, so a saved copy can tell whether it is still this graph.
+    /// Rises with every change to the graph, so a saved copy can tell whether it is still
+    /// this graph.
     changes: u64,
+    /// Rows taken by [`VectorIndex::append_deferred`], not linked yet.
+    pending: RwLock<Pending>,
 }
 
 impl HnswIndex {
@@ -196,21 +202,13 @@ impl HnswIndex {
             namespaces: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
             changes: 0,
+            pending: RwLock::new(Pending::new(dim, dtype)),
         })
     }
 
     /// The node's vector, scored against `q` with the dtype's kernel.
     fn node_score(&self, node: u32, q: &[f32]) -> f32 {
         self.rows.score_offset(node as usize, q)
-    }
-
-    fn random_level(&mut self) -> usize {
-        // xorshift; level = floor(-ln(U) / ln(M)).
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let u = ((self.rng >> 11) as f64 / (1u64 << 53) as f64).max(1e-12);
-        (-u.ln() / (self.params.m.max(2) as f64).ln()) as usize
     }
 
     fn max_links(&self, level: usize) -> usize {
@@ -291,26 +289,12 @@ impl HnswIndex {
         Some(entry)
     }
 
-    /// Inserts a registered node (its row stored, its id mapped): draws its level, searches
-    /// the graph for its neighbours and links it.
-    fn insert_node(&mut self, node: u32, ns_slot: u32, q: &[f32]) {
-        debug_assert_eq!(self.links.len(), node as usize);
-        let level = self.new_links();
-        let graph = self.graph_of(ns_slot);
-        let candidates = self.candidates(graph, q, level);
-        self.link(node, ns_slot, level, &candidates);
-    }
-
-    /// Draws the next node's level and gives it empty link lists up to it.
-    fn new_links(&mut self) -> usize {
-        let level = self.random_level();
-        self.links.push_node(level);
-        level
-    }
-
+    /// The graph of a namespace slot; empty for a slot not taken yet.
     fn graph_of(&self, ns_slot: u32) -> Graph {
-        let ns = &self.namespaces[ns_slot as usize];
-        self.graphs.get(ns).copied().unwrap_or_default()
+        let ns = self.namespaces.get(ns_slot as usize);
+        ns.and_then(|ns| self.graphs.get(ns))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// A new node's neighbour candidates at each layer it shares with `graph` (index = layer),
@@ -330,59 +314,6 @@ impl HnswIndex {
         out
     }
 
-    /// Links `node` to neighbours chosen from `candidates` (per layer, best first), prunes the
-    /// lists that overflow, and makes it its graph's entry when it is the first or the tallest.
-    fn link(&mut self, node: u32, ns_slot: u32, level: usize, candidates: &[Vec<Scored>]) {
-        for (l, chosen) in self.choose(candidates).iter().enumerate() {
-            let cap = self.max_links(l);
-            for &n in chosen {
-                if !self.links.try_push(n, l, node, cap) {
-                    let kept = self.pruned(n, self.links.get(n, l), node, cap);
-                    self.links.set(n, l, &kept);
-                }
-            }
-            self.links.set(node, l, chosen);
-        }
-        self.enter(node, ns_slot, level);
-    }
-
-    /// Makes `node` its graph's entry when it is the first or the tallest.
-    fn enter(&mut self, node: u32, ns_slot: u32, level: usize) {
-        let graph = self.graph_of(ns_slot);
-        if graph.entry.is_none() || level > graph.top_level {
-            let ns = self.namespaces[ns_slot as usize].clone();
-            self.graphs.insert(
-                ns,
-                Graph {
-                    entry: Some(node),
-                    top_level: level,
-                },
-            );
-        }
-    }
-
-    /// A new node's links at each layer: M per layer (hnswlib's rule; its neighbours' lists
-    /// may grow to 2M at layer 0 as later nodes link to them).
-    fn choose(&self, candidates: &[Vec<Scored>]) -> Vec<Vec<u32>> {
-        candidates
-            .iter()
-            .map(|found| self.select_neighbours(found, self.params.m))
-            .collect()
-    }
-
-    /// Node `n`'s full list `list` with `to` added: the best spread of the `cap + 1`, by the
-    /// neighbour heuristic.
-    fn pruned(&self, n: u32, list: &[u32], to: u32, cap: usize) -> Vec<u32> {
-        let base = self.prepared_row(n);
-        let mut scored: Vec<Scored> = list
-            .iter()
-            .chain([&to])
-            .map(|&x| Scored(self.node_score(x, &base), x))
-            .collect();
-        scored.sort_by(|a, b| b.cmp(a));
-        self.select_neighbours(&scored, cap)
-    }
-
     fn check_len(&self, vector: &[f32]) -> Result<()> {
         if vector.len() == self.dim() {
             return Ok(());
@@ -397,20 +328,21 @@ impl HnswIndex {
         ))
     }
 
-    /// Stores a row and maps its id (a previous node of the id becomes a tombstone); returns
-    /// its node and namespace slot. The caller inserts it into the graph.
-    fn register(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<(u32, u32)> {
+    /// Stores a row and maps its id (a previous node of the id becomes a tombstone, a waiting
+    /// version leaves the buffer); returns its node. The caller links it.
+    fn register(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<u32> {
         self.check_len(vector)?;
         self.changes += 1;
         let node = self.nodes.len() as u32;
         // A fresh internal key per node keeps the flat storage append-only.
         self.rows.append(-(node as i64) - 1, vector, "")?;
+        self.pending.get_mut().remove(id);
         if let Some(old) = self.node_of.insert(id, node) {
             self.dead.insert(old);
         }
         let slot = self.ns_slot(namespace);
         self.nodes.push((id, slot));
-        Ok((node, slot))
+        Ok(node)
     }
 
     /// Appends `rows` as [`VectorIndex::append`] would one by one, with the neighbour searches
@@ -449,119 +381,16 @@ impl HnswIndex {
         Ok(())
     }
 
-    /// Inserts a batch as [`Self::link`] would one node after the other, with the work spread
-    /// over the pool: the neighbour searches (against the graph before the batch), each node's
-    /// choice of links (its batch's earlier nodes of its namespace among its candidates), and
-    /// the pruning of every list that receives links (each list's additions in batch order).
-    /// Choices read vectors only and each list's pruning reads that list only, so the graph is
-    /// the one the sequential order gives, whatever the thread count.
+    /// Inserts a batch as linking its rows one by one would (see [`Self::plan`]), with the
+    /// work spread over the pool when `parallel`.
     fn insert_batch(&mut self, rows: &[IndexRow<'_>], parallel: bool) -> Result<()> {
-        struct Fresh {
-            node: u32,
-            slot: u32,
-            level: usize,
-            query: Vec<f32>,
-            graph: Graph,
-        }
-        let mut fresh = Vec::with_capacity(rows.len());
-        for &(id, v, ns) in rows {
-            let (node, slot) = self.register(id, v, ns)?;
-            let level = self.new_links();
-            fresh.push(Fresh {
-                node,
-                slot,
-                level,
-                query: self.rows.prepare_query(v),
-                graph: self.graph_of(slot),
-            });
-        }
-        // The top layer each node links at (none for a namespace's first node): an earlier node
-        // of the batch may have become its graph's entry.
-        let tops: Vec<Option<usize>> = fresh
-            .iter()
-            .map(|f| {
-                let graph = self.graph_of(f.slot);
-                self.enter(f.node, f.slot, f.level);
-                graph.entry.map(|_| f.level.min(graph.top_level))
-            })
-            .collect();
-
-        let this = &*self;
-        let choose = |j: usize| -> Vec<Vec<u32>> {
-            let (f, Some(top)) = (&fresh[j], tops[j]) else {
-                return Vec::new();
-            };
-            let mut candidates = this.candidates(f.graph, &f.query, f.level);
-            candidates.resize(candidates.len().max(top + 1), Vec::new());
-            for peer in fresh[..j].iter().filter(|p| p.slot == f.slot) {
-                let score = Scored(this.node_score(peer.node, &f.query), peer.node);
-                for layer in candidates.iter_mut().take(peer.level.min(top) + 1) {
-                    layer.push(score);
-                }
-            }
-            for layer in &mut candidates {
-                layer.sort_by(|a, b| b.cmp(a));
-                layer.truncate(this.params.ef_construction);
-            }
-            this.choose(&candidates)
-        };
-        let chosen: Vec<Vec<Vec<u32>>> = pool_map(parallel, (0..fresh.len()).collect(), choose);
-
-        // Each list that receives links, with its additions in batch order.
-        let mut additions: Vec<(u32, usize, u32)> = Vec::new();
-        for (f, lists) in fresh.iter().zip(&chosen) {
-            for (l, list) in lists.iter().enumerate() {
-                self.links.set(f.node, l, list);
-                additions.extend(list.iter().map(|&n| (n, l, f.node)));
-            }
-        }
-        additions.sort_by_key(|&(n, l, _)| (n, l));
-        let groups: Vec<&[(u32, usize, u32)]> = additions
-            .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
-            .collect();
-        let this = &*self;
-        let grown = pool_map(parallel, groups, |group| {
-            let (n, l) = (group[0].0, group[0].1);
-            let cap = this.max_links(l);
-            let mut list = this.links.get(n, l).to_vec();
-            for &(_, _, to) in group {
-                if list.len() < cap {
-                    list.push(to);
-                } else {
-                    list = this.pruned(n, &list, to, cap);
-                }
-            }
-            (n, l, list)
-        });
-        for (n, l, list) in grown {
-            self.links.set(n, l, &list);
-        }
+        let plan = self.plan(rows, parallel)?;
+        let applied = self.apply(plan, rows)?;
+        debug_assert!(
+            applied,
+            "nothing changes the index between its plan and apply"
+        );
         Ok(())
-    }
-
-    /// Up to `cap` neighbours from `candidates` (best first) by the HNSW heuristic: a candidate
-    /// is kept when it is closer to the base than to every neighbour kept so far, which spreads
-    /// links across directions. Pruned candidates do not fill the leftover slots (hnswlib's
-    /// default): they would add links in directions already covered, and scoring them costs
-    /// every later search and insert.
-    fn select_neighbours(&self, candidates: &[Scored], cap: usize) -> Vec<u32> {
-        let mut kept: Vec<(u32, Cow<'_, [f32]>)> = Vec::with_capacity(cap.min(candidates.len()));
-        for c in candidates {
-            if kept.len() == cap {
-                break;
-            }
-            // Similarity is symmetric, so score the candidate against each kept row's query
-            // form: only kept rows (≤ cap) are ever prepared.
-            if kept.iter().all(|(_, kq)| self.node_score(c.1, kq) < c.0) {
-                kept.push((c.1, self.prepared_row(c.1)));
-            }
-        }
-        kept.into_iter().map(|(n, _)| n).collect()
-    }
-
-    /// A stored row as a query.
-    fn prepared_row(&self, node: u32) -> Cow<'_, [f32]> {
-        self.rows.row_query(node as usize)
     }
 
     fn ns_slot(&mut self, namespace: &str) -> u32 {
@@ -618,12 +447,12 @@ impl HnswIndex {
         k: usize,
         tuning: SearchParams,
     ) -> Vec<Candidate> {
-        let Some(graph) = self.graphs.get(namespace) else {
-            return Vec::new();
-        };
         if k == 0 || query.len() != self.dim() {
             return Vec::new();
         }
+        let Some(graph) = self.graphs.get(namespace) else {
+            return self.pending.read().search(query, namespace, k);
+        };
         let q = self.rows.prepare_query(query);
         let Some(entry) = self.descend(*graph, &q, 1) else {
             return Vec::new();
@@ -640,23 +469,34 @@ impl HnswIndex {
         let ef = (ef * self.nodes.len())
             .div_ceil(self.node_of.len().max(1))
             .min(2 * ef);
-        self.search_layer(&q, &entries, ef, 0)
+        let pending = self.pending.read();
+        let linked = self
+            .search_layer(&q, &entries, ef, 0)
             .into_iter()
             .filter(|s| !self.dead.contains(&s.1))
-            .take(k)
             .map(|s| Candidate {
                 id: self.nodes[s.1 as usize].0,
                 score: s.0,
             })
-            .collect()
+            // A waiting row is the latest version of its id.
+            .filter(|c| !pending.contains(c.id));
+        let mut found: Vec<Candidate> = linked.take(k).collect();
+        let waiting = pending.search(query, namespace, k);
+        if !waiting.is_empty() {
+            // Stable: on equal scores the graph's rows, inserted earlier, stay first.
+            found.extend(waiting);
+            found.sort_by(|a, b| b.score.total_cmp(&a.score));
+            found.truncate(k);
+        }
+        found
     }
 
-    /// A count that rises with every change to the graph (rows in or out, rebuilds).
+    /// A count that rises with every change (rows in or out, waiting or linked; rebuilds).
     pub fn changes(&self) -> u64 {
-        self.changes
+        self.changes + self.pending.read().arrivals()
     }
 
-    /// The ids of the live rows.
+    /// The ids of the live rows in the graph (not those waiting to be linked).
     pub fn live_ids(&self) -> impl Iterator<Item = i64> + '_ {
         self.node_of.keys().copied()
     }
@@ -684,9 +524,20 @@ impl HnswIndex {
         if dtype == self.dtype() {
             return Ok(());
         }
+        self.finish_deferred()?;
         let live = self.live_rows();
         self.rebuild(dtype, &live, true)
     }
+}
+
+/// The next node's level, drawn from the generator `rng`: floor(-ln(U) / ln(M)).
+fn random_level(rng: &mut u64, m: usize) -> usize {
+    // xorshift
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let u = ((*rng >> 11) as f64 / (1u64 << 53) as f64).max(1e-12);
+    (-u.ln() / (m.max(2) as f64).ln()) as usize
 }
 
 /// `items` mapped by `f`, in order: on every core of the shared pool when `parallel`, else on
@@ -713,38 +564,80 @@ impl VectorIndex for HnswIndex {
     }
 
     fn append(&mut self, id: i64, vector: &[f32], namespace: &str) -> Result<()> {
-        let (node, slot) = self.register(id, vector, namespace)?;
-        let q = self.rows.prepare_query(vector);
-        self.insert_node(node, slot, &q);
-        Ok(())
+        self.insert_batch(&[(id, vector, namespace)], false)
     }
 
     fn append_batch(&mut self, rows: &[IndexRow<'_>]) -> Result<()> {
         self.extend(rows)
     }
 
+    /// Keeps the row in a buffer that searches scan exactly, for [`Self::plan_deferred`] and
+    /// [`Self::apply_deferred`] to link; refuses (`Ok(false)`) when about a million elements
+    /// wait already.
+    fn append_deferred(&self, id: i64, vector: &[f32], namespace: &str) -> Result<bool> {
+        self.check_len(vector)?;
+        self.pending.write().push(id, vector, namespace)
+    }
+
+    fn deferred_len(&self) -> usize {
+        self.pending.read().len()
+    }
+
+    /// Plans linking the oldest waiting row, the unit that keeps each plan short: a plan runs
+    /// under the caller's shared lock, which writers wait for.
+    fn plan_deferred(&self) -> Option<DeferredWork> {
+        let rows = self.pending.read().oldest(1);
+        if rows.is_empty() {
+            return None;
+        }
+        let refs: Vec<IndexRow<'_>> = rows.iter().map(pending::Waiting::row).collect();
+        // Only an allocation failure can refuse: the rows stay waiting.
+        let plan = self.plan(&refs, false).ok()?;
+        Some(DeferredWork::new((plan, rows)))
+    }
+
+    fn apply_deferred(&mut self, work: DeferredWork) -> Result<bool> {
+        let Some((plan, rows)) = work.take::<(plan::Plan, Vec<pending::Waiting>)>() else {
+            return Ok(false);
+        };
+        if !self.pending.get_mut().starts_with(&rows) {
+            return Ok(false);
+        }
+        let refs: Vec<IndexRow<'_>> = rows.iter().map(pending::Waiting::row).collect();
+        self.apply(plan, &refs)
+    }
+
+    fn finish_deferred(&mut self) -> Result<()> {
+        let rows = self.pending.get_mut().drain();
+        let refs: Vec<IndexRow<'_>> = rows.iter().map(pending::Waiting::row).collect();
+        // On the calling thread: it holds the cache's index lock (see `extend_on`).
+        self.extend_on(&refs, false)
+    }
+
     fn remove(&mut self, id: i64) -> bool {
-        match self.node_of.remove(&id) {
+        let waiting = self.pending.get_mut().remove(id);
+        let linked = match self.node_of.remove(&id) {
             Some(node) => {
                 self.changes += 1;
                 self.dead.insert(node);
                 true
             }
             None => false,
-        }
+        };
+        waiting || linked
     }
 
     fn remove_namespace(&mut self, namespace: &str) -> usize {
-        let Some(slot) = self.namespaces.iter().position(|n| n == namespace) else {
-            return 0;
-        };
-        let ids: Vec<i64> = self
-            .node_of
-            .keys()
-            .copied()
-            .filter(|id| self.nodes[self.node_of[id] as usize].1 == slot as u32)
-            .collect();
-        ids.iter().filter(|id| self.remove(**id)).count()
+        let mut ids: FxHashSet<i64> = self.pending.get_mut().ids_in(namespace).collect();
+        if let Some(slot) = self.namespaces.iter().position(|n| n == namespace) {
+            let nodes = &self.nodes;
+            let linked = self
+                .node_of
+                .iter()
+                .filter(|(_, &node)| nodes[node as usize].1 == slot as u32);
+            ids.extend(linked.map(|(&id, _)| id));
+        }
+        ids.iter().filter(|&&id| self.remove(id)).count()
     }
 
     fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
@@ -756,24 +649,33 @@ impl VectorIndex for HnswIndex {
     }
 
     fn score(&self, id: i64, query: &[f32]) -> Option<f32> {
+        if let Some(score) = self.pending.read().score(id, query) {
+            return Some(score);
+        }
         let node = *self.node_of.get(&id)?;
         let q = self.rows.prepare_query(query);
         Some(self.rows.exact_score_offset(node as usize, &q))
     }
 
     fn row_matches(&self, id: i64, vector: &[f32], namespace: &str) -> Option<bool> {
+        if let Some(matches) = self.pending.read().row_matches(id, vector, namespace) {
+            return Some(matches);
+        }
         let node = *self.node_of.get(&id)?;
         let same_ns = self.namespaces[self.nodes[node as usize].1 as usize] == namespace;
         Some(same_ns && self.rows.row_matches(-(node as i64) - 1, vector, "") == Some(true))
     }
 
     fn len(&self) -> usize {
-        self.node_of.len()
+        let pending = self.pending.read();
+        let only_waiting = pending.ids().filter(|id| !self.node_of.contains_key(id));
+        self.node_of.len() + only_waiting.count()
     }
 
-    /// Vector storage, as the flat index counts it; the graph is [`Self::graph_bytes`].
+    /// Vector storage, as the flat index counts it (the rows waiting to be linked included);
+    /// the graph is [`Self::graph_bytes`].
     fn memory_bytes(&self) -> u64 {
-        self.rows.memory_bytes()
+        self.rows.memory_bytes() + self.pending.read().memory_bytes()
     }
 
     fn graph_bytes(&self) -> Option<u64> {
@@ -788,6 +690,9 @@ impl VectorIndex for HnswIndex {
         let before = self.dead.len();
         if before == 0 {
             return 0;
+        }
+        if self.finish_deferred().is_err() {
+            return 0; // out of memory: the tombstones stay, searches skip them
         }
         let live = self.live_rows();
         self.rebuild(self.dtype(), &live, false)
@@ -1074,5 +979,126 @@ mod tests {
         assert_eq!(idx.len(), 1500);
         assert_eq!(idx.search(&v2, "a", 1)[0].id, 5);
         assert!((idx.score(5, &v2).unwrap() - 1.0).abs() < 1e-5);
+    }
+
+    /// Links every waiting row the way the cache's linker thread does; returns how many
+    /// plans applied.
+    fn link_waiting(idx: &mut HnswIndex) -> usize {
+        let mut applied = 0;
+        while let Some(work) = idx.plan_deferred() {
+            applied += usize::from(idx.apply_deferred(work).unwrap());
+        }
+        applied
+    }
+
+    #[test]
+    fn waiting_rows_are_found_at_once_and_link_into_the_graph_appends_build() {
+        let (mut appended, mut deferred) = (
+            filled(VectorDtype::Int8, 300),
+            filled(VectorDtype::Int8, 300),
+        );
+        for id in 301..=400 {
+            let ns = if id % 3 == 0 { "other" } else { "default" };
+            appended.append(id, &unit(DIM, id as u64), ns).unwrap();
+            assert!(deferred
+                .append_deferred(id, &unit(DIM, id as u64), ns)
+                .unwrap());
+        }
+        assert_eq!((deferred.deferred_len(), deferred.len()), (100, 400));
+        for id in 301..=400 {
+            let ns = if id % 3 == 0 { "other" } else { "default" };
+            let top = deferred.search(&unit(DIM, id as u64), ns, 3);
+            assert_eq!(top[0].id, id, "a waiting row is scanned exactly");
+            assert!((deferred.score(id, &unit(DIM, id as u64)).unwrap() - 1.0).abs() < 0.02);
+            assert_eq!(
+                deferred.row_matches(id, &unit(DIM, id as u64), ns),
+                Some(true)
+            );
+        }
+        assert!(deferred
+            .search(&unit(DIM, 303), "default", 5)
+            .iter()
+            .all(|c| c.id != 303));
+        let before = deferred.changes();
+        assert_eq!(link_waiting(&mut deferred), 100);
+        assert!(deferred.changes() > before);
+        assert_eq!(deferred.deferred_len(), 0);
+        assert_eq!(
+            deferred.links, appended.links,
+            "the graph of one-by-one appends"
+        );
+        assert_eq!(deferred.nodes, appended.nodes);
+        assert_eq!(deferred.memory_bytes(), appended.memory_bytes());
+    }
+
+    #[test]
+    fn a_waiting_row_shadows_its_linked_version_until_removed() {
+        let mut idx = filled(VectorDtype::Float32, 300);
+        let (old, new) = (unit(DIM, 5), unit(DIM, 9_005));
+        assert!(idx.append_deferred(5, &new, "default").unwrap());
+        assert_eq!(idx.len(), 300);
+        assert_eq!(idx.row_matches(5, &new, "default"), Some(true));
+        assert!(idx
+            .search(&old, "default", 3)
+            .iter()
+            .all(|c| c.id != 5 || c.score < 0.9));
+        assert_eq!(idx.search(&new, "default", 1)[0].id, 5);
+
+        // A plan made before a newer version arrives is refused; the next links the newer.
+        let stale = idx.plan_deferred().unwrap();
+        let newest = unit(DIM, 19_005);
+        assert!(idx.append_deferred(5, &newest, "default").unwrap());
+        assert!(!idx.apply_deferred(stale).unwrap());
+        assert_eq!(link_waiting(&mut idx), 1);
+        assert_eq!(idx.row_matches(5, &newest, "default"), Some(true));
+        assert_eq!(idx.search(&newest, "default", 1)[0].id, 5);
+        assert_eq!(idx.tombstone_count(), 1);
+
+        // Removal takes a waiting row and its linked version together.
+        assert!(idx.append_deferred(6, &new, "default").unwrap());
+        assert!(idx.append_deferred(7, &new, "gone").unwrap());
+        assert!(idx.remove(6));
+        assert_eq!(idx.score(6, &new), None);
+        assert!(!idx.remove(6));
+        assert_eq!(idx.remove_namespace("gone"), 1);
+        assert_eq!(
+            (idx.deferred_len(), idx.len()),
+            (0, 298),
+            "6 and 7 are gone"
+        );
+        assert!(idx.plan_deferred().is_none());
+    }
+
+    #[test]
+    fn a_full_buffer_refuses_new_ids_and_finishing_links_them_all() {
+        const WIDE: usize = 4096; // a small buffer: a million elements are 256 rows
+        let mut idx = HnswIndex::new(WIDE, VectorDtype::Float16, HnswParams::default()).unwrap();
+        for id in 1..=50 {
+            idx.append(id, &unit(WIDE, id as u64), "default").unwrap();
+        }
+        let mut id = 1000;
+        while idx
+            .append_deferred(id, &unit(WIDE, id as u64), "default")
+            .unwrap()
+        {
+            id += 1;
+        }
+        let waiting = idx.deferred_len();
+        assert_eq!(waiting, (1 << 20) / WIDE, "a million elements wait at most");
+        let moved = unit(WIDE, 77_777);
+        assert!(
+            idx.append_deferred(1000, &moved, "default").unwrap(),
+            "an overwrite still fits"
+        );
+        assert!(idx.append_deferred(1, &[0.5; 3], "default").is_err());
+        // A write that must wait links its own row, beside the waiting ones.
+        idx.append(id, &unit(WIDE, id as u64), "default").unwrap();
+        assert_eq!(idx.len(), 50 + waiting + 1);
+        idx.finish_deferred().unwrap();
+        assert_eq!((idx.deferred_len(), idx.len()), (0, 50 + waiting + 1));
+        for id in 1001..=id {
+            assert_eq!(idx.search(&unit(WIDE, id as u64), "default", 1)[0].id, id);
+        }
+        assert_eq!(idx.search(&moved, "default", 1)[0].id, 1000);
     }
 }
