@@ -433,7 +433,8 @@ impl HnswIndex {
             .map(|(id, v, ns)| (*id, v.as_slice(), ns.as_str()))
             .collect();
         fresh.extend_on(&refs, parallel)?;
-        fresh.changes = self.changes + 1;
+        // Past every count this index reported, waiting rows included.
+        fresh.changes = self.changes() + 1;
         *self = fresh;
         Ok(())
     }
