@@ -153,7 +153,8 @@ impl GraphFile {
         built_at: Option<u64>,
     ) -> Result<Option<SavedGraph>> {
         // The file holds linked rows only. The caller's writer lock keeps new ones from
-        // arriving until the save is done.
+        // arriving until the save is done; searches go on while the waiting ones are linked.
+        super::linker::link_deferred(index, || false)?;
         if index.read().deferred_len() > 0 {
             index.write().finish_deferred()?;
         }

@@ -2,6 +2,7 @@
 //! buffer), so a put costs the store's write, not a graph insert. Each piece is planned under
 //! an upgradable read lock, beside searches and puts, and applied under a brief write lock.
 
+use crate::error::Result;
 use crate::index::VectorIndex;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockUpgradableReadGuard};
 use std::sync::{Arc, Weak};
@@ -9,6 +10,25 @@ use std::thread::JoinHandle;
 
 /// The index the cache searches, shared with the thread.
 pub(super) type SharedIndex = Arc<RwLock<Box<dyn VectorIndex>>>;
+
+/// Does `index`'s deferred work piece by piece, searches going on between and beside the
+/// pieces, until none is left or `stop` says so.
+///
+/// # Errors
+/// As [`VectorIndex::apply_deferred`]; the work not done stays deferred.
+pub(super) fn link_deferred(
+    index: &RwLock<Box<dyn VectorIndex>>,
+    stop: impl Fn() -> bool,
+) -> Result<()> {
+    while !stop() {
+        let read = index.upgradable_read();
+        let Some(work) = read.plan_deferred() else {
+            break;
+        };
+        RwLockUpgradableReadGuard::upgrade(read).apply_deferred(work)?;
+    }
+    Ok(())
+}
 
 #[derive(Default)]
 struct Signal {
@@ -23,12 +43,21 @@ struct Shared {
     wake: Condvar,
 }
 
+#[derive(Default)]
+enum Thread {
+    #[default]
+    NotStarted,
+    Running(JoinHandle<()>),
+    /// The system refused a thread: puts link their own rows once the buffer fills.
+    Refused,
+}
+
 /// Starts its thread on the first [`Linker::wake`]; stops and joins it on [`Linker::stop`] or
 /// drop.
 #[derive(Default)]
 pub(super) struct Linker {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Thread>,
 }
 
 impl Linker {
@@ -43,19 +72,18 @@ impl Linker {
         }
         self.shared.wake.notify_one();
         let mut thread = self.thread.lock();
-        if thread.is_none() {
+        if matches!(*thread, Thread::NotStarted) {
             let (shared, index) = (self.shared.clone(), Arc::downgrade(index));
             let spawned = std::thread::Builder::new()
                 .name("mneme-linker".into())
                 .spawn(move || run(&shared, &index));
-            match spawned {
-                Ok(handle) => *thread = Some(handle),
-                // The rows wait in the buffer, still found by searches; a full buffer makes
-                // puts link their own rows.
+            *thread = match spawned {
+                Ok(handle) => Thread::Running(handle),
                 Err(e) => {
-                    log::warn!(target: "mneme.cache", "could not start the index's linking thread ({e}); puts will link rows themselves once its buffer fills")
+                    log::warn!(target: "mneme.cache", "could not start the thread that links new rows into the HNSW graph ({e}); puts will link their own rows once its buffer fills, which makes them slower: raise the process's thread limit");
+                    Thread::Refused
                 }
-            }
+            };
         }
     }
 
@@ -63,7 +91,7 @@ impl Linker {
     pub(super) fn stop(&self) {
         self.shared.signal.lock().stop = true;
         self.shared.wake.notify_all();
-        if let Some(handle) = self.thread.lock().take() {
+        if let Thread::Running(handle) = std::mem::take(&mut *self.thread.lock()) {
             let _ = handle.join();
         }
     }
@@ -76,6 +104,7 @@ impl Drop for Linker {
 }
 
 fn run(shared: &Shared, index: &Weak<RwLock<Box<dyn VectorIndex>>>) {
+    let stopped = || shared.signal.lock().stop;
     loop {
         {
             let mut signal = shared.signal.lock();
@@ -90,15 +119,17 @@ fn run(shared: &Shared, index: &Weak<RwLock<Box<dyn VectorIndex>>>) {
         let Some(index) = index.upgrade() else {
             return;
         };
-        while !shared.signal.lock().stop {
-            let read = index.upgradable_read();
-            let Some(work) = read.plan_deferred() else {
-                break;
-            };
-            let mut write = RwLockUpgradableReadGuard::upgrade(read);
-            if let Err(e) = write.apply_deferred(work) {
-                log::warn!(target: "mneme.cache", "could not link a row into the index ({e}); it stays in the buffer searches scan");
-                break;
+        let linked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            link_deferred(&index, stopped)
+        }));
+        match linked {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                log::warn!(target: "mneme.cache", "could not link a new row into the HNSW graph ({e}); free memory: the rows wait, still found by searches, and the next put retries")
+            }
+            Err(_) => {
+                log::error!(target: "mneme.cache", "the thread that links new rows into the HNSW graph stopped on a bug (please report it); puts will link their own rows once its buffer fills");
+                return;
             }
         }
     }

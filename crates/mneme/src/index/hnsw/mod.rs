@@ -345,6 +345,16 @@ impl HnswIndex {
         Ok(node)
     }
 
+    /// Makes `id`'s node in the graph a tombstone; returns whether it had one.
+    fn unlink(&mut self, id: i64) -> bool {
+        let Some(node) = self.node_of.remove(&id) else {
+            return false;
+        };
+        self.changes += 1;
+        self.dead.insert(node);
+        true
+    }
+
     /// Appends `rows` as [`VectorIndex::append`] would one by one, with the neighbour searches
     /// (most of the work) on every core of the shared pool. Past the first
     /// [`SEQUENTIAL_FIRST`] rows, rows go in batches of about 1/16 of the graph (at most
@@ -456,7 +466,7 @@ impl HnswIndex {
         };
         let q = self.rows.prepare_query(query);
         let Some(entry) = self.descend(*graph, &q, 1) else {
-            return Vec::new();
+            return self.pending.read().search(query, namespace, k);
         };
         let entries: Vec<u32> = if graph.top_level >= 1 {
             let beam = self.search_layer(&q, &[entry], tuning.entry_beam.max(1), 1);
@@ -470,9 +480,10 @@ impl HnswIndex {
         let ef = (ef * self.nodes.len())
             .div_ceil(self.node_of.len().max(1))
             .min(2 * ef);
+        let walked = self.search_layer(&q, &entries, ef, 0);
+        // Taken after the walk, so puts never wait for one.
         let pending = self.pending.read();
-        let linked = self
-            .search_layer(&q, &entries, ef, 0)
+        let linked = walked
             .into_iter()
             .filter(|s| !self.dead.contains(&s.1))
             .map(|s| Candidate {
@@ -608,37 +619,46 @@ impl VectorIndex for HnswIndex {
         self.apply(plan, &refs)
     }
 
+    /// Links the waiting rows one by one, each leaving the buffer only once it is linked.
     fn finish_deferred(&mut self) -> Result<()> {
-        let rows = self.pending.get_mut().drain();
-        let refs: Vec<IndexRow<'_>> = rows.iter().map(pending::Waiting::row).collect();
-        // On the calling thread: it holds the cache's index lock (see `extend_on`).
-        self.extend_on(&refs, false)
+        while let Some(work) = self.plan_deferred() {
+            self.apply_deferred(work)?;
+        }
+        match self.pending.get_mut().len() {
+            0 => Ok(()),
+            n => Err(Error::out_of_memory(
+                format!("{n} rows could not be linked into the HNSW graph: out of memory"),
+                "free memory and retry; the rows are still found by searches meanwhile",
+            )),
+        }
     }
 
     fn remove(&mut self, id: i64) -> bool {
         let waiting = self.pending.get_mut().remove(id);
-        let linked = match self.node_of.remove(&id) {
-            Some(node) => {
-                self.changes += 1;
-                self.dead.insert(node);
-                true
-            }
-            None => false,
-        };
-        waiting || linked
+        self.unlink(id) || waiting
     }
 
     fn remove_namespace(&mut self, namespace: &str) -> usize {
-        let mut ids: FxHashSet<i64> = self.pending.get_mut().ids_in(namespace).collect();
-        if let Some(slot) = self.namespaces.iter().position(|n| n == namespace) {
-            let nodes = &self.nodes;
-            let linked = self
+        let waiting: Vec<i64> = self.pending.get_mut().ids_in(namespace).collect();
+        let linked: Vec<i64> = match self.namespaces.iter().position(|n| n == namespace) {
+            Some(slot) => self
                 .node_of
                 .iter()
-                .filter(|(_, &node)| nodes[node as usize].1 == slot as u32);
-            ids.extend(linked.map(|(&id, _)| id));
+                .filter(|(_, &node)| self.nodes[node as usize].1 == slot as u32)
+                .map(|(&id, _)| id)
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut removed = waiting.iter().filter(|&&id| self.remove(id)).count();
+        for id in linked {
+            if self.pending.get_mut().contains(id) {
+                // Its latest version waits in another namespace: only this one goes.
+                self.unlink(id);
+            } else {
+                removed += usize::from(self.unlink(id));
+            }
         }
-        ids.iter().filter(|&&id| self.remove(id)).count()
+        removed
     }
 
     fn search(&self, query: &[f32], namespace: &str, k: usize) -> Vec<Candidate> {
@@ -1068,6 +1088,15 @@ mod tests {
             "6 and 7 are gone"
         );
         assert!(idx.plan_deferred().is_none());
+
+        // Clearing a namespace leaves the latest version of an id that moved elsewhere.
+        assert!(idx.append_deferred(8, &new, "moved").unwrap());
+        assert_eq!(idx.remove_namespace("default"), 297);
+        assert_eq!(idx.search(&new, "moved", 1)[0].id, 8);
+        assert_eq!((idx.len(), idx.deferred_len()), (1, 1));
+        idx.finish_deferred().unwrap();
+        assert_eq!(idx.search(&new, "moved", 1)[0].id, 8);
+        assert!(idx.search(&new, "default", 1).is_empty());
     }
 
     #[test]

@@ -72,8 +72,10 @@ impl Pending {
                 .rows
                 .insert(FlatIndex::with_capacity(self.dim, self.dtype, 64)?),
         };
+        if rows.contains(id) {
+            self.queue.retain(|w| w.id != id);
+        }
         rows.append(id, vector, namespace)?;
-        self.queue.retain(|w| w.id != id);
         self.arrivals += 1;
         self.queue.push_back(Waiting {
             seq: self.arrivals,
@@ -99,7 +101,11 @@ impl Pending {
         if !self.rows.as_mut().is_some_and(|rows| rows.remove(id)) {
             return false;
         }
-        self.queue.retain(|w| w.id != id);
+        if self.queue.front().is_some_and(|w| w.id == id) {
+            self.queue.pop_front(); // the linker's row: the usual case
+        } else {
+            self.queue.retain(|w| w.id != id);
+        }
         self.tidy();
         true
     }
@@ -110,13 +116,6 @@ impl Pending {
             .iter()
             .filter(move |w| w.namespace == namespace)
             .map(|w| w.id)
-    }
-
-    /// Every waiting row, oldest first, leaving the buffer empty.
-    pub(super) fn drain(&mut self) -> Vec<Waiting> {
-        let rows = std::mem::take(&mut self.queue).into();
-        self.tidy();
-        rows
     }
 
     /// Frees the scanned copies of rows that left.
@@ -151,7 +150,9 @@ impl Pending {
         self.queue.iter().map(|w| w.id)
     }
 
+    /// The scanned copies and the float32 originals kept for linking.
     pub(super) fn memory_bytes(&self) -> u64 {
-        self.rows.as_ref().map_or(0, |rows| rows.memory_bytes())
+        let originals = self.queue.len() * self.dim * 4;
+        self.rows.as_ref().map_or(0, |rows| rows.memory_bytes()) + originals as u64
     }
 }
