@@ -416,3 +416,63 @@ fn a_kill_during_a_save_leaves_the_old_or_the_new_graph() {
         .collect();
     assert!(names.is_empty(), "{names:?}");
 }
+
+const PUTTER: &str = "MNEME_GRAPH_PUTTER_DIR";
+
+#[test]
+#[ignore = "the child process of the kill-while-linking test"]
+fn putter_child() {
+    let Ok(dir) = std::env::var(PUTTER) else {
+        return;
+    };
+    let cache = open(&Path::new(&dir).join("cache.db"));
+    for i in 0..300 {
+        let text = format!("late {i}");
+        cache
+            .put_with(
+                &text,
+                &format!("answer to {text}"),
+                Put::default().namespace("a"),
+            )
+            .unwrap();
+    }
+    println!("done");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Rows a killed process left waiting to be linked (or linked but never saved) are in the
+/// store: the next open applies them to the saved graph, and each is found.
+#[test]
+fn a_kill_while_rows_wait_to_be_linked_loses_none_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let cache = open(&db);
+    let mut rows = fill(&cache, 1200);
+    cache.close().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "putter_child", "--ignored", "--nocapture", "-q"])
+        .env(PUTTER, dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "done"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        file::peek(&graph_path(&db)).unwrap().nodes,
+        1200,
+        "never saved"
+    );
+
+    let cache = open(&db);
+    for i in 0..300 {
+        let text = format!("late {i}");
+        let v = unit(&text);
+        rows.0.get_mut("a").unwrap().insert(text, v);
+    }
+    assert_eq!(cache.stats(None).unwrap().entries, 1500);
+    assert_rows_find_themselves(&cache, &rows);
+    cache.close().unwrap();
+    assert_eq!(file::peek(&graph_path(&db)).unwrap().nodes, 1500);
+}
