@@ -348,6 +348,25 @@ fn a_damaged_short_foreign_or_other_parameters_graph_is_rebuilt_and_never_serves
     assert_eq!(file::peek(&path).unwrap().m, 8);
 }
 
+/// Runs the ignored test `name` as a child process on `dir` (through the environment variable
+/// `role`), waits for it to print `line`, then `pause`, and kills it with SIGKILL.
+fn kill_child(name: &str, role: &str, dir: &Path, line: &str, pause: Duration) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--nocapture", "-q"])
+        .env(role, dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap() == line),
+        "{name} did not print {line}"
+    );
+    std::thread::sleep(pause);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 const ROLE: &str = "MNEME_GRAPH_SAVER_DIR";
 
 #[test]
@@ -378,17 +397,8 @@ fn a_kill_during_a_save_leaves_the_old_or_the_new_graph() {
     let path = graph_path(&db);
     let mut versions = std::collections::HashSet::new();
     for round in 0..12u64 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "saver_child", "--ignored", "--nocapture", "-q"])
-            .env(ROLE, dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert!(lines.any(|l| l.unwrap() == "ready"));
-        std::thread::sleep(Duration::from_millis(20 + (round * 7919) % 180));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let pause = Duration::from_millis(20 + (round * 7919) % 180);
+        kill_child("saver_child", ROLE, dir.path(), "ready", pause);
         let (index, stamp) = file::load(
             &path,
             DIM,
@@ -449,16 +459,7 @@ fn a_kill_while_rows_wait_to_be_linked_loses_none_of_them() {
     let cache = open(&db);
     let mut rows = fill(&cache, 1200);
     cache.close().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "putter_child", "--ignored", "--nocapture", "-q"])
-        .env(PUTTER, dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.unwrap() == "done"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_child("putter_child", PUTTER, dir.path(), "done", Duration::ZERO);
     assert_eq!(
         file::peek(&graph_path(&db)).unwrap().nodes,
         1200,

@@ -598,25 +598,20 @@ impl VectorIndex for HnswIndex {
     /// Plans linking the oldest waiting row, the unit that keeps each plan short: a plan runs
     /// under the caller's shared lock, which writers wait for.
     fn plan_deferred(&self) -> Option<DeferredWork> {
-        let rows = self.pending.read().oldest(1);
-        if rows.is_empty() {
-            return None;
-        }
-        let refs: Vec<IndexRow<'_>> = rows.iter().map(pending::Waiting::row).collect();
-        // Only an allocation failure can refuse: the rows stay waiting.
-        let plan = self.plan(&refs, false).ok()?;
-        Some(DeferredWork::new((plan, rows)))
+        let oldest = self.pending.read().oldest()?;
+        // Only an allocation failure can refuse: the row stays waiting.
+        let plan = self.plan(&[oldest.row()], false).ok()?;
+        Some(DeferredWork::new((plan, oldest)))
     }
 
     fn apply_deferred(&mut self, work: DeferredWork) -> Result<bool> {
-        let Some((plan, rows)) = work.take::<(plan::Plan, Vec<pending::Waiting>)>() else {
+        let Some((plan, row)) = work.take::<(plan::Plan, pending::Waiting)>() else {
             return Ok(false);
         };
-        if !self.pending.get_mut().starts_with(&rows) {
+        if !self.pending.get_mut().is_oldest(&row) {
             return Ok(false);
         }
-        let refs: Vec<IndexRow<'_>> = rows.iter().map(pending::Waiting::row).collect();
-        self.apply(plan, &refs)
+        self.apply(plan, &[row.row()])
     }
 
     /// Links the waiting rows one by one, each leaving the buffer only once it is linked.

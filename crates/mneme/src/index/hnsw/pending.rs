@@ -86,14 +86,14 @@ impl Pending {
         Ok(true)
     }
 
-    /// The `n` oldest rows.
-    pub(super) fn oldest(&self, n: usize) -> Vec<Waiting> {
-        self.queue.iter().take(n).cloned().collect()
+    /// The oldest waiting row.
+    pub(super) fn oldest(&self) -> Option<Waiting> {
+        self.queue.front().cloned()
     }
 
-    /// Whether `rows` are still the oldest waiting, in order and unchanged.
-    pub(super) fn starts_with(&self, rows: &[Waiting]) -> bool {
-        rows.len() <= self.queue.len() && rows.iter().zip(&self.queue).all(|(a, b)| a.seq == b.seq)
+    /// Whether `row` is still the oldest waiting, unchanged.
+    pub(super) fn is_oldest(&self, row: &Waiting) -> bool {
+        self.queue.front().is_some_and(|w| w.seq == row.seq)
     }
 
     /// Forgets `id`; returns whether it was waiting.
