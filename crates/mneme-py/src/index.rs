@@ -110,6 +110,7 @@ impl NativeIndex {
                 initial_max_elements,
                 fix,
             )?,
+            ..HnswParams::default()
         };
         let dim = positive(class, "dim", dim, "pass the embedder's output dimension")?;
         let dtype: VectorDtype = dtype.parse().py()?;

@@ -82,3 +82,15 @@ def test_persist_graph_false_writes_no_file_and_bad_values_are_refused(tmp_path)
     assert os.path.exists(custom)
     with pytest.raises(ValueError, match="persist_graph"):
         open_hnsw(path, persist_graph="yes")
+
+
+def test_int8_walk_can_be_turned_off_and_serves_the_same_answers(tmp_path):
+    """float32 graphs walk an int8 copy of their rows by default; off, they walk the rows."""
+    for options in ({}, {"int8_walk": False}):
+        path = str(tmp_path / f"walk-{len(options)}.db")
+        with open_hnsw(path, **options) as c:
+            for i in range(300):
+                c.put(f"row {i}", f"answer {i}")
+            assert all(served(c, i) == ("semantic", f"answer {i}") for i in range(0, 300, 7))
+    with pytest.raises(ValueError, match="int8_walk"):
+        open_hnsw(str(tmp_path / "bad.db"), int8_walk=3)

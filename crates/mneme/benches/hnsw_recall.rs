@@ -7,7 +7,8 @@
 //! `MNEME_BENCH_LARGE_ROWS` (200000) rows on every core. Rows and queries are
 //! `support/clustered.rs`'s. Other settings: `MNEME_BENCH_CALLS` (1000 queries),
 //! `MNEME_BENCH_EFS` (`50,64,80,100`), `MNEME_BENCH_BEAMS` (`1,16,32,50`), `MNEME_BENCH_DTYPE`
-//! (`float32`). Strategies run in turn, twice, so a slow spell of the machine shows as two
+//! (`float32`), `MNEME_BENCH_WALKS` (`int8,float32`: float32 graphs walk their int8 copy or
+//! their own rows, [`HnswParams::int8_walk`]). Strategies run in turn, twice, so a slow spell of the machine shows as two
 //! different timings of one setting.
 
 #[path = "support/clustered.rs"]
@@ -158,21 +159,34 @@ fn main() {
         None => exact(&data, &queries),
     };
     println!("exact top 10 in {:.1} s", t.elapsed().as_secs_f64());
-    let settings: Vec<SearchParams> = efs
-        .iter()
-        .flat_map(|&ef| {
-            beams
-                .iter()
-                .map(move |&entry_beam| SearchParams { ef, entry_beam })
+    let walks: Vec<bool> = std::env::var("MNEME_BENCH_WALKS")
+        .unwrap_or_else(|_| "int8,float32".into())
+        .split(',')
+        .map(|w| match w.trim() {
+            "int8" => true,
+            "float32" => false,
+            other => panic!("MNEME_BENCH_WALKS: int8 or float32, not {other:?}"),
         })
         .collect();
+    let mut settings: Vec<(bool, SearchParams)> = Vec::new();
+    for &walk in &walks {
+        for &ef in &efs {
+            for &entry_beam in &beams {
+                settings.push((walk, SearchParams { ef, entry_beam }));
+            }
+        }
+    }
     for q in &queries {
         std::hint::black_box(graph.search(q, "default", 1));
     }
-    println!("  ef  beam  recall@1  recall@10  p50 µs (2 passes)  p99 µs (2 passes)");
+    println!("walk     ef  beam  recall@1  recall@10  p50 µs (2 passes)  p99 µs (2 passes)");
+    let walk_name = |on: bool| if on { "int8" } else { "float32" };
     let mut timings = vec![Vec::new(); settings.len()];
     for _pass in 0..2 {
-        for (s, out) in settings.iter().zip(&mut timings) {
+        for ((walk, s), out) in settings.iter().zip(&mut timings) {
+            graph
+                .set_int8_walk(*walk)
+                .expect("memory for the walk's copy");
             let samples = queries
                 .iter()
                 .map(|q| {
@@ -184,13 +198,24 @@ fn main() {
             out.push(percentiles(samples));
         }
     }
-    for (s, t) in settings.iter().zip(&timings) {
+    for ((walk, s), t) in settings.iter().zip(&timings) {
+        graph
+            .set_int8_walk(*walk)
+            .expect("memory for the walk's copy");
         let (at1, at10) = recall(&queries, &truth, |q| {
             graph.search_with(q, "default", 10, *s)
         });
         println!(
-            "{:>4}  {:>4}  {:>8.3}  {:>9.3}  {:>7.0} / {:<7.0}  {:>7.0} / {:<7.0}",
-            s.ef, s.entry_beam, at1, at10, t[0].0, t[1].0, t[0].1, t[1].1
+            "{:<7} {:>4}  {:>4}  {:>8.3}  {:>9.3}  {:>7.0} / {:<7.0}  {:>7.0} / {:<7.0}",
+            walk_name(*walk),
+            s.ef,
+            s.entry_beam,
+            at1,
+            at10,
+            t[0].0,
+            t[1].0,
+            t[0].1,
+            t[1].1
         );
     }
     // Inserts, last: they change the graph. One row at a time, as a put does.

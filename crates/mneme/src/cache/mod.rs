@@ -557,6 +557,7 @@ fn hnsw_params(options: &IndexOptions) -> HnswParams {
         initial_max_elements: options
             .initial_max_elements
             .unwrap_or(d.initial_max_elements),
+        int8_walk: options.int8_walk.unwrap_or(d.int8_walk),
     }
 }
 

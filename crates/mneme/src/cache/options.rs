@@ -37,6 +37,9 @@ pub struct IndexOptions {
     pub graph_path: Option<PathBuf>,
     /// HNSW: whether the graph is saved and loaded at all (default true).
     pub persist_graph: Option<bool>,
+    /// HNSW over float32 rows: whether searches walk an int8 copy of the rows (default true;
+    /// see [`crate::index::HnswParams::int8_walk`]).
+    pub int8_walk: Option<bool>,
 }
 
 /// A value for [`IndexOptions::set`]: an integer for sizes and beam widths, text for paths.
@@ -47,14 +50,14 @@ pub enum IndexOptionValue<'a> {
     Integer(i64),
     /// `mmap_path`, `graph_path`: must not be empty.
     Text(&'a str),
-    /// `persist_graph`.
+    /// `persist_graph`, `int8_walk`.
     Bool(bool),
 }
 
 impl IndexOptions {
     /// Every key [`IndexOptions::set`] accepts: mneme-cache 1.0's, as it spells them, then ours
-    /// (`graph_path`, `persist_graph`).
-    pub const KEYS: [&'static str; 9] = [
+    /// (`graph_path`, `persist_graph`, `int8_walk`).
+    pub const KEYS: [&'static str; 10] = [
         "initial_capacity",
         "M",
         "ef_construction",
@@ -64,6 +67,7 @@ impl IndexOptions {
         "mmap_initial_capacity",
         "graph_path",
         "persist_graph",
+        "int8_walk",
     ];
 
     fn size_slot(&mut self, key: &str) -> Option<&mut Option<usize>> {
@@ -100,15 +104,19 @@ impl IndexOptions {
                 )),
             };
         }
-        if key == "persist_graph" {
+        if let Some(slot) = match key {
+            "persist_graph" => Some(&mut self.persist_graph),
+            "int8_walk" => Some(&mut self.int8_walk),
+            _ => None,
+        } {
             return match value {
                 IndexOptionValue::Bool(b) => {
-                    self.persist_graph = Some(b);
+                    *slot = Some(b);
                     Ok(())
                 }
                 _ => Err(Error::invalid_argument(
-                    format!("index_options persist_graph must be true or false, got {value:?}"),
-                    "pass persist_graph as a boolean",
+                    format!("index_options {key} must be true or false, got {value:?}"),
+                    format!("pass {key} as a boolean"),
                 )),
             };
         }
@@ -116,7 +124,7 @@ impl IndexOptions {
             return Err(Error::invalid_argument(
                 format!("unknown index_options key {key:?}"),
                 "use initial_capacity (flat); M, ef_construction, ef, initial_max_elements, \
-                 graph_path, persist_graph (hnsw); mmap_path, mmap_initial_capacity (mmap-shared)",
+                 graph_path, persist_graph, int8_walk (hnsw); mmap_path, mmap_initial_capacity (mmap-shared)",
             ));
         };
         match value {

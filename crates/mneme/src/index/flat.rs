@@ -579,6 +579,27 @@ impl FlatIndex {
         }
     }
 
+    /// For indexes layered on this storage: every stored row, when they are float32.
+    pub(crate) fn f32_rows(&self) -> Option<&[f32]> {
+        match &self.arena {
+            Arena::F32(v) => Some(&v[..self.ids.len() * self.dim]),
+            _ => None,
+        }
+    }
+
+    /// For indexes layered on this storage: every stored row, when they are int8.
+    pub(crate) fn int8_rows(&self) -> Option<&[i8]> {
+        match &self.arena {
+            Arena::I8(v) => Some(&v[..self.ids.len() * self.dim]),
+            _ => None,
+        }
+    }
+
+    /// The kernels this index scores with.
+    pub(crate) fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
     /// For indexes layered on this storage: the row at insertion `offset`, as f32.
     pub(crate) fn vector_at(&self, offset: usize) -> Vec<f32> {
         self.arena.row_f32(offset, self.dim)

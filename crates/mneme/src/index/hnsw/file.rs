@@ -364,6 +364,12 @@ pub fn load(
     if trailer[..4] != crc.to_le_bytes() || &trailer[4..] != END {
         return Err("its checksum does not match (the file is damaged)".into());
     }
+    let routing = if params.int8_walk && dtype == VectorDtype::Float32 {
+        super::walk::Routing::of(&rows, n, room)
+            .ok_or("the walk's int8 copy of its rows does not fit in memory")?
+    } else {
+        super::walk::Routing::default()
+    };
     let mut dead = FxHashSet::default();
     let mut node_of = FxHashMap::with_capacity_and_hasher(n, Default::default());
     for (node, (&id, &flag)) in node_ids.iter().zip(&dead_flags).enumerate() {
@@ -385,6 +391,7 @@ pub fn load(
         rng: h.rng,
         changes: 0,
         pending: parking_lot::RwLock::new(super::pending::Pending::new(dim, dtype)),
+        routing,
     };
     Ok((
         index,
@@ -616,6 +623,10 @@ mod tests {
             let (loaded, got) = load_default(&path, dtype).unwrap();
             assert_eq!(got, stamp());
             assert_eq!(loaded.links, saved.links);
+            assert_eq!(
+                loaded.routing, saved.routing,
+                "the walk's int8 copy is rebuilt"
+            );
             assert_eq!(
                 (loaded.len(), loaded.tombstone_count()),
                 (saved.len(), saved.tombstone_count())

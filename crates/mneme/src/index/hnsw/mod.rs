@@ -10,6 +10,7 @@ pub mod file;
 mod links;
 mod pending;
 mod plan;
+mod walk;
 
 use super::flat::FlatIndex;
 use super::{Candidate, DeferredWork, IndexRow, VectorIndex};
@@ -23,6 +24,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use walk::{Routing, Walker};
 
 /// The largest `M` accepted: layer 0 keeps `2 × M` links a node, so past this a graph costs
 /// more memory than the vectors for no gain in recall.
@@ -52,6 +54,10 @@ pub struct HnswParams {
     pub ef: usize,
     /// Starting capacity in rows.
     pub initial_max_elements: usize,
+    /// float32 graphs: searches walk an int8 copy of the rows (a quarter of the bytes a
+    /// visited node reads), then re-rank the walk's beam on the float32 rows. Costs `dim + 4`
+    /// bytes a row; builds never use it.
+    pub int8_walk: bool,
 }
 
 impl Default for HnswParams {
@@ -61,6 +67,7 @@ impl Default for HnswParams {
             ef_construction: 200,
             ef: 50,
             initial_max_elements: 10_000,
+            int8_walk: true,
         }
     }
 }
@@ -164,6 +171,8 @@ pub struct HnswIndex {
     changes: u64,
     /// Rows taken by [`VectorIndex::append_deferred`], not linked yet.
     pending: RwLock<Pending>,
+    /// What searches walk on, for float32 rows with [`HnswParams::int8_walk`].
+    routing: Routing,
 }
 
 impl HnswIndex {
@@ -203,6 +212,7 @@ impl HnswIndex {
             rng: 0x9E37_79B9_7F4A_7C15,
             changes: 0,
             pending: RwLock::new(Pending::new(dim, dtype)),
+            routing: Routing::default(),
         })
     }
 
@@ -219,18 +229,29 @@ impl HnswIndex {
         }
     }
 
+    /// Whether searches walk a [`Routing`] copy.
+    fn routes(&self) -> bool {
+        self.params.int8_walk && self.dtype() == VectorDtype::Float32
+    }
+
     /// Best-first search of one layer from `entries`; returns up to `ef` nodes, best first.
-    fn search_layer(&self, q: &[f32], entries: &[u32], ef: usize, level: usize) -> Vec<Scored> {
+    fn search_layer(
+        &self,
+        walk: &Walker<'_>,
+        entries: &[u32],
+        ef: usize,
+        level: usize,
+    ) -> Vec<Scored> {
         VISITED.with_borrow_mut(|visited| {
             visited.start(self.nodes.len());
-            self.search_layer_with(visited, q, entries, ef, level)
+            self.search_layer_with(visited, walk, entries, ef, level)
         })
     }
 
     fn search_layer_with(
         &self,
         visited: &mut Visited,
-        q: &[f32],
+        walk: &Walker<'_>,
         entries: &[u32],
         ef: usize,
         level: usize,
@@ -239,7 +260,7 @@ impl HnswIndex {
         let mut best: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::new();
         for &e in entries {
             visited.first(e);
-            let s = Scored(self.node_score(e, q), e);
+            let s = Scored(walk.score(e), e);
             frontier.push(s);
             best.push(std::cmp::Reverse(s));
         }
@@ -261,10 +282,10 @@ impl HnswIndex {
             fresh.clear();
             fresh.extend(links.iter().copied().filter(|&n| visited.first(n)));
             for &n in &fresh {
-                self.rows.prefetch_offset(n as usize);
+                walk.prefetch(n);
             }
             for &n in &fresh {
-                let s = Scored(self.node_score(n, q), n);
+                let s = Scored(walk.score(n), n);
                 let worst = best.peek().map_or(f32::NEG_INFINITY, |r| r.0 .0);
                 if best.len() < ef || s.0 > worst {
                     frontier.push(s);
@@ -281,10 +302,10 @@ impl HnswIndex {
     }
 
     /// Descends from the top layer to `down_to + 1` greedily; returns the entry for the rest.
-    fn descend(&self, graph: Graph, q: &[f32], down_to: usize) -> Option<u32> {
+    fn descend(&self, graph: Graph, walk: &Walker<'_>, down_to: usize) -> Option<u32> {
         let mut entry = graph.entry?;
         for level in (down_to + 1..=graph.top_level).rev() {
-            entry = self.search_layer(q, &[entry], 1, level)[0].1;
+            entry = self.search_layer(walk, &[entry], 1, level)[0].1;
         }
         Some(entry)
     }
@@ -305,9 +326,13 @@ impl HnswIndex {
         };
         let top = level.min(graph.top_level);
         let mut out = vec![Vec::new(); top + 1];
-        let mut entries = vec![self.descend(graph, q, level).unwrap_or(entry)];
+        let walk = Walker::Rows {
+            rows: &self.rows,
+            q,
+        };
+        let mut entries = vec![self.descend(graph, &walk, level).unwrap_or(entry)];
         for l in (0..=top).rev() {
-            let found = self.search_layer(q, &entries, self.params.ef_construction, l);
+            let found = self.search_layer(&walk, &entries, self.params.ef_construction, l);
             entries = found.iter().map(|s| s.1).collect();
             out[l] = found;
         }
@@ -334,8 +359,16 @@ impl HnswIndex {
         self.check_len(vector)?;
         self.changes += 1;
         let node = self.nodes.len() as u32;
+        if self.routes() {
+            // Room first, so a refusal changes nothing; then both grow together.
+            let room = self.rows.capacity().max(2 * self.nodes.len());
+            self.routing.reserve(self.dim(), room)?;
+        }
         // A fresh internal key per node keeps the flat storage append-only.
         self.rows.append(-(node as i64) - 1, vector, "")?;
+        if self.routes() {
+            self.routing.push(vector);
+        }
         self.pending.get_mut().remove(id);
         if let Some(old) = self.node_of.insert(id, node) {
             self.dead.insert(old);
@@ -465,11 +498,12 @@ impl HnswIndex {
             return self.pending.read().search(query, namespace, k);
         };
         let q = self.rows.prepare_query(query);
-        let Some(entry) = self.descend(*graph, &q, 1) else {
+        let walk = Walker::for_search(&self.rows, &self.routing, &q);
+        let Some(entry) = self.descend(*graph, &walk, 1) else {
             return self.pending.read().search(query, namespace, k);
         };
         let entries: Vec<u32> = if graph.top_level >= 1 {
-            let beam = self.search_layer(&q, &[entry], tuning.entry_beam.max(1), 1);
+            let beam = self.search_layer(&walk, &[entry], tuning.entry_beam.max(1), 1);
             beam.into_iter().map(|s| s.1).collect()
         } else {
             vec![entry]
@@ -480,7 +514,14 @@ impl HnswIndex {
         let ef = (ef * self.nodes.len())
             .div_ceil(self.node_of.len().max(1))
             .min(2 * ef);
-        let walked = self.search_layer(&q, &entries, ef, 0);
+        let mut walked = self.search_layer(&walk, &entries, ef, 0);
+        if !walk.is_exact() {
+            // The beam in the stored rows' own scores.
+            for s in &mut walked {
+                s.0 = self.node_score(s.1, &q);
+            }
+            walked.sort_by(|a, b| b.cmp(a));
+        }
         // Taken after the walk, so puts never wait for one.
         let pending = self.pending.read();
         let linked = walked
@@ -513,11 +554,12 @@ impl HnswIndex {
         self.node_of.keys().copied()
     }
 
-    /// Bytes held by the graph's links and node tables, apart from the vectors.
+    /// Bytes held by the graph's links and node tables and the walk's int8 copy of float32
+    /// rows ([`HnswParams::int8_walk`]), apart from the stored vectors.
     pub fn graph_memory_bytes(&self) -> u64 {
         let nodes =
             self.nodes.capacity() * 16 + self.node_of.capacity() * 16 + self.dead.capacity() * 8;
-        self.links.memory_bytes() + nodes as u64
+        self.links.memory_bytes() + self.routing.memory_bytes() + nodes as u64
     }
 
     /// Replaces the contents with `rows`; on a wrong-length vector nothing changes.
@@ -526,6 +568,30 @@ impl HnswIndex {
     /// [`Error::InvalidArgument`] when a vector is not `dim` long.
     pub fn rebuild_from(&mut self, rows: &[(i64, Vec<f32>, String)]) -> Result<()> {
         self.rebuild(self.dtype(), rows, true)
+    }
+
+    /// Turns [`HnswParams::int8_walk`] on or off (making or dropping the copy); searches
+    /// return the same rows by the same scores either way, but for the walk's order.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the copy cannot be allocated; nothing changes.
+    pub fn set_int8_walk(&mut self, on: bool) -> Result<()> {
+        let was = self.params.int8_walk;
+        self.params.int8_walk = on;
+        if !self.routes() {
+            self.routing = Routing::default();
+        } else if !was || self.routing.is_empty() {
+            let capacity = self.rows.capacity();
+            self.routing =
+                Routing::of(&self.rows, self.nodes.len(), capacity).ok_or_else(|| {
+                    self.params.int8_walk = was;
+                    Error::out_of_memory(
+                        "cannot allocate the HNSW walk's int8 copy of the rows",
+                        "free memory, or keep int8_walk off",
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     /// Rebuilds the graph over the stored copies converted to `dtype` (lossy when narrowing).
@@ -790,6 +856,88 @@ mod tests {
         }
         let recall = hits as f64 / total as f64;
         assert!(recall >= 0.9, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn a_float32_graph_walks_its_int8_copy_and_ranks_by_its_own_rows() {
+        // Lengths far outside int8's range, and unlike: each row of the copy has its own scale.
+        let vector = |id: i64| -> Vec<f32> {
+            let length = 1000.0 * (1 + id % 7) as f32;
+            unit(DIM, id as u64).iter().map(|x| x * length).collect()
+        };
+        let build = |int8_walk| {
+            let params = HnswParams {
+                int8_walk,
+                ..HnswParams::default()
+            };
+            let mut idx = HnswIndex::new(DIM, VectorDtype::Float32, params).unwrap();
+            for id in 1..=1500 {
+                idx.append(id, &vector(id), "default").unwrap();
+            }
+            idx
+        };
+        let (walked, mut plain) = (build(true), build(false));
+        assert_eq!(walked.links, plain.links, "builds never use the copy");
+        plain.set_int8_walk(true).unwrap();
+        assert_eq!(plain.routing, walked.routing, "made at once as row by row");
+        plain.set_int8_walk(false).unwrap();
+        assert!(plain.routing.is_empty());
+        assert!(
+            walked.graph_memory_bytes() >= plain.graph_memory_bytes() + 1500 * (DIM as u64 + 4)
+        );
+        let mut flat = FlatIndex::new(DIM, VectorDtype::Float32).unwrap();
+        for id in 1..=1500 {
+            flat.append(id, &vector(id), "default").unwrap();
+        }
+        let recall = |idx: &HnswIndex| {
+            let mut hits = 0;
+            for seed in 20_000..20_100 {
+                let q = unit(DIM, seed);
+                let exact: HashSet<i64> = flat
+                    .search(&q, "default", 10)
+                    .iter()
+                    .map(|c| c.id)
+                    .collect();
+                let found = idx.search(&q, "default", 10);
+                assert!(found.windows(2).all(|w| w[0].score >= w[1].score));
+                for c in &found {
+                    // The stored rows' own score, not the copy's.
+                    let node = idx.node_of[&c.id];
+                    assert_eq!(c.score, idx.node_score(node, &q));
+                }
+                hits += found.iter().filter(|c| exact.contains(&c.id)).count();
+            }
+            hits as f64 / 1000.0
+        };
+        let (with_copy, without) = (recall(&walked), recall(&plain));
+        assert!(
+            with_copy >= 0.9 && with_copy >= without - 0.03,
+            "recall@10 {with_copy} with the copy, {without} without"
+        );
+        let q = unit(DIM, 7);
+        let walk = Walker::for_search(&walked.rows, &walked.routing, &q);
+        assert!(!walk.is_exact());
+        assert!(Walker::for_search(&plain.rows, &plain.routing, &q).is_exact());
+        // The copy's scores approximate the rows' within int8's rounding.
+        for node in 0..1500u32 {
+            let (approx, own) = (walk.score(node), walked.node_score(node, &q));
+            assert!(
+                (approx - own).abs() <= 0.02 * own.abs().max(1000.0),
+                "{approx} {own}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_int8_graph_walks_its_rows_in_bytes_where_the_cpu_can() {
+        let idx = filled(VectorDtype::Int8, 600);
+        assert!(idx.routing.is_empty(), "int8 rows are their own copy");
+        let q = idx.rows.prepare_query(&unit(DIM, 3));
+        let walk = Walker::for_search(&idx.rows, &idx.routing, &q);
+        assert_eq!(walk.is_exact(), idx.rows.kernels().dot_i8_u8.is_none());
+        for c in idx.search(&unit(DIM, 3), "default", 5) {
+            assert_eq!(c.score, idx.node_score(idx.node_of[&c.id], &q));
+        }
     }
 
     #[test]
