@@ -169,3 +169,35 @@ fn several_processes_and_plain_connections_share_one_file() {
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+/// Several caches opening one new file at once all open it: switching a new file to WAL is a
+/// lock upgrade that SQLite refuses at once, without waiting, while another connection makes it.
+#[test]
+fn caches_opening_one_new_file_at_once_all_open_it() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("new-{round}.db"));
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let opened: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        SemanticCache::builder(TestEmbedder::new(8))
+                            .path(&path)
+                            .open()
+                            .map(|cache| cache.close())
+                    })
+                })
+                .collect();
+            for cache in opened {
+                let closed = cache.join().unwrap();
+                assert!(
+                    matches!(closed, Ok(Ok(()))),
+                    "round {round}: {:?}",
+                    closed.err()
+                );
+            }
+        });
+    }
+}

@@ -42,3 +42,25 @@ pub(super) fn not_a_database(path: &Path, e: rusqlite::Error) -> Error {
     )
     .with_path(path)
 }
+
+/// Runs `f` again while SQLite answers busy, until `timeout`. Switching a new file to WAL
+/// upgrades a read lock to an exclusive one, and SQLite refuses that at once, without its busy
+/// handler, while another connection does the same (two processes opening one new file).
+pub(super) fn retry_busy<T>(
+    timeout: std::time::Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match f() {
+            Err(e)
+                if matches!(e.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
+}

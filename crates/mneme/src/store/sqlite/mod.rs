@@ -23,7 +23,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::files::{chmod_owner_only, create_owner_only};
 use checkpoint::Checkpointer;
-use errors::{backend, not_a_database};
+use errors::{backend, not_a_database, retry_busy};
 use parking_lot::{Mutex, RwLock};
 use rows::{read_entry, upsert, upsert_row, with_metadata, BUMP_VERSION, BUMP_VERSION_BY};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -331,11 +331,12 @@ impl SqliteStore {
              PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA mmap_size={};",
             self.options.cache_size_kb, self.options.mmap_size
         );
-        conn.execute_batch(&pragmas)
-            .map_err(|e| match e.sqlite_error_code() {
+        retry_busy(self.options.timeout, || conn.execute_batch(&pragmas)).map_err(|e| {
+            match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(&self.path, e),
                 _ => backend("pragma setup", e),
-            })?;
+            }
+        })?;
         Ok(conn)
     }
 
@@ -365,7 +366,7 @@ impl SqliteStore {
             return Ok(());
         }
         let mut conn = self.connect()?;
-        schema::migrate(&mut conn, &self.path)?;
+        schema::migrate(&mut conn, &self.path, self.options.timeout)?;
         schema::stamp(&mut conn, fingerprint, dim)?;
         let checkpointer = if self.is_in_memory() {
             None

@@ -5,11 +5,12 @@
 //! a one-line `schema_meta` bootstrap, then migration v1. Also the migration itself and the
 //! embedder stamp.
 
-use super::errors::{backend, not_a_database};
+use super::errors::{backend, not_a_database, retry_busy};
 use crate::error::{Error, Result};
 use crate::store::check_stamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
+use std::time::Duration;
 
 /// Created before migrations run, so the schema version can be read.
 pub const BOOTSTRAP: &str =
@@ -63,7 +64,7 @@ pub const ENTRY_COLUMNS_NO_VECTOR: &str = "id, namespace, query_hash, query, res
      metadata, created_at, last_accessed_at, ttl, access_count";
 
 /// Creates or upgrades the schema to the newest version this library knows.
-pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+pub(super) fn migrate(conn: &mut Connection, path: &Path, timeout: Duration) -> Result<()> {
     let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => not_a_database(path, e),
         _ => Error::schema_migration_with(
@@ -72,7 +73,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             e,
         ),
     };
-    conn.execute_batch(BOOTSTRAP).map_err(failed)?;
+    retry_busy(timeout, || conn.execute_batch(BOOTSTRAP)).map_err(failed)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;
