@@ -4,7 +4,8 @@
 # mneme-cache and the `mneme serve` tests with the real openai client and headless Chromium).
 # Installs what the tests need first: the mneme-cache peer from PyPI (.venv-peer), moto_server
 # (.venv-moto), our package built from source (.venv-py), Debian's chromium and the embedding
-# model.
+# model; scripts/test-aarch64.sh installs qemu-user and the aarch64 cross compiler for the NEON
+# kernels' tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -20,4 +21,5 @@ FEATURES="mneme/redis mneme/postgres mneme/dynamodb mneme/prometheus mneme/otel 
 cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet --features "$FEATURES"
 cargo test --workspace --features "$FEATURES"
+scripts/test-aarch64.sh              # the NEON kernels, cross-compiled and run under qemu-user
 .venv-py/bin/python -m pytest crates/mneme-py/tests -q -p no:cacheprovider

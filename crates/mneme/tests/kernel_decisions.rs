@@ -152,6 +152,22 @@ fn decisions() -> Vec<String> {
     out
 }
 
+/// This test binary, run again; under an emulator (`MNEME_TEST_RUNNER`, set by
+/// scripts/test-aarch64.sh) through it.
+fn child_command() -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let runner = std::env::var("MNEME_TEST_RUNNER").unwrap_or_default();
+    let runner: Vec<&str> = runner.split_whitespace().collect();
+    match runner.split_first() {
+        Some((emulator, args)) => {
+            let mut command = Command::new(emulator);
+            command.args(args).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    }
+}
+
 #[test]
 fn every_kernel_level_makes_the_same_decisions() {
     if std::env::var_os(ROLE).is_some() {
@@ -161,7 +177,7 @@ fn every_kernel_level_makes_the_same_decisions() {
     let mut outputs = Vec::new();
     for name in &levels {
         let wanted = name.split('+').next().unwrap().trim_end_matches('f');
-        let out = Command::new(std::env::current_exe().unwrap())
+        let out = child_command()
             .args(["--exact", "child", "--nocapture", "--test-threads=1"])
             .env(ROLE, "1")
             .env("MNEME_KERNELS", wanted)

@@ -9,6 +9,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod exact;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
@@ -147,7 +149,7 @@ mod safe_avx512 {
 }
 
 /// The environment variable that forces a kernel level: `scalar`, `avx2`, `avxvnni`,
-/// `avx512` or `avx512vnni`.
+/// `avx512` or `avx512vnni` on x86-64, `scalar` or `neon` on aarch64.
 pub const FORCE_ENV: &str = "MNEME_KERNELS";
 
 impl Kernels {
@@ -180,10 +182,20 @@ impl Kernels {
     /// (AVX2 plus int8 scans against an 8-bit query, 32 bytes an instruction), then AVX-512F
     /// (whose conversions stay AVX2's: they must be bit-exact, and are not on a hot path; it
     /// keeps AVX-VNNI's integer kernel where there is one), then AVX-512 VNNI (AVX-512F plus
-    /// int8 scans, 64 bytes an instruction).
+    /// int8 scans, 64 bytes an instruction). On aarch64: scalar, then NEON.
     pub fn available() -> Vec<Kernels> {
         #[allow(unused_mut)]
         let mut levels = vec![Kernels::scalar()];
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            levels.push(Kernels {
+                dot_f32: neon::dot_f32,
+                dot_f16: neon::dot_f16,
+                dot_i8: neon::dot_i8,
+                name: "neon",
+                ..Kernels::scalar()
+            });
+        }
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
@@ -232,9 +244,7 @@ impl Kernels {
         levels
     }
 
-    /// The level `wanted` names (`scalar`, `avx2`, `avxvnni`, `avx512`, `avx512vnni`) among
-    /// `levels`, else
-    /// the best one.
+    /// The level `wanted` names ([`FORCE_ENV`]'s values) among `levels`, else the best one.
     fn choose(levels: Vec<Kernels>, wanted: Option<&str>) -> Kernels {
         let best = *levels.last().expect("scalar is always available");
         let Some(wanted) = wanted else { return best };
@@ -257,8 +267,8 @@ impl Kernels {
         })
     }
 
-    /// The fastest kernels this CPU supports, or the level `MNEME_KERNELS` names (`scalar`,
-    /// `avx2`, `avxvnni`, `avx512`, `avx512vnni`) to compare or debug; `MNEME_FORCE_SCALAR=1` is
+    /// The fastest kernels this CPU supports, or the level `MNEME_KERNELS` names ([`FORCE_ENV`])
+    /// to compare or debug; `MNEME_FORCE_SCALAR=1` is
     /// `MNEME_KERNELS=scalar`. Chosen once per process.
     pub fn detect() -> Self {
         static CHOSEN: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
@@ -394,6 +404,11 @@ mod tests {
                     assert_eq!(Kernels::choose(levels.clone(), Some(wanted)).name, k.name);
                 }
             }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            assert_eq!(best, "neon", "NEON is part of every aarch64 CPU");
+            assert_eq!(Kernels::choose(levels.clone(), Some("neon")).name, "neon");
         }
     }
 
