@@ -26,15 +26,33 @@ pub(super) struct Routing {
     scales: Vec<f32>,
 }
 
+/// The largest magnitude in `v`. Sixteen running maxima, not one: a single chain waits on each
+/// comparison, and an open quantises a million rows.
+fn largest_magnitude(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    for chunk in chunks {
+        for (m, x) in lanes.iter_mut().zip(chunk) {
+            *m = m.max(x.abs());
+        }
+    }
+    lanes.iter().fold(tail, |m, &x| m.max(x))
+}
+
 /// Quantises `src` into `dst` on its own scale; returns the scale.
 fn quantize_row(src: &[f32], dst: &mut [i8], scratch: &mut Vec<f32>) -> f32 {
-    let top = src.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let top = largest_magnitude(src);
     if !(top.is_finite() && top > 0.0) {
         dst.fill(0);
         return 0.0;
     }
+    let inverse = 1.0 / top;
     scratch.clear();
-    scratch.extend(src.iter().map(|x| x / top));
+    scratch.extend(src.iter().map(|x| x * inverse));
     (Kernels::detect().quantize_i8)(scratch, dst);
     top / 127.0
 }
@@ -198,5 +216,32 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_magnitude_sees_every_element_and_either_sign() {
+        assert_eq!(largest_magnitude(&[]), 0.0);
+        for n in 1..40 {
+            for at in 0..n {
+                let mut v = vec![0.25f32; n];
+                v[at] = -3.0;
+                assert_eq!(largest_magnitude(&v), 3.0, "n={n} at={at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_is_quantised_on_its_own_scale_and_a_zero_row_on_none() {
+        let mut dst = [0i8; 3];
+        let scale = quantize_row(&[0.5, -1.0, 0.25], &mut dst, &mut Vec::new());
+        assert_eq!(dst, [64, -127, 32]);
+        assert_eq!(scale, 1.0 / 127.0);
+        assert_eq!(quantize_row(&[0.0; 3], &mut dst, &mut Vec::new()), 0.0);
+        assert_eq!(dst, [0; 3]);
     }
 }
