@@ -12,8 +12,8 @@
 //!
 //! Vectors are shaped like sentence embeddings (`support/clustered.rs`). Environment:
 //! `MNEME_BENCH_LARGE_ROWS` (1000000), `MNEME_BENCH_DIM` (384), `MNEME_BENCH_DTYPES`
-//! (`int8,float32`), `MNEME_BENCH_CALLS` (1000), `MNEME_BENCH_DIR` (a temporary directory),
-//! `MNEME_BENCH_NO_PEER`, `MNEME_PEER_PYTHON`.
+//! (`int8,float32`; empty for hnswlib alone), `MNEME_BENCH_CALLS` (1000), `MNEME_BENCH_DIR` (a
+//! temporary directory), `MNEME_BENCH_NO_PEER`, `MNEME_PEER_PYTHON`.
 
 #[path = "support/clustered.rs"]
 mod clustered;
@@ -244,6 +244,7 @@ fn main() {
     let dtypes: Vec<VectorDtype> = std::env::var("MNEME_BENCH_DTYPES")
         .unwrap_or_else(|_| "int8,float32".into())
         .split(',')
+        .filter(|d| !d.is_empty())
         .map(|d| d.parse().expect("float32, float16 or int8"))
         .collect();
     let tmp = tempfile::tempdir().expect("a temp dir");
