@@ -6,6 +6,18 @@
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use std::arch::aarch64::*;
 
+/// The sum of four accumulators' lanes.
+#[inline(always)]
+fn total(acc: [float32x4_t; 4]) -> f32 {
+    // SAFETY: NEON is always present on aarch64.
+    unsafe {
+        vaddvq_f32(vaddq_f32(
+            vaddq_f32(acc[0], acc[1]),
+            vaddq_f32(acc[2], acc[3]),
+        ))
+    }
+}
+
 pub fn dot_f32(row: &[f32], q: &[f32]) -> f32 {
     let n = row.len().min(q.len());
     // SAFETY: NEON is always present on aarch64; every read stays below `n`, the shorter
@@ -25,8 +37,7 @@ pub fn dot_f32(row: &[f32], q: &[f32]) -> f32 {
             acc[0] = vfmaq_f32(acc[0], vld1q_f32(a.add(i)), vld1q_f32(b.add(i)));
             i += 4;
         }
-        let sum = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-        vaddvq_f32(sum) + super::scalar::dot_f32(&row[i..n], &q[i..n])
+        total(acc) + super::scalar::dot_f32(&row[i..n], &q[i..n])
     }
 }
 
@@ -66,7 +77,6 @@ pub fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
             }
             i += 16;
         }
-        let sum = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-        vaddvq_f32(sum) + super::scalar::dot_i8(&row[i..n], &q[i..n])
+        total(acc) + super::scalar::dot_i8(&row[i..n], &q[i..n])
     }
 }
