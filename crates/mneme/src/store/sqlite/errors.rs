@@ -43,9 +43,11 @@ pub(super) fn not_a_database(path: &Path, e: rusqlite::Error) -> Error {
     .with_path(path)
 }
 
-/// Runs `f` again while SQLite answers busy, until `timeout`. Switching a new file to WAL
-/// upgrades a read lock to an exclusive one, and SQLite refuses that at once, without its busy
-/// handler, while another connection does the same (two processes opening one new file).
+/// Runs `f` again while SQLite answers busy, until `timeout`: for the busy answers SQLite gives
+/// at once, without its busy handler. Switching a new file to WAL upgrades a read lock to an
+/// exclusive one, refused while another connection does the same (two processes opening one
+/// new file); a write whose read snapshot went stale first (the schema bootstrap beside another
+/// opener) is refused too.
 pub(super) fn retry_busy<T>(
     timeout: std::time::Duration,
     mut f: impl FnMut() -> rusqlite::Result<T>,
