@@ -110,6 +110,45 @@ pub unsafe fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
     }
 }
 
+/// `Σ row × (q - 128)` for a query of [`super::QueryU8`]'s range, exact. AVX2 has no byte dot
+/// product that takes both signs, so each row byte's sign moves onto the query byte
+/// (`vpsignb`) and its magnitude multiplies it unsigned (`vpmaddubsw`): two products of at most
+/// 128 × 127 never saturate the 16-bit pair. Half the instructions of converting bytes to
+/// floats, and a quarter of the query bytes.
+///
+/// # Safety
+/// The CPU must support AVX2; `row.len() == q.len() <=` [`super::MAX_INT_DIM`] and no `q` is 0
+/// (its `q - 128` has no positive counterpart in a byte), as [`super::QueryU8`] guarantees.
+#[target_feature(enable = "avx2")]
+pub unsafe fn dot_i8_u8(row: &[i8], q: &[u8]) -> i64 {
+    // SAFETY: the caller guarantees the CPU features (this function's contract); every load
+    // stays below `n`, the shorter slice's length. A lane adds at most n / 64 steps of four
+    // products of |128 × 127|, under 2^31 for n <= MAX_INT_DIM; lanes are summed as int64.
+    unsafe {
+        let n = row.len().min(q.len());
+        let (a, b) = (row.as_ptr(), q.as_ptr());
+        let (bias, ones) = (_mm256_set1_epi8(-128), _mm256_set1_epi16(1));
+        let mut acc = [_mm256_setzero_si256(); 2];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (k, acc_k) in acc.iter_mut().enumerate() {
+                let r = _mm256_loadu_si256(a.add(i + 32 * k).cast());
+                // q - 128, as a signed byte.
+                let y = _mm256_xor_si256(_mm256_loadu_si256(b.add(i + 32 * k).cast()), bias);
+                let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(r), _mm256_sign_epi8(y, r));
+                *acc_k = _mm256_add_epi32(*acc_k, _mm256_madd_epi16(pairs, ones));
+            }
+            i += 64;
+        }
+        let sum = _mm256_add_epi32(acc[0], acc[1]);
+        let low = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(sum));
+        let high = _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(sum));
+        let mut lanes = [0i64; 4];
+        _mm256_storeu_si256(lanes.as_mut_ptr().cast(), _mm256_add_epi64(low, high));
+        lanes.iter().sum::<i64>() + super::scalar::dot_i8_u8(&row[i..n], &q[i..n])
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]

@@ -15,7 +15,7 @@ pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
-/// An int8 row · 8-bit query ([`QueryU8`]) kernel, exact.
+/// An int8 row · 8-bit query ([`QueryU8`], whose values are never 0) kernel, exact.
 pub type IntDot = fn(&[i8], &[u8]) -> i64;
 
 /// A chosen set of kernels.
@@ -32,7 +32,7 @@ pub struct Kernels {
     /// f32 → binary16 bits, bit-exact with [`scalar::to_f16`].
     pub to_f16: fn(&[f32], &mut [u16]),
     /// int8 row · 8-bit query ([`QueryU8`]), summed exactly: for CPUs that multiply bytes
-    /// faster than they convert them to floats (VNNI). `None` elsewhere.
+    /// faster than they convert them to floats (AVX2, VNNI). `None` elsewhere.
     pub dot_i8_u8: Option<IntDot>,
     /// Which instruction set was chosen, for benchmarks and logs.
     pub name: &'static str,
@@ -68,6 +68,15 @@ mod safe_avx2 {
         // SAFETY: see the module comment above.
         unsafe { super::avx2::to_f16(src, dst) }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn safe_dot_i8_u8_avx2(r: &[i8], q: &[u8]) -> i64 {
+    assert!(r.len() <= MAX_INT_DIM && q.len() <= MAX_INT_DIM);
+    debug_assert!(!q.contains(&0), "a QueryU8 is never 0");
+    // SAFETY: only reachable through `Kernels::available`, which checks AVX2; the length
+    // bound is asserted above, and a `QueryU8` (every caller's query) holds no 0.
+    unsafe { avx2::dot_i8_u8(r, q) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -178,10 +187,11 @@ impl Kernels {
         }
     }
 
-    /// Every level this CPU can run, slowest first: scalar, then AVX2+FMA+F16C, then AVX-VNNI
+    /// Every level this CPU can run, slowest first: scalar, then AVX2+FMA+F16C (int8 scans
+    /// against an 8-bit query too, through `vpmaddubsw`), then AVX-VNNI
     /// (AVX2 plus int8 scans against an 8-bit query, 32 bytes an instruction), then AVX-512F
     /// (whose conversions stay AVX2's: they must be bit-exact, and are not on a hot path; it
-    /// keeps AVX-VNNI's integer kernel where there is one), then AVX-512 VNNI (AVX-512F plus
+    /// keeps the integer kernel of the level below it), then AVX-512 VNNI (AVX-512F plus
     /// int8 scans, 64 bytes an instruction). On aarch64: scalar, then NEON.
     pub fn available() -> Vec<Kernels> {
         #[allow(unused_mut)]
@@ -207,7 +217,7 @@ impl Kernels {
                 dot_i8: safe_avx2::dot_i8,
                 quantize_i8: safe_avx2::quantize_i8,
                 to_f16: safe_avx2::to_f16,
-                dot_i8_u8: None,
+                dot_i8_u8: Some(safe_dot_i8_u8_avx2),
                 name: "avx2+fma+f16c",
             };
             levels.push(avx2);
@@ -314,8 +324,8 @@ mod tests {
         }
 
         #[test]
-        fn integer_kernels_are_exact_over_the_whole_range(
-            pairs in proptest::collection::vec((any::<i8>(), any::<u8>()), 0..600),
+        fn integer_kernels_are_exact_over_every_row_and_query_byte(
+            pairs in proptest::collection::vec((any::<i8>(), 1u8..=255), 0..600),
         ) {
             let (row, q): (Vec<i8>, Vec<u8>) = pairs.into_iter().unzip();
             for k in Kernels::available() {
@@ -448,7 +458,8 @@ mod tests {
     fn the_integer_kernel_cannot_overflow_at_its_longest_rows() {
         for k in Kernels::available() {
             let Some(dot) = k.dot_i8_u8 else { continue };
-            for (r, q) in [(-128i8, 255u8), (127, 255), (-128, 0), (127, 0)] {
+            // A query byte is never 0 (`QueryU8`): 1 is the far end on the negative side.
+            for (r, q) in [(-128i8, 255u8), (127, 255), (-128, 1), (127, 1)] {
                 let row = vec![r; MAX_INT_DIM];
                 let query = vec![q; MAX_INT_DIM];
                 let want = MAX_INT_DIM as i64 * i64::from(r) * (i64::from(q) - 128);

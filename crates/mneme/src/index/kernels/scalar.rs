@@ -34,7 +34,7 @@ pub fn to_f16(src: &[f32], dst: &mut [u16]) {
 }
 
 /// `Σ row_j × (q_j - 128)` over int8 rows and a query stored plus 128, exact: the oracle of the
-/// VNNI kernel.
+/// integer kernels.
 pub fn dot_i8_u8(row: &[i8], q: &[u8]) -> i64 {
     row.iter()
         .zip(q)
