@@ -3,12 +3,12 @@
 //! At a million rows a walk is bound by memory: each visited node is a scattered read of its
 //! whole row, 3 KB for 768 float32 values. A float32 graph therefore keeps an int8 copy of its
 //! rows ([`Routing`], a quarter of the bytes) that searches walk on, against the query rounded
-//! to 8 bits where the CPU multiplies bytes (AVX2, VNNI); the walk's final beam is then re-scored on
-//! the float32 rows, so only the order in which the walk explores changes. int8 graphs walk
-//! their own rows the same way. A build's neighbour searches walk the same way and re-score
-//! each layer's beam, so links are chosen by the stored rows' scores; which nodes the beam
-//! holds may differ from a walk on the stored rows (a float32 graph with `int8_walk=false` walks
-//! those alone).
+//! to 8 bits where the CPU multiplies bytes (AVX2, VNNI); the walk's final beam is then
+//! re-scored on the float32 rows, so only the order in which the walk explores changes. int8
+//! graphs walk their own rows the same way. A build's neighbour searches walk the same way and
+//! re-score each layer's beam, so links are chosen by the stored rows' scores; which nodes the
+//! beam holds may differ from a walk on the stored rows (a float32 graph with
+//! `int8_walk=false` walks those alone).
 
 use super::super::flat::FlatIndex;
 use super::super::kernels::{Int8Query, Kernels};

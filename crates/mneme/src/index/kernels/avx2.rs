@@ -110,15 +110,15 @@ pub unsafe fn dot_i8(row: &[i8], q: &[f32]) -> f32 {
     }
 }
 
-/// `Σ row × (q - 128)` for a query of [`super::QueryU8`]'s range, exact. AVX2 has no byte dot
-/// product that takes both signs, so each row byte's sign moves onto the query byte
-/// (`vpsignb`) and its magnitude multiplies it unsigned (`vpmaddubsw`): two products of at most
-/// 128 × 127 never saturate the 16-bit pair. Half the instructions of converting bytes to
-/// floats, and a quarter of the query bytes.
+/// `Σ row × (q - 128)`, exact for query bytes of [`super::QueryU8`]'s range, 1 to 255 (a 0's
+/// `q - 128` has no positive counterpart in a byte). AVX2 has no byte dot product that takes
+/// both signs, so each row byte's sign moves onto the query byte (`vpsignb`) and its magnitude
+/// multiplies it unsigned (`vpmaddubsw`): two products of at most 128 × 127 never saturate the
+/// 16-bit pair. Half the instructions of converting bytes to floats, and a quarter of the query
+/// bytes.
 ///
 /// # Safety
-/// The CPU must support AVX2; `row.len() == q.len() <=` [`super::MAX_INT_DIM`] and no `q` is 0
-/// (its `q - 128` has no positive counterpart in a byte), as [`super::QueryU8`] guarantees.
+/// The CPU must support AVX2; `row.len() == q.len() <=` [`super::MAX_INT_DIM`].
 #[target_feature(enable = "avx2")]
 pub unsafe fn dot_i8_u8(row: &[i8], q: &[u8]) -> i64 {
     // SAFETY: the caller guarantees the CPU features (this function's contract); every load

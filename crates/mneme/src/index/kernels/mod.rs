@@ -75,7 +75,7 @@ fn safe_dot_i8_u8_avx2(r: &[i8], q: &[u8]) -> i64 {
     assert!(r.len() <= MAX_INT_DIM && q.len() <= MAX_INT_DIM);
     debug_assert!(!q.contains(&0), "a QueryU8 is never 0");
     // SAFETY: only reachable through `Kernels::available`, which checks AVX2; the length
-    // bound is asserted above, and a `QueryU8` (every caller's query) holds no 0.
+    // bound is asserted above.
     unsafe { avx2::dot_i8_u8(r, q) }
 }
 
@@ -324,7 +324,7 @@ mod tests {
         }
 
         #[test]
-        fn integer_kernels_are_exact_over_every_row_and_query_byte(
+        fn integer_kernels_are_exact_for_any_row_and_8_bit_query(
             pairs in proptest::collection::vec((any::<i8>(), 1u8..=255), 0..600),
         ) {
             let (row, q): (Vec<i8>, Vec<u8>) = pairs.into_iter().unzip();
