@@ -55,9 +55,9 @@ pub struct HnswParams {
     pub ef: usize,
     /// Starting capacity in rows.
     pub initial_max_elements: usize,
-    /// float32 graphs: searches and a build's neighbour searches walk an int8 copy of the rows
-    /// (a quarter of the bytes a visited node reads), then re-rank the walk's beam on the
-    /// float32 rows. Costs `dim + 4` bytes a row.
+    /// float32 graphs: searches walk an int8 copy of the rows (a quarter of the bytes a
+    /// visited node reads), then re-rank the walk's beam on the float32 rows. Costs `dim + 4`
+    /// bytes a row; builds never use it.
     pub int8_walk: bool,
 }
 
@@ -320,35 +320,24 @@ impl HnswIndex {
     }
 
     /// A new node's neighbour candidates at each layer it shares with `graph` (index = layer),
-    /// best first by the stored rows' scores. Reads the graph only, so a batch's nodes search
-    /// in parallel. The walk is a search's (on the int8 copy where there is one: a build waits
-    /// on the same scattered row reads); each layer's beam is then re-scored on the stored
-    /// rows, so links are chosen by exact scores.
+    /// best first. Reads the graph only, so a batch's nodes search in parallel.
     fn candidates(&self, graph: Graph, q: &[f32], level: usize) -> Vec<Vec<Scored>> {
         let Some(entry) = graph.entry else {
             return Vec::new();
         };
         let top = level.min(graph.top_level);
         let mut out = vec![Vec::new(); top + 1];
-        let walk = Walker::for_search(&self.rows, &self.routing, q);
+        let walk = Walker::Rows {
+            rows: &self.rows,
+            q,
+        };
         let mut entries = vec![self.descend(graph, &walk, level).unwrap_or(entry)];
         for l in (0..=top).rev() {
-            let mut found = self.search_layer(&walk, &entries, self.params.ef_construction, l);
+            let found = self.search_layer(&walk, &entries, self.params.ef_construction, l);
             entries = found.iter().map(|s| s.1).collect();
-            if !walk.is_exact() {
-                self.rescore(&mut found, q);
-            }
             out[l] = found;
         }
         out
-    }
-
-    /// `beam` in the stored rows' own scores, best first.
-    fn rescore(&self, beam: &mut [Scored], q: &[f32]) {
-        for s in beam.iter_mut() {
-            s.0 = self.node_score(s.1, q);
-        }
-        beam.sort_by(|a, b| b.cmp(a));
     }
 
     fn check_len(&self, vector: &[f32]) -> Result<()> {
@@ -528,7 +517,11 @@ impl HnswIndex {
             .min(2 * ef);
         let mut walked = self.search_layer(&walk, &entries, ef, 0);
         if !walk.is_exact() {
-            self.rescore(&mut walked, &q);
+            // The beam in the stored rows' own scores.
+            for s in &mut walked {
+                s.0 = self.node_score(s.1, &q);
+            }
+            walked.sort_by(|a, b| b.cmp(a));
         }
         // Taken after the walk, so puts never wait for one.
         let pending = self.pending.read();
@@ -885,16 +878,7 @@ mod tests {
             idx
         };
         let (walked, mut plain) = (build(true), build(false));
-        // A build walks the copy too, and chooses links by the rows' own scores.
-        let q = walked.rows.prepare_query(&unit(DIM, 9));
-        let graph = walked.graph_of(0);
-        let found = walked.candidates(graph, &q, graph.top_level);
-        assert_eq!(found.len(), graph.top_level + 1);
-        for layer in &found {
-            assert!(!layer.is_empty());
-            assert!(layer.windows(2).all(|w| w[0] >= w[1]), "best first");
-            assert!(layer.iter().all(|s| s.0 == walked.node_score(s.1, &q)));
-        }
+        assert_eq!(walked.links, plain.links, "builds never use the copy");
         plain.set_int8_walk(true).unwrap();
         assert_eq!(plain.routing, walked.routing, "made at once as row by row");
         plain.set_int8_walk(false).unwrap();
