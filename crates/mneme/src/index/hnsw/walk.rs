@@ -5,9 +5,10 @@
 //! rows ([`Routing`], a quarter of the bytes) that searches walk on, against the query rounded
 //! to 8 bits where the CPU multiplies bytes (AVX2, VNNI); the walk's final beam is then
 //! re-scored on the float32 rows, so only the order in which the walk explores changes. int8
-//! graphs walk their own rows the same way. Builds keep scoring on the stored rows: the graph
-//! does not depend on the copy (walking it in builds too was 1.5x faster at 768 dims, but cost
-//! 2% of recall@1 at a million rows).
+//! graphs walk their own rows the same way. A build's neighbour searches walk the same way,
+//! with a wider beam, and re-score each layer's beam, so links are chosen by the stored rows'
+//! scores; which nodes the beam holds may differ from a walk on the stored rows (a float32
+//! graph with `int8_walk=false` walks those alone).
 
 use super::super::flat::FlatIndex;
 use super::super::kernels::{Int8Query, Kernels};
