@@ -342,7 +342,8 @@ impl HnswIndex {
         let beam = if walk.is_exact() {
             self.params.ef_construction
         } else {
-            self.params.ef_construction * BUILD_BEAM_PERCENT / 100
+            let ef = self.params.ef_construction;
+            (ef.saturating_mul(BUILD_BEAM_PERCENT) / 100).max(ef)
         };
         let mut entries = vec![self.descend(graph, &walk, level).unwrap_or(entry)];
         for l in (0..=top).rev() {
