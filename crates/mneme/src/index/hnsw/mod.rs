@@ -111,11 +111,13 @@ impl Ord for Scored {
 
 /// The nodes one search has visited, reused by every search of this thread: a node is visited
 /// when its mark equals the current epoch, so a search starts with an increment instead of
-/// allocating and clearing a bit per node of the graph.
+/// allocating and clearing a bit per node of the graph. A mark is one byte, so a million
+/// nodes' marks (read at random, once per neighbour) fit in a core's L2 cache; clearing them
+/// every 255th search costs less than the misses wider marks would take.
 #[derive(Default)]
 struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
+    marks: Vec<u8>,
+    epoch: u8,
 }
 
 impl Visited {
@@ -837,6 +839,19 @@ mod tests {
             found += usize::from(top.first().map(|c| c.id) == Some(id));
         }
         found as f64 / total as f64
+    }
+
+    #[test]
+    fn visit_marks_start_fresh_on_every_search_across_the_epoch_wrap() {
+        let mut visited = Visited::default();
+        for search in 0..600 {
+            visited.start(4 + search % 3);
+            assert!(visited.first(3), "search {search}: node 3 is fresh");
+            assert!(!visited.first(3), "search {search}: then visited");
+            if search % 7 == 0 {
+                assert!(visited.first(1), "search {search}: node 1 is fresh");
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::super::kernels::{Int8Query, Kernels};
 use super::super::pages;
 use super::super::VectorIndex;
 use crate::error::{Error, Result};
-use crate::index::prefetch::prefetch;
+use crate::index::prefetch::{prefetch, prefetch_lines};
 use rayon::prelude::*;
 
 /// The int8 copy of a float32 graph's rows, node by node, each row on its own scale (its
@@ -206,17 +206,27 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Starts loading the node's row (its first line; the hardware prefetcher follows).
+    /// Starts loading the node's row: a float row's first line (the hardware prefetcher
+    /// follows), an int8 row whole, with its scale. A byte row is a few lines, and asking for
+    /// all of them at once lets the misses of every fresh neighbour overlap instead of each row
+    /// waiting on its own.
     #[inline]
     pub(super) fn prefetch(&self, node: u32) {
         let n = node as usize;
-        match self {
-            Walker::Rows { rows, .. } => rows.prefetch_offset(n),
-            Walker::Bytes { rows, dim, .. } | Walker::Floats { rows, dim, .. } => {
-                if let Some(first) = rows.get(n * dim) {
-                    prefetch(first);
-                }
-            }
+        let (rows, dim, scale) = match self {
+            Walker::Rows { rows, .. } => return rows.prefetch_offset(n),
+            Walker::Bytes {
+                rows, dim, scales, ..
+            } => (rows, dim, scales.and_then(|s| s.get(n))),
+            Walker::Floats {
+                rows, dim, scales, ..
+            } => (rows, dim, scales.get(n)),
+        };
+        if let Some(row) = rows.get(n * dim..(n + 1) * dim) {
+            prefetch_lines(row, dim.div_ceil(64));
+        }
+        if let Some(scale) = scale {
+            prefetch(scale);
         }
     }
 }
