@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod background;
 pub mod cache;
 pub mod checkpoint;
 pub mod clock;

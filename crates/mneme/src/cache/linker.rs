@@ -104,6 +104,7 @@ impl Drop for Linker {
 }
 
 fn run(shared: &Shared, index: &Weak<RwLock<Box<dyn VectorIndex>>>) {
+    crate::background::lower_this_thread_priority();
     let stopped = || shared.signal.lock().stop;
     loop {
         {

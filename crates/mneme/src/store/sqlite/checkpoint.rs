@@ -51,6 +51,7 @@ impl Checkpointer {
         let handle = std::thread::Builder::new()
             .name("mneme-sqlite-checkpoint".into())
             .spawn(move || {
+                crate::background::lower_this_thread_priority();
                 while requests.recv().is_ok() {
                     // Repeat until a pass finds nothing left, so the WAL can restart; errors
                     // (busy, I/O) only postpone the checkpoint to the next request.
