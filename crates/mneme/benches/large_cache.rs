@@ -8,8 +8,8 @@
 //! on the saved graph; then, in the opened cache, semantic `get` p50/p99 (store verification
 //! included; then once more over the same queries), `put` p50/p99 (SQLite write; a thread
 //! links the row into the graph), and `get` again right after the puts, while their rows are
-//! linked. hnswlib builds the same float32
-//! vectors on the same number of threads (`benches/peer_hnsw_large.py`, in the peer's venv).
+//! linked. hnswlib builds the same float32 vectors on the same number of threads
+//! (`benches/peer_hnsw_large.py`, in the peer's venv).
 //!
 //! Vectors are shaped like sentence embeddings (`support/clustered.rs`). Environment:
 //! `MNEME_BENCH_LARGE_ROWS` (1000000), `MNEME_BENCH_DIM` (384), `MNEME_BENCH_DTYPES`
